@@ -1,0 +1,81 @@
+-- operators and functions
+SELECT '[1,2,3]'::vector + '[4,5,6]';
+SELECT '[3e38]'::vector + '[3e38]';
+SELECT '[1,2,3]'::vector - '[4,5,6]';
+SELECT '[-3e38]'::vector - '[3e38]';
+SELECT '[1,2,3]'::vector * '[4,5,6]';
+SELECT '[1e37]'::vector * '[1e37]';
+SELECT '[1e-37]'::vector * '[1e-37]';
+SELECT '[1,2]'::vector + '[3]';
+SELECT '[1,2,3]'::vector || '[4,5]';
+SELECT array_fill(0, ARRAY[16000])::vector || '[1]';
+
+SELECT '[0,0]'::vector <-> '[3,4]';
+SELECT '[0,0]'::vector <-> '[0,1]';
+SELECT '[1,2]'::vector <-> '[3]';
+SELECT l2_distance('[0,0]', '[3,4]');
+SELECT vector_l2_squared_distance('[0,0]', '[3,4]');
+SELECT '[1,2]'::vector <#> '[3,4]';
+SELECT inner_product('[1,2]', '[3,4]');
+SELECT inner_product('[1,2]', '[3]');
+SELECT inner_product('[3e38]', '[3e38]');
+SELECT '[1,2]'::vector <=> '[2,4]';
+SELECT '[1,2]'::vector <=> '[0,0]';
+SELECT '[1,1]'::vector <=> '[1,1]';
+SELECT '[1,1]'::vector <=> '[-1,-1]';
+SELECT cosine_distance('[1,2]', '[3]');
+SELECT cosine_distance('[1,1]', '[1.1,1.1]');
+SELECT '[0,0]'::vector <+> '[3,4]';
+SELECT l1_distance('[0,0]', '[3,4]');
+SELECT l1_distance('[1,2]', '[3]');
+SELECT l1_distance('[3e38]', '[-3e38]');
+SELECT vector_spherical_distance('[1,0]', '[0,1]');
+
+SELECT vector_dims('[1,2,3]');
+SELECT round(vector_norm('[1,1]')::numeric, 5);
+SELECT vector_norm('[3,4]');
+SELECT vector_norm('[0,1]');
+SELECT vector_norm('[3e37,4e37]')::real;
+SELECT l2_normalize('[3,4]');
+SELECT l2_normalize('[3,0]');
+SELECT l2_normalize('[0,0.1]');
+SELECT l2_normalize('[0,0]');
+SELECT l2_normalize('[3e38]');
+SELECT binary_quantize('[1,0,-1]');
+SELECT binary_quantize('[0,0.1,-0.2,-0.3,0.4,0.5,0.6,-0.7,0.8,-0.9,1]');
+SELECT subvector('[1,2,3,4,5]', 1, 3);
+SELECT subvector('[1,2,3,4,5]', 3, 2);
+SELECT subvector('[1,2,3,4,5]', -1, 3);
+SELECT subvector('[1,2,3,4,5]', 3, 9);
+SELECT subvector('[1,2,3,4,5]', 1, 0);
+SELECT subvector('[1,2,3,4,5]', 3, -1);
+SELECT subvector('[1,2,3,4,5]', -1, 2);
+SELECT subvector('[1,2,3,4,5]', 2147483647, 10);
+SELECT subvector('[1,2,3,4,5]', 3, 2147483647);
+SELECT subvector('[1,2,3,4,5]', -2147483644, 2147483647);
+
+-- comparisons and btree
+SELECT '[1,2,3]'::vector < '[1,2,3]';
+SELECT '[1,2,3]'::vector <= '[1,2,3]';
+SELECT '[1,2,3]'::vector = '[1,2,3]';
+SELECT '[1,2,3]'::vector <> '[1,2,3]';
+SELECT '[1,2,3]'::vector >= '[1,2,3]';
+SELECT '[1,2,3]'::vector > '[1,2,3]';
+SELECT '[1,2,3]'::vector < '[1,2]';
+SELECT '[1,2]'::vector < '[1,2,3]';
+SELECT '[1,3]'::vector > '[1,2,3]';
+SELECT vector_cmp('[1,2,3]', '[1,2,3]'), vector_cmp('[1,2]', '[2]'), vector_cmp('[2]', '[1,2]');
+CREATE TABLE vo (v vector);
+INSERT INTO vo VALUES ('[1,1,1]'), ('[2,2,2]'), ('[1,1]'), ('[1,1,0]'), (NULL), ('[0,5]');
+SELECT v FROM vo ORDER BY v;
+CREATE INDEX ON vo (v);
+SET enable_seqscan = off;
+SELECT v FROM vo WHERE v = '[1,1,1]';
+SELECT v FROM vo WHERE v > '[1,1]' ORDER BY v;
+RESET enable_seqscan;
+SELECT DISTINCT v FROM (SELECT v FROM vo UNION ALL SELECT v FROM vo) s ORDER BY v;
+SELECT v, count(*) FROM (SELECT v FROM vo UNION ALL SELECT v FROM vo) s GROUP BY v ORDER BY v;
+DROP TABLE vo;
+
+-- NULL in, NULL out (STRICT)
+SELECT l2_distance(NULL, '[1]'), '[1]'::vector <=> NULL, vector_dims(NULL), l2_normalize(NULL) IS NULL;
