@@ -67,6 +67,20 @@ sockdir() {
 	echo "$d"
 }
 
+# The server runs as $RUN_USER: let it reach build/ if an ancestor directory
+# is closed to others (e.g. a clone under /root), by adding search (x) only
+grant_traverse() {
+	local d="$BUILD"
+	as_owner test -x "$d" 2>/dev/null && return
+	while [ "$d" != / ]; do
+		if ! as_owner test -x "$d" 2>/dev/null; then
+			echo "note: chmod o+x $d so the $RUN_USER user can reach $BUILD"
+			chmod o+x "$d"
+		fi
+		d=$(dirname "$d")
+	done
+}
+
 # Create (if needed) and start the throwaway cluster
 start() {
 	local sock
@@ -74,6 +88,7 @@ start() {
 	mkdir -p "$BUILD/log" "$sock"
 	id "$RUN_USER" >/dev/null 2>&1 || useradd --system --home-dir "$BUILD" "$RUN_USER"
 	chown "$RUN_USER" "$sock" "$BUILD/log"
+	grant_traverse
 	if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
 		log "creating cluster in $PGDATA_DIR"
 		mkdir -p "$PGDATA_DIR"
