@@ -723,21 +723,26 @@ vector_combine(PG_FUNCTION_ARGS)
 	ArrayType  *s2 = PG_GETARG_ARRAYTYPE_P(1);
 	float8	   *v1 = CheckStateArray(s1, "vector_combine");
 	float8	   *v2 = CheckStateArray(s2, "vector_combine");
+	int			dim1 = STATE_DIMS(s1);
+	int			dim2 = STATE_DIMS(s2);
+	float8	   *sums;
 
-	if (v1[0] == 0.0)
-		PG_RETURN_ARRAYTYPE_P(MakeState(v2[0], v2 + 1, STATE_DIMS(s2)));
-	if (v2[0] == 0.0)
-		PG_RETURN_ARRAYTYPE_P(MakeState(v1[0], v1 + 1, STATE_DIMS(s1)));
-
-	CheckExpectedDim(STATE_DIMS(s1), STATE_DIMS(s2));
+	/* an empty state (no rows yet) has no dimensions */
+	if (dim1 == 0 || dim2 == 0)
 	{
-		int			dim = STATE_DIMS(s1);
-		float8	   *sums = palloc(sizeof(float8) * dim);
+		int			dim = Max(dim1, dim2);
 
-		for (int i = 0; i < dim; i++)
-			sums[i] = v1[i + 1] + v2[i + 1];
-		PG_RETURN_ARRAYTYPE_P(MakeState(v1[0] + v2[0], sums, dim));
+		if (dim > 0)
+			CheckDim(dim);
+		PG_RETURN_ARRAYTYPE_P(MakeState(v1[0] + v2[0], dim1 ? v1 + 1 : v2 + 1, dim));
 	}
+
+	CheckDim(dim1);
+	CheckExpectedDim(dim1, dim2);
+	sums = palloc(sizeof(float8) * dim1);
+	for (int i = 0; i < dim1; i++)
+		sums[i] = v1[i + 1] + v2[i + 1];
+	PG_RETURN_ARRAYTYPE_P(MakeState(v1[0] + v2[0], sums, dim1));
 }
 
 PG_FUNCTION_INFO_V1(vector_avg);
