@@ -1,0 +1,101 @@
+/*
+ * test_knn.c
+ *	  Heaps and id sets against brute-force references (qsort, a flat array).
+ */
+#include <stdlib.h>
+
+#include "knn.h"
+#include "unit.h"
+
+static int
+cmp_item(const void *a, const void *b)
+{
+	const KnnItem *x = a,
+			   *y = b;
+
+	if (x->dist != y->dist)
+		return x->dist < y->dist ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int
+main(void)
+{
+	unsigned	seed = 7;
+
+	for (int round = 0; round < 2; round++)
+	{
+		bool		max = round == 1;
+		KnnHeap		h;
+		KnnItem		ref[5000],
+					got[5000];
+		int			n = 5000,
+					bad = 0;
+
+		knn_heap_init(&h, max, 4, knn_malloc_alloc);
+		for (int i = 0; i < n; i++)
+		{
+			seed = seed * 1664525u + 1013904223u;
+			ref[i].dist = (float) (seed % 1000) / 7.0f;	/* many ties */
+			ref[i].id = (uint64_t) i;
+			knn_heap_push(&h, ref[i].dist, ref[i].id);
+		}
+		CHECK(h.len == n, "heap length %d", h.len);
+		qsort(ref, n, sizeof(KnnItem), cmp_item);
+		CHECK(cmp_item(&(KnnItem) {knn_heap_top(&h).dist, knn_heap_top(&h).id},
+					   max ? &ref[n - 1] : &ref[0]) == 0, "top of %s heap", max ? "max" : "min");
+		knn_heap_drain_sorted(&h, got);
+		for (int i = 0; i < n; i++)
+			bad += cmp_item(&got[i], &ref[i]) != 0;
+		CHECK(bad == 0, "%s heap drain: %d items out of order", max ? "max" : "min", bad);
+		CHECK(h.len == 0, "drained heap is empty");
+		/* interleaved push/pop keeps the invariant */
+		for (int i = 0; i < 100; i++)
+			knn_heap_push(&h, (float) (i % 10), (uint64_t) i);
+		{
+			float		prev = max ? 1e30f : -1e30f;
+			int			order_bad = 0;
+
+			for (int i = 0; i < 50; i++)
+			{
+				KnnItem		it = knn_heap_pop(&h);
+
+				order_bad += max ? it.dist > prev : it.dist < prev;
+				prev = it.dist;
+				if (i % 5 == 0)
+					knn_heap_push(&h, max ? -1.0f : 100.0f, 1000 + (uint64_t) i);
+			}
+			CHECK(order_bad == 0, "interleaved pops out of order: %d", order_bad);
+		}
+		knn_heap_free(&h);
+	}
+
+	{
+		KnnIdSet	s;
+		static unsigned char present[200000];
+		int			bad = 0;
+
+		knn_idset_init(&s, 10, knn_malloc_alloc);
+		for (int i = 0; i < 100000; i++)
+		{
+			uint64_t	id;
+			bool		added;
+
+			seed = seed * 1664525u + 1013904223u;
+			id = (uint64_t) (seed % 200000);
+			added = knn_idset_add(&s, id << 20);	/* spread like TIDs */
+			bad += added != !present[id];
+			present[id] = 1;
+		}
+		CHECK(bad == 0, "idset add results wrong %d times", bad);
+		bad = 0;
+		for (uint64_t id = 0; id < 200000; id++)
+			bad += knn_idset_contains(&s, id << 20) != (present[id] != 0);
+		CHECK(bad == 0, "idset contains wrong %d times", bad);
+		knn_idset_clear(&s);
+		CHECK(s.count == 0 && !knn_idset_contains(&s, 0), "idset clear");
+		CHECK(knn_idset_add(&s, 0) && !knn_idset_add(&s, 0), "idset re-add after clear");
+		knn_idset_free(&s);
+	}
+	return UNIT_DONE("knn");
+}
