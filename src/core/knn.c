@@ -222,3 +222,49 @@ knn_idset_contains(const KnnIdSet *s, uint64_t id)
 			return false;
 	}
 }
+
+/* Neighbour selection heuristic; see knn.h */
+int
+knn_select_neighbors(const KnnItem *cand, int n, int lmax,
+					 knn_pair_dist_fn dist, void *arg, KnnItem *out)
+{
+	int			kept = 0;
+	int			npruned = 0;
+	KnnItem		pruned_small[64];
+	KnnItem    *pruned = n <= 64 ? pruned_small : malloc(sizeof(KnnItem) * (size_t) n);
+
+	for (int i = 0; i < n && kept < lmax; i++)
+	{
+		bool		good = true;
+
+		for (int j = 0; j < kept; j++)
+			if (dist(cand[i].id, out[j].id, arg) < cand[i].dist)
+			{
+				good = false;
+				break;
+			}
+		if (good)
+			out[kept++] = cand[i];
+		else
+			pruned[npruned++] = cand[i];
+	}
+	if (kept < lmax)
+	{
+		/* merge the pruned back in distance order */
+		for (int i = 0; i < npruned && kept < lmax; i++)
+		{
+			int			j = kept++;
+
+			while (j > 0 && (out[j - 1].dist > pruned[i].dist ||
+							 (out[j - 1].dist == pruned[i].dist && out[j - 1].id > pruned[i].id)))
+			{
+				out[j] = out[j - 1];
+				j--;
+			}
+			out[j] = pruned[i];
+		}
+	}
+	if (pruned != pruned_small)
+		free(pruned);
+	return kept;
+}

@@ -85,3 +85,17 @@ extern bool knn_idset_contains(const KnnIdSet *s, uint64_t id);
 extern void knn_idset_clear(KnnIdSet *s);
 
 #endif							/* KNN_H */
+
+/* Distance between the items with ids a and b */
+typedef float (*knn_pair_dist_fn) (uint64_t a, uint64_t b, void *arg);
+
+/*
+ * HNSW neighbour selection (the heuristic of Malkov & Yashunin, algorithm
+ * 4, keeping pruned connections): walk cand[0..n-1] (ascending distance to
+ * the base element) and keep a candidate only if it is nearer to the base
+ * than to every candidate kept so far; then top up with the pruned ones, in
+ * order, until lmax are kept.  Writes the kept items to out (room for
+ * lmax) in ascending distance and returns how many.
+ */
+extern int	knn_select_neighbors(const KnnItem *cand, int n, int lmax,
+								 knn_pair_dist_fn dist, void *arg, KnnItem *out);

@@ -15,6 +15,8 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "hnsw.h"
+
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
@@ -23,5 +25,6 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	HnswInit();
 	MarkGUCPrefixReserved("pg_infer");
 }

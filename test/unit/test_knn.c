@@ -18,9 +18,52 @@ cmp_item(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* points on a line: distance is |a - b| */
+static float
+line_dist(uint64_t a, uint64_t b, void *arg)
+{
+	const float *x = arg;
+
+	return x[a] > x[b] ? x[a] - x[b] : x[b] - x[a];
+}
+
+/*
+ * Base at 0; candidates at 1, 1.5, -2, 3, -4, 5 on a line.  By hand: keep 1
+ * (nothing kept yet); 1.5 is nearer to 1 (0.5) than to the base (1.5):
+ * pruned; -2 is 3 from 1 and 2 from the base: kept; 3 is 2 from 1 and 3 from
+ * the base: pruned; -4 is 2 from -2 < 4: pruned; 5: pruned.  With lmax 2 the
+ * result is {1, -2}; with lmax 4 the pruned 1.5 and 3 top it up.
+ */
+static void
+check_select(void)
+{
+	float		x[6] = {1, 1.5f, -2, 3, -4, 5};
+	KnnItem		cand[6],
+				out[6];
+	int			n;
+
+	for (int i = 0; i < 6; i++)
+	{
+		cand[i].id = (uint64_t) i;
+		cand[i].dist = x[i] < 0 ? -x[i] : x[i];
+	}
+	/* cand must be sorted by distance: 1, 1.5, -2, 3, -4, 5 already is */
+	n = knn_select_neighbors(cand, 6, 2, line_dist, x, out);
+	CHECK(n == 2 && out[0].id == 0 && out[1].id == 2, "select lmax=2: n=%d ids %d %d",
+		  n, (int) out[0].id, (int) out[1].id);
+	n = knn_select_neighbors(cand, 6, 4, line_dist, x, out);
+	CHECK(n == 4 && out[0].id == 0 && out[1].id == 1 && out[2].id == 2 && out[3].id == 3,
+		  "select lmax=4 tops up in distance order: n=%d", n);
+	n = knn_select_neighbors(cand, 6, 10, line_dist, x, out);
+	CHECK(n == 6, "select lmax > n keeps everything: n=%d", n);
+	n = knn_select_neighbors(cand, 0, 4, line_dist, x, out);
+	CHECK(n == 0, "select from nothing");
+}
+
 int
 main(void)
 {
+	check_select();
 	unsigned	seed = 7;
 
 	for (int round = 0; round < 2; round++)

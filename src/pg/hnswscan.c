@@ -1,0 +1,158 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnswscan.c
+ *	  Index scans: ORDER BY col <op> value [LIMIT k].
+ *
+ * The first amgettuple call searches the graph (greedy through the upper
+ * layers, then a beam of width hnsw.ef_search on layer 0) and the scan then
+ * returns the heap TIDs of the results, nearest first.  The order is
+ * approximate, as with any HNSW index; the executor does not recheck it.
+ *
+ * src/pg/hnswscan.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relscan.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+
+typedef struct HnswScanOpaqueData
+{
+	HnswSupport sup;
+	MemoryContext ctx;			/* per-rescan allocations */
+	HnswSearchState *search;
+	KnnItem    *results;
+	int			nresults;
+	int			pos;			/* current result */
+	int			tidpos;			/* next heap TID of the current result */
+	bool		first;
+} HnswScanOpaqueData;
+
+typedef HnswScanOpaqueData *HnswScanOpaque;
+
+/* ambeginscan */
+IndexScanDesc
+hnswbeginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	HnswScanOpaque so = palloc0(sizeof(HnswScanOpaqueData));
+
+	HnswInitSupport(index, &so->sup);
+	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw scan",
+									ALLOCSET_DEFAULT_SIZES);
+	so->first = true;
+	scan->opaque = so;
+	return scan;
+}
+
+/* amrescan */
+void
+hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
+		   int norderbys)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	MemoryContextReset(so->ctx);
+	so->search = NULL;
+	so->results = NULL;
+	so->nresults = so->pos = so->tidpos = 0;
+	so->first = true;
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+}
+
+/* The query value, prepared like indexed values (a zero vector for NULL) */
+static Vector *
+ScanQuery(IndexScanDesc scan, int dimensions)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	Vector	   *q;
+
+	if (scan->orderByData == NULL || (scan->orderByData->sk_flags & SK_ISNULL))
+		return InitVector(dimensions);	/* any order is right for NULL */
+	q = HnswPrepareValue(&so->sup, scan->orderByData->sk_argument);
+	if (q == NULL)				/* zero vector under cosine: no direction */
+		q = InitVector(dimensions);
+	if (q->dim != dimensions)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different vector dimensions %d and %d", dimensions, q->dim)));
+	return q;
+}
+
+/* Run the graph search */
+static void
+Search(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	HnswMetaPageData meta;
+	MemoryContext old = MemoryContextSwitchTo(so->ctx);
+	Vector	   *q;
+
+	HnswGetMetaPageInfo(scan->indexRelation, &meta);
+	if (!BlockNumberIsValid(meta.entryBlkno))
+	{
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	q = ScanQuery(scan, meta.dimensions);
+	so->search = HnswSearchBegin(scan->indexRelation, &so->sup, q, so->ctx);
+	if (HnswSearchEntry(so->search, &meta))
+	{
+		if (meta.entryLevel > 0)
+			HnswSearchGreedy(so->search, meta.entryLevel, 1);
+		so->nresults = HnswSearchLayer(so->search, hnsw_ef_search, 0, true, &so->results);
+	}
+	pgstat_count_index_scan(scan->indexRelation);
+	MemoryContextSwitchTo(old);
+}
+
+/* amgettuple: the next heap TID, nearest first */
+bool
+hnswgettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	if (!ScanDirectionIsForward(dir))
+		elog(ERROR, "hnsw only supports forward scans");
+
+	if (so->first)
+	{
+		so->first = false;
+		Search(scan);
+	}
+
+	while (so->pos < so->nresults)
+	{
+		HnswSearchElement *e = HnswSearchGetElement(so->search, so->results[so->pos].id);
+
+		if (e != NULL && !e->deleted && so->tidpos < e->nheaptids)
+		{
+			scan->xs_heaptid = e->heaptids[so->tidpos++];
+			scan->xs_recheck = false;
+			scan->xs_recheckorderby = false;
+			return true;
+		}
+		so->pos++;
+		so->tidpos = 0;
+	}
+	return false;
+}
+
+/* amendscan */
+void
+hnswendscan(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	MemoryContextDelete(so->ctx);
+	pfree(so);
+	scan->opaque = NULL;
+}
