@@ -11,6 +11,7 @@
 #
 # Environment:
 #   PGI_PORT        port of the throwaway cluster (default 54329)
+#   PGI_DATA        its data directory (default build/pgdata)
 #   PGI_SKIP_DEPS=1 do not run apt-get (for quick loops on a ready machine)
 #   FUZZ_SECONDS    seconds per fuzz target in `test` (default 60)
 #
@@ -21,7 +22,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD="$ROOT/build"
-PGDATA_DIR="$BUILD/pgdata"
+PGDATA_DIR="${PGI_DATA:-$BUILD/pgdata}"
 PGI_PORT=${PGI_PORT:-54329}
 PG_BIN=/usr/lib/postgresql/15/bin
 RUN_USER=postgres
@@ -108,7 +109,7 @@ CONF
 	fi
 	stop_quiet
 	log "starting PostgreSQL 15 on port $PGI_PORT (socket $sock)"
-	as_owner "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$BUILD/log/postgresql.log" -w start >/dev/null
+	as_owner "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$BUILD/log/postgresql-$PGI_PORT.log" -w start >/dev/null
 }
 
 stop_quiet() {

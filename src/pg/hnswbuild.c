@@ -328,9 +328,10 @@ InsertMem(HnswBuildState *bs, Vector *value, ItemPointer heaptid)
 	{
 		int			nw = SearchLayerMem(bs, value, ep, nep, bs->efConstruction, lc);
 
-		if (lc == 0 && nw > 0 && bs->buf[0].dist == 0)
+		/* an equal value with a free heap TID slot takes this tuple */
+		for (int i = 0; lc == 0 && i < nw && bs->buf[i].dist == 0; i++)
 		{
-			HnswMemElement *dup = bs->elems[bs->buf[0].id];
+			HnswMemElement *dup = bs->elems[bs->buf[i].id];
 
 			if (dup->nheaptids < HNSW_HEAPTIDS &&
 				memcmp(dup->value->x, value->x, sizeof(float) * value->dim) == 0)

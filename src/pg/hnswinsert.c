@@ -363,13 +363,13 @@ HnswInsertTupleOnDisk(Relation index, const HnswSupport *sup, Vector *vec,
 			PairDistArg arg = {st, sup, vec, UINT64_MAX};
 
 			/* an equal value already in the graph takes this heap TID */
-			if (lc == 0 && nw > 0 && w[0].dist == 0 &&
-				AddDuplicate(index, w[0].id, vec, heaptid))
-			{
-				HnswSearchEnd(st);
-				UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);
-				return;
-			}
+			for (int i = 0; lc == 0 && i < nw && w[i].dist == 0; i++)
+				if (AddDuplicate(index, w[i].id, vec, heaptid))
+				{
+					HnswSearchEnd(st);
+					UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);
+					return;
+				}
 			layerResults[lc] = palloc(sizeof(KnnItem) * HnswLayerM(m, lc));
 			layerCounts[lc] = knn_select_neighbors(w, nw, HnswLayerM(m, lc), PairDist,
 												   &arg, layerResults[lc]);
