@@ -243,6 +243,8 @@ extern void HnswSearchGreedy(HnswSearchState *st, int fromLevel, int toLevel);
 extern int	HnswSearchLayer(HnswSearchState *st, int ef, int lc, bool skipDeleted,
 							KnnItem **results);
 extern void HnswSearchKeepVectors(HnswSearchState *st);
+extern void HnswSearchSetIterative(HnswSearchState *st);
+extern int	HnswSearchNext(HnswSearchState *st, int ef, KnnItem **results);
 extern void HnswSearchFetch(HnswSearchState *st, const uint64 *ids, int n);
 extern HnswSearchElement *HnswSearchGetElement(HnswSearchState *st, uint64 id);
 extern double HnswSearchTuplesVisited(HnswSearchState *st);

@@ -16,6 +16,7 @@
 
 #include "access/relscan.h"
 #include "pgstat.h"
+#include "utils/float.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -31,6 +32,8 @@ typedef struct HnswScanOpaqueData
 	int			pos;			/* current result */
 	int			tidpos;			/* next heap TID of the current result */
 	bool		first;
+	int			iterative;		/* hnsw.iterative_scan at the first call */
+	float		lastDist;		/* distance of the last result returned */
 } HnswScanOpaqueData;
 
 typedef HnswScanOpaqueData *HnswScanOpaque;
@@ -104,6 +107,10 @@ Search(IndexScanDesc scan)
 	}
 	q = ScanQuery(scan, meta.dimensions);
 	so->search = HnswSearchBegin(scan->indexRelation, &so->sup, q, so->ctx);
+	so->iterative = hnsw_iterative_scan;
+	so->lastDist = -get_float4_infinity();
+	if (so->iterative != HNSW_ITERATIVE_SCAN_OFF)
+		HnswSearchSetIterative(so->search);
 	if (HnswSearchEntry(so->search, &meta))
 	{
 		if (meta.entryLevel > 0)
@@ -129,21 +136,36 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 		Search(scan);
 	}
 
-	while (so->pos < so->nresults)
+	for (;;)
 	{
-		HnswSearchElement *e = HnswSearchGetElement(so->search, so->results[so->pos].id);
-
-		if (e != NULL && !e->deleted && so->tidpos < e->nheaptids)
+		while (so->pos < so->nresults)
 		{
-			scan->xs_heaptid = e->heaptids[so->tidpos++];
-			scan->xs_recheck = false;
-			scan->xs_recheckorderby = false;
-			return true;
+			KnnItem    *r = &so->results[so->pos];
+			HnswSearchElement *e = HnswSearchGetElement(so->search, r->id);
+
+			/* strict order: a later batch may hold nearer stragglers; skip them */
+			if (e != NULL && !e->deleted && so->tidpos < e->nheaptids &&
+				!(so->iterative == HNSW_ITERATIVE_SCAN_STRICT && r->dist < so->lastDist))
+			{
+				scan->xs_heaptid = e->heaptids[so->tidpos++];
+				scan->xs_recheck = false;
+				scan->xs_recheckorderby = false;
+				so->lastDist = Max(so->lastDist, r->dist);
+				return true;
+			}
+			so->pos++;
+			so->tidpos = 0;
 		}
-		so->pos++;
-		so->tidpos = 0;
+
+		/* iterative scans go on while the query wants rows */
+		if (so->search == NULL || so->iterative == HNSW_ITERATIVE_SCAN_OFF ||
+			HnswSearchTuplesVisited(so->search) >= hnsw_max_scan_tuples)
+			return false;
+		so->nresults = HnswSearchNext(so->search, hnsw_ef_search, &so->results);
+		so->pos = so->tidpos = 0;
+		if (so->nresults == 0)
+			return false;
 	}
-	return false;
 }
 
 /* amendscan */

@@ -57,6 +57,9 @@ struct HnswSearchState
 	hnsw_elems_hash *elems;
 	KnnItem    *entries;		/* entry points for the next layer */
 	int			nentries;
+	bool		iterative;		/* keep layer-0 state for HnswSearchNext */
+	KnnHeap		pending;		/* layer 0: candidates not yet expanded */
+	KnnHeap		unreturned;		/* layer 0: elements seen, not yet returned */
 	double		visitedCount;
 };
 
@@ -104,6 +107,16 @@ void
 HnswSearchEnd(HnswSearchState *st)
 {
 	MemoryContextDelete(st->ctx);
+}
+
+/* Make layer-0 searches resumable with HnswSearchNext (iterative scans) */
+void
+HnswSearchSetIterative(HnswSearchState *st)
+{
+	KnnAlloc	alloc = {hnsw_realloc, st->ctx};
+
+	st->iterative = true;
+	knn_heap_init(&st->unreturned, false, 256, alloc);
 }
 
 /* Ask searches of an insert to keep copies of element values */
@@ -365,48 +378,29 @@ HnswSearchGreedy(HnswSearchState *st, int fromLevel, int toLevel)
 }
 
 /*
- * Beam search of layer lc from the current entries with width ef.
- * Returns the results (nearest first) in *results; they become the entries
- * of the next layer down.
+ * Expand candidates (nearest first) into the result heap w of width ef on
+ * layer lc, until the nearest candidate is farther than the farthest of a
+ * full w.  With keep (iterative scans, layer 0), nothing seen is forgotten:
+ * elements not taken into w stay in cand for later expansion and go to
+ * st->unreturned, as do elements pushed out of w.
  */
-int
-HnswSearchLayer(HnswSearchState *st, int ef, int lc, bool skipDeleted,
-				KnnItem **results)
+static void
+Beam(HnswSearchState *st, KnnHeap *cand, KnnHeap *w, int ef, int lc,
+	 bool skipDeleted, bool keep)
 {
-	MemoryContext old = MemoryContextSwitchTo(st->ctx);
-	KnnAlloc	alloc = {hnsw_realloc, st->ctx};
-	KnnHeap		cand,
-				w;
 	uint64	   *nb = palloc(sizeof(uint64) * 2 * st->m);
 	HnswSearchElement **got = palloc(sizeof(HnswSearchElement *) * 2 * st->m);
-	KnnItem    *out;
-	int			nout;
 
-	knn_heap_init(&cand, false, ef * 2, alloc);
-	knn_heap_init(&w, true, ef + 1, alloc);
-
-	/* each layer's search has its own visited set */
-	knn_idset_clear(&st->visited);
-
-	for (int i = 0; i < st->nentries; i++)
+	while (cand->len > 0)
 	{
-		HnswSearchElement *e = HnswSearchGetElement(st, st->entries[i].id);
-
-		knn_idset_add(&st->visited, st->entries[i].id);
-		knn_heap_push(&cand, st->entries[i].dist, st->entries[i].id);
-		if (e && !(skipDeleted && e->deleted))
-			knn_heap_push(&w, st->entries[i].dist, st->entries[i].id);
-	}
-
-	while (cand.len > 0)
-	{
-		KnnItem		c = knn_heap_pop(&cand);
+		KnnItem		c = knn_heap_top(cand);
 		HnswSearchElement *ce;
 		int			n,
 					k = 0;
 
-		if (w.len >= ef && c.dist > knn_heap_top(&w).dist)
+		if (w->len >= ef && c.dist > knn_heap_top(w).dist)
 			break;
+		knn_heap_pop(cand);
 		ce = HnswSearchGetElement(st, c.id);
 		if (ce == NULL || ce->level < lc)
 			continue;
@@ -418,33 +412,128 @@ HnswSearchLayer(HnswSearchState *st, int ef, int lc, bool skipDeleted,
 		for (int i = 0; i < k; i++)
 		{
 			HnswSearchElement *e = got[i];
+			bool		returnable;
 
 			if (e == NULL)
 				continue;
-			if (w.len < ef || e->dist < knn_heap_top(&w).dist)
+			returnable = !(skipDeleted && e->deleted);
+			if (w->len < ef || e->dist < knn_heap_top(w).dist)
 			{
-				knn_heap_push(&cand, e->dist, e->id);
-				if (skipDeleted && e->deleted)
+				knn_heap_push(cand, e->dist, e->id);
+				if (!returnable)
 					continue;
-				knn_heap_push(&w, e->dist, e->id);
-				if (w.len > ef)
-					knn_heap_pop(&w);
+				knn_heap_push(w, e->dist, e->id);
+				if (w->len > ef)
+				{
+					KnnItem		x = knn_heap_pop(w);
+
+					if (keep)
+						knn_heap_push(&st->unreturned, x.dist, x.id);
+				}
+			}
+			else if (keep)
+			{
+				knn_heap_push(cand, e->dist, e->id);
+				if (returnable)
+					knn_heap_push(&st->unreturned, e->dist, e->id);
 			}
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
-
-	nout = w.len;
-	out = palloc(sizeof(KnnItem) * Max(nout, 1));
-	knn_heap_drain_sorted(&w, out);
-	knn_heap_free(&cand);
-	knn_heap_free(&w);
 	pfree(nb);
 	pfree(got);
+}
 
+/* Empty w into a sorted array that also becomes the next layer's entries */
+static int
+TakeResults(HnswSearchState *st, KnnHeap *w, KnnItem **results)
+{
+	int			nout = w->len;
+	KnnItem    *out = MemoryContextAlloc(st->ctx, sizeof(KnnItem) * Max(nout, 1));
+
+	knn_heap_drain_sorted(w, out);
 	st->entries = out;
 	st->nentries = nout;
 	*results = out;
+	return nout;
+}
+
+/*
+ * Beam search of layer lc from the current entries with width ef.
+ * Returns the results (nearest first) in *results; they become the entries
+ * of the next layer down.  For an iterative search, layer 0 keeps its
+ * candidates and everything not returned for HnswSearchNext.
+ */
+int
+HnswSearchLayer(HnswSearchState *st, int ef, int lc, bool skipDeleted,
+				KnnItem **results)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->ctx);
+	KnnAlloc	alloc = {hnsw_realloc, st->ctx};
+	bool		keep = st->iterative && lc == 0;
+	KnnHeap		localCand,
+				w;
+	KnnHeap    *cand = keep ? &st->pending : &localCand;
+	int			nout;
+
+	knn_heap_init(cand, false, ef * 2, alloc);
+	knn_heap_init(&w, true, ef + 1, alloc);
+
+	/* each layer's search has its own visited set */
+	knn_idset_clear(&st->visited);
+
+	for (int i = 0; i < st->nentries; i++)
+	{
+		HnswSearchElement *e = HnswSearchGetElement(st, st->entries[i].id);
+
+		knn_idset_add(&st->visited, st->entries[i].id);
+		knn_heap_push(cand, st->entries[i].dist, st->entries[i].id);
+		if (e && !(skipDeleted && e->deleted))
+			knn_heap_push(&w, st->entries[i].dist, st->entries[i].id);
+	}
+	while (w.len > ef)
+	{
+		KnnItem		x = knn_heap_pop(&w);
+
+		if (keep)
+			knn_heap_push(&st->unreturned, x.dist, x.id);
+	}
+
+	Beam(st, cand, &w, ef, lc, skipDeleted, keep);
+	nout = TakeResults(st, &w, results);
+	if (!keep)
+		knn_heap_free(cand);
+	knn_heap_free(&w);
+	MemoryContextSwitchTo(old);
+	return nout;
+}
+
+/*
+ * The next batch of an iterative layer-0 search: the ef nearest elements
+ * not yet returned, after expanding the remembered candidates as far as
+ * they improve on them.  Returns 0 when the reachable graph is exhausted.
+ */
+int
+HnswSearchNext(HnswSearchState *st, int ef, KnnItem **results)
+{
+	MemoryContext old;
+	KnnAlloc	alloc = {hnsw_realloc, st->ctx};
+	KnnHeap		w;
+	int			nout;
+
+	if (st->pending.len == 0 && st->unreturned.len == 0)
+		return 0;
+	old = MemoryContextSwitchTo(st->ctx);
+	knn_heap_init(&w, true, ef + 1, alloc);
+	while (w.len < ef && st->unreturned.len > 0)
+	{
+		KnnItem		x = knn_heap_pop(&st->unreturned);
+
+		knn_heap_push(&w, x.dist, x.id);
+	}
+	Beam(st, &st->pending, &w, ef, 0, true, true);
+	nout = TakeResults(st, &w, results);
+	knn_heap_free(&w);
 	MemoryContextSwitchTo(old);
 	return nout;
 }
