@@ -235,6 +235,7 @@ extern void HnswCheckIndexVersion(Page metapage, Relation index);
 
 /* hnswsearch.c */
 typedef struct HnswSearchState HnswSearchState;
+extern KnnAlloc HnswPallocAlloc(void);
 extern HnswSearchState *HnswSearchBegin(Relation index, const HnswSupport *sup,
 										const Vector *q, MemoryContext ctx);
 extern void HnswSearchEnd(HnswSearchState *st);

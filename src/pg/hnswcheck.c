@@ -5,8 +5,8 @@
  *
  * Reads every page and reports counts and a list of problems (empty when
  * the index is sound):
- *	- the meta page has our magic and version, and its entry point is an
- *	  element of the highest level in the graph;
+ *	- the meta page has our magic and version, and its entry point is a
+ *	  live element of the highest level among live elements;
  *	- every element's neighbour TID points at a neighbour tuple with
  *	  (level + 2) * m slots;
  *	- every neighbour slot of layer lc points at an element whose level is
@@ -120,6 +120,7 @@ hnsw_check(PG_FUNCTION_ARGS)
 				nheaptids = 0,
 				unreachable = 0;
 	int			maxLevel = -1;
+	int			maxLiveLevel = -1;
 	BlockNumber nblocks;
 	TupleDesc	tupdesc;
 	Datum		values[6];
@@ -174,6 +175,8 @@ hnsw_check(PG_FUNCTION_ARGS)
 			nelems++;
 			ndeleted += ce->deleted;
 			maxLevel = Max(maxLevel, (int) etup->level);
+			if (!ce->deleted)
+				maxLiveLevel = Max(maxLiveLevel, (int) etup->level);
 			if (etup->vec.dim != (int) meta.dimensions)
 				Problem(&cs, "element (%u,%u) has %d dimensions, index has %u",
 						blk, off, etup->vec.dim, meta.dimensions);
@@ -182,20 +185,22 @@ hnsw_check(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 
-	/* the entry point */
-	if (nelems > 0)
+	/* the entry point: a live element of the highest live level */
+	if (nelems > ndeleted)
 	{
 		uint64		eid = HnswTidToId(meta.entryBlkno, meta.entryOffno);
 
 		ce = BlockNumberIsValid(meta.entryBlkno) ? hash_search(elems, &eid, HASH_FIND, NULL) : NULL;
 		if (ce == NULL)
 			Problem(&cs, "entry point (%u,%u) is not an element", meta.entryBlkno, meta.entryOffno);
-		else if (ce->level != meta.entryLevel || meta.entryLevel != maxLevel)
-			Problem(&cs, "entry point level %d, meta page says %d, highest element level %d",
-					ce->level, meta.entryLevel, maxLevel);
+		else if (ce->deleted)
+			Problem(&cs, "entry point (%u,%u) is deleted", meta.entryBlkno, meta.entryOffno);
+		else if (ce->level != meta.entryLevel || meta.entryLevel != maxLiveLevel)
+			Problem(&cs, "entry point level %d, meta page says %d, highest live element level %d",
+					ce->level, meta.entryLevel, maxLiveLevel);
 	}
 	else if (BlockNumberIsValid(meta.entryBlkno))
-		Problem(&cs, "meta page has an entry point but the index has no elements");
+		Problem(&cs, "meta page has an entry point but the index has no live elements");
 
 	/* pass 2: neighbour lists */
 	hash_seq_init(&seq, elems);

@@ -80,6 +80,15 @@ hnsw_realloc(void *ptr, size_t size, void *arg)
 	return repalloc_huge(ptr, size);
 }
 
+/* A knn allocator charging the current memory context */
+KnnAlloc
+HnswPallocAlloc(void)
+{
+	KnnAlloc	alloc = {hnsw_realloc, CurrentMemoryContext};
+
+	return alloc;
+}
+
 /* Start a search for q (a prepared value) in its own memory context */
 HnswSearchState *
 HnswSearchBegin(Relation index, const HnswSupport *sup, const Vector *q,

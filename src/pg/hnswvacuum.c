@@ -3,14 +3,23 @@
  * hnswvacuum.c
  *	  VACUUM for HNSW indexes.
  *
- * Bulk delete visits every element tuple and removes the heap TIDs that
- * VACUUM reports dead.  An element left without heap TIDs is marked
- * deleted: searches still walk through it (so the graph stays connected)
- * but never return it or link new elements to it, and inserts drop it
- * first when a neighbour list is full.
+ * Bulk delete, pass 1, visits every element tuple and removes the heap
+ * TIDs that VACUUM reports dead.  An element left without heap TIDs is
+ * marked deleted: searches still walk through it but never return it or
+ * link new elements to it, and inserts drop it first when a neighbour list
+ * is full.
  *
- * Not yet done: repairing the neighbour lists of deleted elements and
- * reusing their space (REINDEX reclaims it meanwhile).
+ * Pass 2 repairs the graph so recall holds up after heavy churn: every
+ * live element whose neighbour list on some layer names a deleted element
+ * gets a new list on that layer, chosen with the selection heuristic from
+ * its live neighbours plus the live neighbours of the deleted ones (two
+ * hops); only when that leaves nothing does it fall back to a search from
+ * the entry point, as an insert would.  The new list is written under the
+ * page lock, merged with links that concurrent inserts added meanwhile.
+ * A deleted entry point is replaced by a live element of the highest level.
+ *
+ * Not yet done: reusing the space of deleted elements (REINDEX reclaims
+ * it meanwhile); they stay as unreachable tombstones.
  *
  * src/pg/hnswvacuum.c
  *
@@ -19,21 +28,23 @@
 #include "postgres.h"
 
 #include "commands/vacuum.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/float.h"
+#include "utils/memutils.h"
 #include "storage/bufmgr.h"
 #include "utils/rel.h"
 
 #include "hnsw.h"
 
-/* ambulkdelete: remove dead heap TIDs, mark emptied elements deleted */
-IndexBulkDeleteResult *
-hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
-			   IndexBulkDeleteCallback callback, void *callback_state)
+/* Pass 1: remove dead heap TIDs; collect every deleted element in deleted */
+static void
+RemoveHeapTids(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+			   IndexBulkDeleteCallback callback, void *callback_state,
+			   KnnIdSet *deleted)
 {
 	Relation	index = info->index;
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
-
-	if (stats == NULL)
-		stats = palloc0(sizeof(IndexBulkDeleteResult));
 
 	for (BlockNumber blk = HNSW_HEAD_BLKNO; blk < nblocks; blk++)
 	{
@@ -70,18 +81,21 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			}
 			stats->tuples_removed += removed;
 			stats->num_index_tuples += n;
-			if (removed == 0)
-				continue;
-			for (int i = 0; i < HNSW_HEAPTIDS; i++)
+			if (removed > 0)
 			{
-				if (i < n)
-					etup->heaptids[i] = keep[i];
-				else
-					ItemPointerSetInvalid(&etup->heaptids[i]);
+				for (int i = 0; i < HNSW_HEAPTIDS; i++)
+				{
+					if (i < n)
+						etup->heaptids[i] = keep[i];
+					else
+						ItemPointerSetInvalid(&etup->heaptids[i]);
+				}
+				if (n == 0)
+					etup->deleted = 1;
+				changed = true;
 			}
-			if (n == 0)
-				etup->deleted = 1;
-			changed = true;
+			if (etup->deleted || n == 0)
+				knn_idset_add(deleted, HnswTidToId(blk, off));
 		}
 
 		if (changed)
@@ -90,7 +104,321 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			GenericXLogAbort(state);
 		UnlockReleaseBuffer(buf);
 	}
-	stats->num_pages = nblocks;
+}
+
+/* A live element whose lists may need repair, copied out of its page */
+typedef struct RepairTarget
+{
+	uint64		id;
+	int			level;
+	ItemPointerData ntid;
+	Vector	   *vec;
+} RepairTarget;
+
+/*
+ * Write list[0..n-1] as layer lc of the neighbour tuple at t->ntid, merged
+ * with links added since the snapshot snap[0..nsnap-1] was read.
+ */
+static void
+WriteRepairedLayer(Relation index, RepairTarget *t, int m, int lc,
+				   const KnnItem *list, int n, const uint64 *snap, int nsnap,
+				   const KnnIdSet *deleted)
+{
+	int			lm = HnswLayerM(m, lc);
+	int			start = HnswLayerStart(m, lc);
+	uint64	   *final = palloc(sizeof(uint64) * lm);
+	int			nf = 0;
+	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(&t->ntid));
+	OffsetNumber off = ItemPointerGetOffsetNumber(&t->ntid);
+	GenericXLogState *state;
+	Page		page;
+	HnswNeighborTuple ntup;
+
+	for (int i = 0; i < n && nf < lm; i++)
+		final[nf++] = list[i].id;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	if (off > PageGetMaxOffsetNumber(page) || !ItemIdIsNormal(PageGetItemId(page, off)))
+	{
+		GenericXLogAbort(state);
+		UnlockReleaseBuffer(buf);
+		return;
+	}
+	ntup = (HnswNeighborTuple) PageGetItem(page, PageGetItemId(page, off));
+	if (ntup->type != HNSW_NEIGHBOR_TUPLE_TYPE || start + lm > ntup->count)
+	{
+		GenericXLogAbort(state);
+		UnlockReleaseBuffer(buf);
+		return;
+	}
+	/* keep links a concurrent insert added after our snapshot */
+	for (int i = 0; i < lm && nf < lm; i++)
+	{
+		ItemPointer tid = &ntup->tids[start + i];
+		uint64		id;
+		bool		known = false;
+
+		if (!ItemPointerIsValid(tid))
+			continue;
+		id = HnswTidToId(ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid));
+		for (int j = 0; j < nsnap && !known; j++)
+			known = snap[j] == id;
+		for (int j = 0; j < nf && !known; j++)
+			known = final[j] == id;
+		if (!known && !knn_idset_contains(deleted, id))
+			final[nf++] = id;
+	}
+	for (int i = 0; i < lm; i++)
+	{
+		if (i < nf)
+			ItemPointerSet(&ntup->tids[start + i], HnswIdBlock(final[i]), HnswIdOffset(final[i]));
+		else
+			ItemPointerSetInvalid(&ntup->tids[start + i]);
+	}
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+	pfree(final);
+}
+
+typedef struct VacuumPairArg
+{
+	HnswSearchState *st;
+	const HnswSupport *sup;
+} VacuumPairArg;
+
+/* Distance between two fetched elements (knn_select_neighbors callback) */
+static float
+VacuumPairDist(uint64 a, uint64 b, void *varg)
+{
+	VacuumPairArg *arg = varg;
+	HnswSearchElement *ea = HnswSearchGetElement(arg->st, a);
+	HnswSearchElement *eb = HnswSearchGetElement(arg->st, b);
+
+	if (ea == NULL || eb == NULL || ea->vec == NULL || eb->vec == NULL)
+		return get_float4_infinity();
+	return (float) HnswDistance(arg->sup, ea->vec, eb->vec);
+}
+
+/* Room for a fallback search's results */
+static int
+efConstructionOrOne(const HnswMetaPageData *meta)
+{
+	return Max(meta->efConstruction, 1);
+}
+
+/* Rebuild layer lc of target t, which names deleted elements */
+static void
+RepairLayer(Relation index, const HnswSupport *sup, HnswMetaPageData *meta,
+			RepairTarget *t, int lc, const uint64 *snap, int nsnap,
+			const KnnIdSet *deleted)
+{
+	int			m = meta->m;
+	int			lm = HnswLayerM(m, lc);
+	HnswSearchState *st = HnswSearchBegin(index, sup, t->vec, CurrentMemoryContext);
+	uint64	   *cand = palloc(sizeof(uint64) * (lm + nsnap * lm));
+	uint64	   *hop = palloc(sizeof(uint64) * 2 * m);
+	KnnItem    *items;
+	KnnItem    *kept = palloc(sizeof(KnnItem) * lm);
+	int			nc = 0,
+				ni = 0,
+				nk;
+
+	HnswSearchKeepVectors(st);
+	for (int i = 0; i < nsnap; i++)
+	{
+		if (!knn_idset_contains(deleted, snap[i]))
+			cand[nc++] = snap[i];
+		else
+		{
+			/* two hops: the live neighbours of the deleted neighbour */
+			HnswSearchElement *d;
+
+			HnswSearchFetch(st, &snap[i], 1);
+			d = HnswSearchGetElement(st, snap[i]);
+			if (d != NULL && d->level >= lc)
+			{
+				int			nh = HnswLoadNeighbors(index, &d->neighbortid, m, lc, hop);
+
+				for (int j = 0; j < nh; j++)
+					if (hop[j] != t->id && !knn_idset_contains(deleted, hop[j]))
+						cand[nc++] = hop[j];
+			}
+		}
+	}
+	HnswSearchFetch(st, cand, nc);
+
+	items = palloc(sizeof(KnnItem) * Max(nc, efConstructionOrOne(meta)));
+	for (int i = 0; i < nc; i++)
+	{
+		HnswSearchElement *e = HnswSearchGetElement(st, cand[i]);
+		bool		dup = false;
+
+		if (e == NULL || e->deleted || e->vec == NULL || e->level < lc)
+			continue;
+		for (int j = 0; j < ni && !dup; j++)
+			dup = items[j].id == cand[i];
+		if (!dup)
+		{
+			items[ni].id = cand[i];
+			items[ni].dist = e->dist;
+			ni++;
+		}
+	}
+
+	if (ni == 0)
+	{
+		/* nothing nearby survived: search from the entry point */
+		KnnItem    *w;
+		int			nw = 0;
+
+		if (HnswSearchEntry(st, meta))
+		{
+			if (meta->entryLevel > lc)
+				HnswSearchGreedy(st, meta->entryLevel, lc + 1);
+			nw = HnswSearchLayer(st, meta->efConstruction, lc, true, &w);
+		}
+		for (int i = 0; i < nw; i++)
+			if (w[i].id != t->id)
+			{
+				HnswSearchElement *e = HnswSearchGetElement(st, w[i].id);
+
+				if (e != NULL && e->level >= lc)
+					items[ni++] = w[i];
+			}
+	}
+
+	/* nearest first, then the heuristic */
+	for (int i = 1; i < ni; i++)
+		for (int j = i; j > 0 && items[j - 1].dist > items[j].dist; j--)
+		{
+			KnnItem		x = items[j];
+
+			items[j] = items[j - 1];
+			items[j - 1] = x;
+		}
+	{
+		VacuumPairArg arg = {st, sup};
+
+		nk = knn_select_neighbors(items, ni, lm, VacuumPairDist, &arg, kept);
+	}
+	WriteRepairedLayer(index, t, m, lc, kept, nk, snap, nsnap, deleted);
+	HnswSearchEnd(st);
+}
+
+/* Pass 2: repair every live element that links to a deleted one */
+static void
+RepairGraph(IndexVacuumInfo *info, const KnnIdSet *deleted)
+{
+	Relation	index = info->index;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	HnswSupport sup;
+	HnswMetaPageData meta;
+	MemoryContext ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw repair",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(ctx);
+	uint64		bestId = 0;
+	int			bestLevel = -1;
+
+	HnswInitSupport(index, &sup);
+	HnswGetMetaPageInfo(index, &meta);
+
+	for (BlockNumber blk = HNSW_HEAD_BLKNO; blk < nblocks; blk++)
+	{
+		RepairTarget *targets;
+		int			ntargets = 0;
+		Buffer		buf;
+		Page		page;
+
+		vacuum_delay_point();
+		buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL, info->strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		targets = palloc(sizeof(RepairTarget) * Max(PageGetMaxOffsetNumber(page), 1));
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			ItemId		iid = PageGetItemId(page, off);
+			HnswElementTuple etup;
+			RepairTarget *t;
+
+			if (!ItemIdIsNormal(iid))
+				continue;
+			etup = (HnswElementTuple) PageGetItem(page, iid);
+			if (etup->type != HNSW_ELEMENT_TUPLE_TYPE ||
+				knn_idset_contains(deleted, HnswTidToId(blk, off)))
+				continue;
+			if (etup->level > bestLevel)
+			{
+				bestLevel = etup->level;
+				bestId = HnswTidToId(blk, off);
+			}
+			t = &targets[ntargets++];
+			t->id = HnswTidToId(blk, off);
+			t->level = etup->level;
+			t->ntid = etup->neighbortid;
+			t->vec = palloc(VARSIZE(&etup->vec));
+			memcpy(t->vec, &etup->vec, VARSIZE(&etup->vec));
+		}
+		UnlockReleaseBuffer(buf);
+
+		for (int i = 0; i < ntargets; i++)
+		{
+			RepairTarget *t = &targets[i];
+
+			for (int lc = 0; lc <= t->level; lc++)
+			{
+				uint64		snap[2 * HNSW_MAX_M];
+				int			nsnap = HnswLoadNeighbors(index, &t->ntid, meta.m, lc, snap);
+				bool		stale = false;
+
+				for (int j = 0; j < nsnap && !stale; j++)
+					stale = knn_idset_contains(deleted, snap[j]);
+				if (stale)
+					RepairLayer(index, &sup, &meta, t, lc, snap, nsnap, deleted);
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+		MemoryContextReset(ctx);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
+
+	/* a deleted entry point gives way to a live element of the top level */
+	if (BlockNumberIsValid(meta.entryBlkno) &&
+		knn_idset_contains(deleted, HnswTidToId(meta.entryBlkno, meta.entryOffno)))
+	{
+		LockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+		HnswGetMetaPageInfo(index, &meta);
+		if (BlockNumberIsValid(meta.entryBlkno) &&
+			knn_idset_contains(deleted, HnswTidToId(meta.entryBlkno, meta.entryOffno)))
+		{
+			if (bestLevel >= 0)
+				HnswUpdateMetaPage(index, true, HnswIdBlock(bestId), HnswIdOffset(bestId),
+								   bestLevel, InvalidBlockNumber, MAIN_FORKNUM, true);
+			else
+				HnswUpdateMetaPage(index, true, InvalidBlockNumber, InvalidOffsetNumber,
+								   -1, InvalidBlockNumber, MAIN_FORKNUM, true);
+		}
+		UnlockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+	}
+}
+
+/* ambulkdelete: remove dead heap TIDs, then repair the graph around them */
+IndexBulkDeleteResult *
+hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+			   IndexBulkDeleteCallback callback, void *callback_state)
+{
+	KnnIdSet	deleted;
+
+	if (stats == NULL)
+		stats = palloc0(sizeof(IndexBulkDeleteResult));
+	knn_idset_init(&deleted, 1024, HnswPallocAlloc());
+	RemoveHeapTids(info, stats, callback, callback_state, &deleted);
+	if (deleted.count > 0)
+		RepairGraph(info, &deleted);
+	knn_idset_free(&deleted);
+	stats->num_pages = RelationGetNumberOfBlocks(info->index);
 	return stats;
 }
 
