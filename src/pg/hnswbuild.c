@@ -3,23 +3,34 @@
  * hnswbuild.c
  *	  CREATE INDEX for HNSW: build the graph in memory, then write pages.
  *
- * In-memory phase: every heap tuple becomes an element in a graph held in
- * a memory context (values, neighbour ids and their distances), inserted
- * with the usual HNSW algorithm (greedy descent, beam search of width
- * ef_construction per layer, the selection heuristic for the element's
- * neighbours and when a full neighbour list takes a new element).  Values
- * equal to an element already present share it (up to HNSW_HEAPTIDS heap
- * TIDs).  Searches use an epoch-stamped visited array, O(1) per check.
+ * In-memory phase: every heap tuple becomes an element of a graph held in
+ * one arena of at most maintenance_work_mem: element records carry the
+ * heap TIDs, the prepared value, and per layer the neighbours' indexes with
+ * their distances.  Elements are inserted with the usual HNSW algorithm
+ * (greedy descent, beam search of width ef_construction on each layer, the
+ * selection heuristic for the element's own neighbours and for a full
+ * neighbour list that takes a new element).  A value equal to an element
+ * already present shares it (up to HNSW_HEAPTIDS heap TIDs).  Searches use
+ * an epoch-stamped visited array: one compare per check.
  *
- * On-disk phase: once the scan is done, or earlier when the graph outgrows
- * maintenance_work_mem, elements are laid out on pages in insertion order
- * (element tuple and neighbour tuple on the same page where they fit), the
- * pages are written through the buffer manager without WAL, and, when the
- * relation needs WAL, all of them are logged at the end with
- * log_newpage_range.  Tuples left after an early flush are inserted one by
- * one on disk (slower; a NOTICE says so, with a hint).
+ * Parallel build: with max_parallel_maintenance_workers > 0 the arena lives
+ * in dynamic shared memory and the leader and its workers scan the heap in
+ * parallel (a parallel table scan) and insert concurrently, as hnswlib
+ * does: each element has an LWLock guarding its neighbour lists and heap
+ * TIDs (values and levels never change once published), neighbour lists
+ * are copied out under a shared lock, a list is changed under an exclusive
+ * lock, and no process holds two element locks at once.  An insert that
+ * raises the top level holds the graph's entry lock exclusively throughout.
+ * Elements are published only through links made after they are complete.
  *
- * Parallel builds are not implemented yet; the build runs in the leader.
+ * On-disk phase: the leader lays the elements out on pages in insertion
+ * order (element tuple and neighbour tuple together where they fit), writes
+ * the pages without WAL and, when the relation needs WAL, logs them all at
+ * the end with log_newpage_range.
+ *
+ * Running out of memory: a serial build writes the graph it has and inserts
+ * the remaining tuples one by one on disk (slower; a NOTICE says so).  A
+ * parallel build that fills its arena stops and starts over serially.
  *
  * src/pg/hnswbuild.c
  *
@@ -29,32 +40,82 @@
 
 #include <float.h>
 
+#include "access/parallel.h"
+#include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "access/xloginsert.h"
 #include "catalog/index.h"
 #include "commands/progress.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
+#include "pgstat.h"
+#include "port/atomics.h"
 #include "storage/bufmgr.h"
+#include "storage/condition_variable.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
 #include "utils/backend_progress.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "hnsw.h"
 
+#define PARALLEL_KEY_HNSW_SHARED	UINT64CONST(0xA000000000000001)
+#define PARALLEL_KEY_HNSW_GRAPH		UINT64CONST(0xA000000000000002)
+#define PARALLEL_KEY_QUERY_TEXT		UINT64CONST(0xA000000000000003)
+
+/*
+ * One element in the arena.  Followed by int32 nbr[nslots] (element
+ * indexes, laid out like the on-disk neighbour tuple), float ndist[nslots]
+ * (their distances), then the prepared value; see ElemNbr etc.
+ */
 typedef struct HnswMemElement
 {
+	LWLock		lock;			/* parallel builds: guards lists and heap TIDs */
 	ItemPointerData heaptids[HNSW_HEAPTIDS];
 	uint8		nheaptids;
 	uint8		level;
-	uint8	   *counts;			/* (level + 1) neighbours used per layer */
-	int32	   *nbr;			/* (level + 2) * m element indexes, disk layout */
-	float	   *ndist;			/* distances matching nbr */
-	Vector	   *value;			/* prepared value */
+	uint8		counts[HNSW_MAX_LEVEL + 1]; /* neighbours used per layer */
 	BlockNumber blkno;			/* placement of the element tuple */
 	OffsetNumber offno;
 	BlockNumber nblkno;			/* placement of the neighbour tuple */
 	OffsetNumber noffno;
 } HnswMemElement;
+
+/* The arena: this header, the element offset table, then element records */
+typedef struct HnswGraph
+{
+	Size		size;			/* bytes in the arena, header included */
+	pg_atomic_uint64 used;		/* bytes handed out */
+	pg_atomic_uint32 nelems;	/* elements published */
+	uint32		maxelems;		/* room in the offset table */
+	pg_atomic_uint32 full;		/* an allocation failed */
+	int			tranche;		/* LWLock tranche of the element locks */
+	LWLock		entryLock;		/* guards entry and entryLevel */
+	int32		entry;			/* entry element, -1 when empty */
+	int32		entryLevel;
+	/* uint64 offsets[maxelems] follows */
+} HnswGraph;
+
+/* Parallel build coordination, in the DSM segment */
+typedef struct HnswShared
+{
+	Oid			heaprelid;
+	Oid			indexrelid;
+	bool		isconcurrent;
+	ConditionVariable workersdonecv;
+	slock_t		mutex;
+	int			nparticipantsdone;
+	double		reltuples;
+	double		indtuples;
+	/* ParallelTableScanDescData follows */
+} HnswShared;
+
+#define ParallelTableScanFromHnswShared(s) \
+	((ParallelTableScanDesc) ((char *) (s) + BUFFERALIGN(sizeof(HnswShared))))
 
 typedef struct HnswBuildState
 {
@@ -65,14 +126,9 @@ typedef struct HnswBuildState
 	int			m;
 	int			efConstruction;
 
-	MemoryContext graphCtx;		/* elements: charged to maintenance_work_mem */
+	HnswGraph  *graph;
+	bool		parallel;		/* graph shared with other processes */
 	MemoryContext tmpCtx;		/* per-tuple scratch */
-	Size		memLimit;
-	HnswMemElement **elems;
-	int			nelems;
-	int			cap;
-	int			entry;			/* entry element index, -1 when empty */
-	int			entryLevel;
 	uint32	   *visited;		/* epoch per element */
 	uint32		epoch;
 	KnnHeap		cand;
@@ -84,48 +140,124 @@ typedef struct HnswBuildState
 	double		reltuples;
 } HnswBuildState;
 
-/* ------------------------------------------------------------ memory graph */
+/* ------------------------------------------------------------------ arena */
 
-/* knn allocator charging the graph context */
-static void *
-build_realloc(void *ptr, size_t size, void *arg)
+#define GraphOffsets(g) ((uint64 *) ((char *) (g) + MAXALIGN(sizeof(HnswGraph))))
+#define GraphElem(g, i) ((HnswMemElement *) ((char *) (g) + GraphOffsets(g)[i]))
+#define ElemNbr(e) ((int32 *) ((char *) (e) + MAXALIGN(sizeof(HnswMemElement))))
+
+/* Slots of an element of level L */
+#define ElemSlots(m, level) HnswNeighborCount(m, level)
+
+static inline float *
+ElemDist(HnswMemElement *e, int m)
 {
-	if (size == 0)
+	return (float *) (ElemNbr(e) + ElemSlots(m, e->level));
+}
+
+static inline Vector *
+ElemValue(HnswMemElement *e, int m)
+{
+	return (Vector *) ((char *) e + MAXALIGN(MAXALIGN(sizeof(HnswMemElement)) +
+											 ElemSlots(m, e->level) * (sizeof(int32) + sizeof(float))));
+}
+
+/* Bytes for an element of level L holding a value of dim dimensions */
+static Size
+ElemSize(int m, int level, int dim)
+{
+	return MAXALIGN(MAXALIGN(sizeof(HnswMemElement)) +
+					ElemSlots(m, level) * (sizeof(int32) + sizeof(float))) +
+		MAXALIGN(VECTOR_SIZE(dim));
+}
+
+/* Set up an empty graph in size bytes at g */
+static void
+InitGraph(HnswGraph *g, Size size, int m, int dim, int tranche)
+{
+	Size		minElem = ElemSize(m, 0, dim);
+
+	g->size = size;
+	g->maxelems = (uint32) Min((size - MAXALIGN(sizeof(HnswGraph))) / (minElem + sizeof(uint64)),
+							   (Size) PG_UINT32_MAX - 1);
+	pg_atomic_init_u64(&g->used, MAXALIGN(sizeof(HnswGraph)) + MAXALIGN(sizeof(uint64) * g->maxelems));
+	pg_atomic_init_u32(&g->nelems, 0);
+	pg_atomic_init_u32(&g->full, 0);
+	g->tranche = tranche;
+	LWLockInitialize(&g->entryLock, tranche);
+	g->entry = -1;
+	g->entryLevel = -1;
+}
+
+/*
+ * Take room for an element of the given level and copy value in; returns
+ * its index (not yet reachable), or -1 when the arena is full.
+ */
+static int
+AllocElement(HnswBuildState *bs, int level, Vector *value, ItemPointer heaptid)
+{
+	HnswGraph  *g = bs->graph;
+	Size		size = ElemSize(bs->m, level, value->dim);
+	uint64		off = pg_atomic_fetch_add_u64(&g->used, size);
+	uint32		i;
+	HnswMemElement *e;
+
+	if (off + size > g->size)
 	{
-		if (ptr)
-			pfree(ptr);
-		return NULL;
+		pg_atomic_write_u32(&g->full, 1);
+		return -1;
 	}
-	if (ptr == NULL)
-		return MemoryContextAllocHuge((MemoryContext) arg, size);
-	return repalloc_huge(ptr, size);
-}
-
-/* Distance between two elements (knn_select_neighbors callback) */
-static float
-ElemDist(uint64 a, uint64 b, void *arg)
-{
-	HnswBuildState *bs = arg;
-
-	return (float) HnswDistance(&bs->sup, bs->elems[a]->value, bs->elems[b]->value);
-}
-
-/* Allocate an element of the given level holding value */
-static HnswMemElement *
-NewElement(HnswBuildState *bs, Vector *value, ItemPointer heaptid, int level)
-{
-	int			nslots = HnswNeighborCount(bs->m, level);
-	HnswMemElement *e = MemoryContextAlloc(bs->graphCtx, sizeof(HnswMemElement));
-
+	i = pg_atomic_fetch_add_u32(&g->nelems, 1);
+	if (i >= g->maxelems)
+	{
+		pg_atomic_write_u32(&g->full, 1);
+		return -1;
+	}
+	GraphOffsets(g)[i] = off;
+	e = GraphElem(g, i);
+	memset(e, 0, MAXALIGN(sizeof(HnswMemElement)));
+	LWLockInitialize(&e->lock, g->tranche);
 	e->heaptids[0] = *heaptid;
 	e->nheaptids = 1;
 	e->level = level;
-	e->counts = MemoryContextAllocZero(bs->graphCtx, level + 1);
-	e->nbr = MemoryContextAlloc(bs->graphCtx, sizeof(int32) * nslots);
-	e->ndist = MemoryContextAlloc(bs->graphCtx, sizeof(float) * nslots);
-	e->value = MemoryContextAlloc(bs->graphCtx, VARSIZE(value));
-	memcpy(e->value, value, VARSIZE(value));
-	return e;
+	memcpy(ElemValue(e, bs->m), value, VARSIZE(value));
+	return (int) i;
+}
+
+/* Element locks: only a parallel build needs them */
+#define LockElem(bs, e, mode) do { if ((bs)->parallel) LWLockAcquire(&(e)->lock, (mode)); } while (0)
+#define UnlockElem(bs, e) do { if ((bs)->parallel) LWLockRelease(&(e)->lock); } while (0)
+
+/* ------------------------------------------------------------ memory graph */
+
+/* Distance between two elements (knn_select_neighbors callback) */
+static float
+ElemPairDist(uint64 a, uint64 b, void *arg)
+{
+	HnswBuildState *bs = arg;
+
+	return (float) HnswDistance(&bs->sup, ElemValue(GraphElem(bs->graph, a), bs->m),
+								ElemValue(GraphElem(bs->graph, b), bs->m));
+}
+
+/* Distance from value q to element i */
+static inline float
+DistTo(HnswBuildState *bs, const Vector *q, int32 i)
+{
+	return (float) HnswDistance(&bs->sup, q, ElemValue(GraphElem(bs->graph, i), bs->m));
+}
+
+/* Copy element e's layer-lc list into out (room for 2m); returns its length */
+static int
+CopyNeighbors(HnswBuildState *bs, HnswMemElement *e, int lc, int32 *out)
+{
+	int			n;
+
+	LockElem(bs, e, LW_SHARED);
+	n = e->counts[lc];
+	memcpy(out, ElemNbr(e) + HnswLayerStart(bs->m, lc), sizeof(int32) * n);
+	UnlockElem(bs, e);
+	return n;
 }
 
 /* Start a new visited epoch (wrap: clear the array) */
@@ -134,7 +266,7 @@ NewEpoch(HnswBuildState *bs)
 {
 	if (++bs->epoch == 0)
 	{
-		memset(bs->visited, 0, sizeof(uint32) * bs->cap);
+		memset(bs->visited, 0, sizeof(uint32) * bs->graph->maxelems);
 		bs->epoch = 1;
 	}
 }
@@ -149,6 +281,7 @@ SearchLayerMem(HnswBuildState *bs, const Vector *q, KnnItem *ep, int nep,
 {
 	KnnHeap    *cand = &bs->cand;
 	KnnHeap    *w = &bs->w;
+	int32		nbr[2 * HNSW_MAX_M];
 	int			n;
 
 	NewEpoch(bs);
@@ -165,14 +298,11 @@ SearchLayerMem(HnswBuildState *bs, const Vector *q, KnnItem *ep, int nep,
 	while (cand->len > 0)
 	{
 		KnnItem		c = knn_heap_pop(cand);
-		HnswMemElement *ce = bs->elems[c.id];
-		int32	   *nbr;
 		int			cnt;
 
 		if (w->len >= ef && c.dist > knn_heap_top(w).dist)
 			break;
-		nbr = ce->nbr + HnswLayerStart(bs->m, lc);
-		cnt = ce->counts[lc];
+		cnt = CopyNeighbors(bs, GraphElem(bs->graph, c.id), lc, nbr);
 		for (int i = 0; i < cnt; i++)
 		{
 			int32		id = nbr[i];
@@ -181,7 +311,7 @@ SearchLayerMem(HnswBuildState *bs, const Vector *q, KnnItem *ep, int nep,
 			if (bs->visited[id] == bs->epoch)
 				continue;
 			bs->visited[id] = bs->epoch;
-			d = (float) HnswDistance(&bs->sup, q, bs->elems[id]->value);
+			d = DistTo(bs, q, id);
 			if (w->len < ef || d < knn_heap_top(w).dist)
 			{
 				knn_heap_push(cand, d, (uint64) id);
@@ -200,17 +330,17 @@ SearchLayerMem(HnswBuildState *bs, const Vector *q, KnnItem *ep, int nep,
 static void
 GreedyMem(HnswBuildState *bs, const Vector *q, KnnItem *cur, int lc)
 {
+	int32		nbr[2 * HNSW_MAX_M];
 	bool		changed = true;
 
 	while (changed)
 	{
-		HnswMemElement *ce = bs->elems[cur->id];
-		int32	   *nbr = ce->nbr + HnswLayerStart(bs->m, lc);
+		int			cnt = CopyNeighbors(bs, GraphElem(bs->graph, cur->id), lc, nbr);
 
 		changed = false;
-		for (int i = 0; i < ce->counts[lc]; i++)
+		for (int i = 0; i < cnt; i++)
 		{
-			float		d = (float) HnswDistance(&bs->sup, q, bs->elems[nbr[i]]->value);
+			float		d = DistTo(bs, q, nbr[i]);
 
 			if (d < cur->dist)
 			{
@@ -222,16 +352,18 @@ GreedyMem(HnswBuildState *bs, const Vector *q, KnnItem *cur, int lc)
 	}
 }
 
-/* Set element e's layer-lc list to items[0..n-1] */
+/* Set element e's layer-lc list to items[0..n-1] (caller holds its lock) */
 static void
 SetNeighbors(HnswBuildState *bs, HnswMemElement *e, int lc, const KnnItem *items, int n)
 {
 	int			start = HnswLayerStart(bs->m, lc);
+	int32	   *nbr = ElemNbr(e);
+	float	   *nd = ElemDist(e, bs->m);
 
 	for (int i = 0; i < n; i++)
 	{
-		e->nbr[start + i] = (int32) items[i].id;
-		e->ndist[start + i] = items[i].dist;
+		nbr[start + i] = (int32) items[i].id;
+		nd[start + i] = items[i].dist;
 	}
 	e->counts[lc] = n;
 }
@@ -240,55 +372,80 @@ SetNeighbors(HnswBuildState *bs, HnswMemElement *e, int lc, const KnnItem *items
 static void
 AddReverseLink(HnswBuildState *bs, int n, int newi, float d, int lc)
 {
-	HnswMemElement *ne = bs->elems[n];
+	HnswMemElement *ne = GraphElem(bs->graph, n);
 	int			lm = HnswLayerM(bs->m, lc);
 	int			start = HnswLayerStart(bs->m, lc);
-	int			cnt = ne->counts[lc];
+	int32	   *nbr = ElemNbr(ne);
+	float	   *nd = ElemDist(ne, bs->m);
 	KnnItem		cand[2 * HNSW_MAX_M + 1];
 	KnnItem		kept[2 * HNSW_MAX_M + 1];
-	int			nc = 0,
+	int			cnt,
+				nc = 0,
 				nk;
 
+	LockElem(bs, ne, LW_EXCLUSIVE);
+	cnt = ne->counts[lc];
 	if (cnt < lm)
 	{
-		ne->nbr[start + cnt] = newi;
-		ne->ndist[start + cnt] = d;
+		nbr[start + cnt] = newi;
+		nd[start + cnt] = d;
 		ne->counts[lc] = cnt + 1;
+		UnlockElem(bs, ne);
 		return;
 	}
-	/* full: candidates are the current list plus the new one, by distance */
-	for (int i = 0; i < cnt; i++)
+	/* full: the current list plus the new one, by distance, then prune */
+	for (int i = 0; i <= cnt; i++)
 	{
+		float		di = i < cnt ? nd[start + i] : d;
+		int32		id = i < cnt ? nbr[start + i] : newi;
 		int			j = nc++;
 
-		while (j > 0 && cand[j - 1].dist > ne->ndist[start + i])
+		while (j > 0 && cand[j - 1].dist > di)
 		{
 			cand[j] = cand[j - 1];
 			j--;
 		}
-		cand[j].id = (uint64) ne->nbr[start + i];
-		cand[j].dist = ne->ndist[start + i];
+		cand[j].id = (uint64) id;
+		cand[j].dist = di;
 	}
-	{
-		int			j = nc++;
-
-		while (j > 0 && cand[j - 1].dist > d)
-		{
-			cand[j] = cand[j - 1];
-			j--;
-		}
-		cand[j].id = (uint64) newi;
-		cand[j].dist = d;
-	}
-	nk = knn_select_neighbors(cand, nc, lm, ElemDist, bs, kept);
+	nk = knn_select_neighbors(cand, nc, lm, ElemPairDist, bs, kept);
 	SetNeighbors(bs, ne, lc, kept, nk);
+	UnlockElem(bs, ne);
 }
 
-/* Insert one value into the in-memory graph */
-static void
+/* Add heaptid to an element equal to value among results[0..n-1] */
+static bool
+AddToDuplicate(HnswBuildState *bs, const Vector *value, ItemPointer heaptid, int n)
+{
+	for (int i = 0; i < n && bs->buf[i].dist == 0; i++)
+	{
+		HnswMemElement *dup = GraphElem(bs->graph, bs->buf[i].id);
+		bool		done = false;
+
+		if (memcmp(ElemValue(dup, bs->m)->x, value->x, sizeof(float) * value->dim) != 0)
+			continue;
+		LockElem(bs, dup, LW_EXCLUSIVE);
+		if (dup->nheaptids < HNSW_HEAPTIDS)
+		{
+			dup->heaptids[dup->nheaptids++] = *heaptid;
+			done = true;
+		}
+		UnlockElem(bs, dup);
+		if (done)
+			return true;
+	}
+	return false;
+}
+
+/* Insert one value into the in-memory graph; false if the arena is full */
+static bool
 InsertMem(HnswBuildState *bs, Vector *value, ItemPointer heaptid)
 {
+	HnswGraph  *g = bs->graph;
 	int			level = HnswRandomLevel(bs->m);
+	bool		exclusive = false;
+	int			entry,
+				entryLevel;
 	int			newi;
 	HnswMemElement *e;
 	KnnItem		cur;
@@ -298,29 +455,42 @@ InsertMem(HnswBuildState *bs, Vector *value, ItemPointer heaptid)
 	KnnItem    *sel[HNSW_MAX_LEVEL + 1];
 	int			nsel[HNSW_MAX_LEVEL + 1];
 
-	if (bs->nelems == bs->cap)
+	/* read the entry point; hold it exclusively if this raises the top */
+	if (bs->parallel)
+		LWLockAcquire(&g->entryLock, LW_SHARED);
+	entry = g->entry;
+	entryLevel = g->entryLevel;
+	if (bs->parallel)
 	{
-		bs->cap *= 2;
-		bs->elems = repalloc_huge(bs->elems, sizeof(HnswMemElement *) * bs->cap);
-		bs->visited = repalloc_huge(bs->visited, sizeof(uint32) * bs->cap);
-		memset(bs->visited + bs->cap / 2, 0, sizeof(uint32) * (bs->cap / 2));
+		LWLockRelease(&g->entryLock);
+		if (level > entryLevel)
+		{
+			LWLockAcquire(&g->entryLock, LW_EXCLUSIVE);
+			exclusive = true;
+			entry = g->entry;
+			entryLevel = g->entryLevel;
+		}
 	}
 
-	if (bs->entry < 0)
+	if (entry < 0)
 	{
-		bs->elems[0] = NewElement(bs, value, heaptid, level);
-		bs->nelems = 1;
-		bs->entry = 0;
-		bs->entryLevel = level;
-		return;
+		newi = AllocElement(bs, level, value, heaptid);
+		if (newi >= 0)
+		{
+			g->entry = newi;
+			g->entryLevel = level;
+		}
+		if (exclusive)
+			LWLockRelease(&g->entryLock);
+		return newi >= 0;
 	}
 
-	cur.id = (uint64) bs->entry;
-	cur.dist = (float) HnswDistance(&bs->sup, value, bs->elems[bs->entry]->value);
-	for (int lc = bs->entryLevel; lc > level; lc--)
+	cur.id = (uint64) entry;
+	cur.dist = DistTo(bs, value, entry);
+	for (int lc = entryLevel; lc > level; lc--)
 		GreedyMem(bs, value, &cur, lc);
 
-	top = Min(level, bs->entryLevel);
+	top = Min(level, entryLevel);
 	ep = palloc(sizeof(KnnItem) * Max(bs->efConstruction, 1));
 	ep[0] = cur;
 	nep = 1;
@@ -328,39 +498,41 @@ InsertMem(HnswBuildState *bs, Vector *value, ItemPointer heaptid)
 	{
 		int			nw = SearchLayerMem(bs, value, ep, nep, bs->efConstruction, lc);
 
-		/* an equal value with a free heap TID slot takes this tuple */
-		for (int i = 0; lc == 0 && i < nw && bs->buf[i].dist == 0; i++)
+		if (lc == 0 && AddToDuplicate(bs, value, heaptid, nw))
 		{
-			HnswMemElement *dup = bs->elems[bs->buf[i].id];
-
-			if (dup->nheaptids < HNSW_HEAPTIDS &&
-				memcmp(dup->value->x, value->x, sizeof(float) * value->dim) == 0)
-			{
-				dup->heaptids[dup->nheaptids++] = *heaptid;
-				return;
-			}
+			if (exclusive)
+				LWLockRelease(&g->entryLock);
+			return true;
 		}
 		sel[lc] = palloc(sizeof(KnnItem) * HnswLayerM(bs->m, lc));
-		nsel[lc] = knn_select_neighbors(bs->buf, nw, HnswLayerM(bs->m, lc), ElemDist, bs, sel[lc]);
+		nsel[lc] = knn_select_neighbors(bs->buf, nw, HnswLayerM(bs->m, lc), ElemPairDist, bs, sel[lc]);
 		memcpy(ep, bs->buf, sizeof(KnnItem) * nw);
 		nep = nw;
 	}
 
-	newi = bs->nelems;
-	e = NewElement(bs, value, heaptid, level);
-	bs->elems[newi] = e;
-	bs->nelems++;
-	for (int lc = top; lc >= 0; lc--)
+	newi = AllocElement(bs, level, value, heaptid);
+	if (newi < 0)
 	{
+		if (exclusive)
+			LWLockRelease(&g->entryLock);
+		return false;
+	}
+	/* own lists first: the element becomes reachable with its first link */
+	e = GraphElem(g, newi);
+	for (int lc = top; lc >= 0; lc--)
 		SetNeighbors(bs, e, lc, sel[lc], nsel[lc]);
+	for (int lc = top; lc >= 0; lc--)
 		for (int i = 0; i < nsel[lc]; i++)
 			AddReverseLink(bs, (int) sel[lc][i].id, newi, sel[lc][i].dist, lc);
-	}
-	if (level > bs->entryLevel)
+
+	if (level > entryLevel && (!bs->parallel || exclusive))
 	{
-		bs->entry = newi;
-		bs->entryLevel = level;
+		g->entry = newi;
+		g->entryLevel = level;
 	}
+	if (exclusive)
+		LWLockRelease(&g->entryLock);
+	return true;
 }
 
 /* ---------------------------------------------------------------- to disk */
@@ -369,6 +541,8 @@ InsertMem(HnswBuildState *bs, Vector *value, ItemPointer heaptid)
 static void
 FormElementTuple(HnswBuildState *bs, HnswMemElement *e, HnswElementTuple etup)
 {
+	Vector	   *value = ElemValue(e, bs->m);
+
 	memset(etup, 0, HNSW_ELEMENT_TUPLE_SIZE(bs->dimensions));
 	etup->type = HNSW_ELEMENT_TUPLE_TYPE;
 	etup->level = e->level;
@@ -380,7 +554,7 @@ FormElementTuple(HnswBuildState *bs, HnswMemElement *e, HnswElementTuple etup)
 			ItemPointerSetInvalid(&etup->heaptids[i]);
 	}
 	ItemPointerSet(&etup->neighbortid, e->nblkno, e->noffno);
-	memcpy(&etup->vec, e->value, VARSIZE(e->value));
+	memcpy(&etup->vec, value, VARSIZE(value));
 }
 
 /* Fill the neighbour tuple of e (TIDs of its neighbours' placements) */
@@ -388,6 +562,7 @@ static void
 FormNeighborTuple(HnswBuildState *bs, HnswMemElement *e, HnswNeighborTuple ntup)
 {
 	int			count = HnswNeighborCount(bs->m, e->level);
+	int32	   *nbr = ElemNbr(e);
 
 	memset(ntup, 0, HNSW_NEIGHBOR_TUPLE_SIZE(e->level, bs->m));
 	ntup->type = HNSW_NEIGHBOR_TUPLE_TYPE;
@@ -400,11 +575,40 @@ FormNeighborTuple(HnswBuildState *bs, HnswMemElement *e, HnswNeighborTuple ntup)
 
 		for (int i = 0; i < e->counts[lc]; i++)
 		{
-			HnswMemElement *n = bs->elems[e->nbr[start + i]];
+			HnswMemElement *n = GraphElem(bs->graph, nbr[start + i]);
 
 			ItemPointerSet(&ntup->tids[start + i], n->blkno, n->offno);
 		}
 	}
+}
+
+/* Start a fresh element page in page */
+static void
+InitScratchPage(Page page)
+{
+	PageInit(page, BLCKSZ, sizeof(HnswPageOpaqueData));
+	HnswPageGetOpaque(page)->nextblkno = InvalidBlockNumber;
+	HnswPageGetOpaque(page)->unused = 0;
+	HnswPageGetOpaque(page)->page_id = HNSW_PAGE_ID;
+}
+
+/* Write page as the next block (write) and start a new one */
+static void
+NextPage(HnswBuildState *bs, Page page, BlockNumber *blk, bool write, ForkNumber forkNum)
+{
+	if (write)
+	{
+		Buffer		b = ReadBufferExtended(bs->index, forkNum, P_NEW, RBM_NORMAL, NULL);
+
+		if (BufferGetBlockNumber(b) != *blk)
+			elog(ERROR, "hnsw build expected block %u, got %u", *blk, BufferGetBlockNumber(b));
+		LockBuffer(b, BUFFER_LOCK_EXCLUSIVE);
+		memcpy(BufferGetPage(b), page, BLCKSZ);
+		MarkBufferDirty(b);
+		UnlockReleaseBuffer(b);
+	}
+	(*blk)++;
+	InitScratchPage(page);
 }
 
 /*
@@ -421,62 +625,34 @@ LayOut(HnswBuildState *bs, bool write, ForkNumber forkNum)
 	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(bs->dimensions);
 	HnswElementTuple etup = palloc0(esize);
 	HnswNeighborTuple ntup = palloc0(HNSW_NEIGHBOR_TUPLE_SIZE(HNSW_MAX_LEVEL, bs->m));
+	uint32		nelems = Min(pg_atomic_read_u32(&bs->graph->nelems), bs->graph->maxelems);
 	bool		dirty = false;
 
-	/* write out the scratch page as block blk */
-#define FLUSH_PAGE() \
-	do { \
-		if (write) \
-		{ \
-			Buffer		b = ReadBufferExtended(bs->index, forkNum, P_NEW, RBM_NORMAL, NULL); \
-			if (BufferGetBlockNumber(b) != blk) \
-				elog(ERROR, "hnsw build expected block %u, got %u", blk, BufferGetBlockNumber(b)); \
-			LockBuffer(b, BUFFER_LOCK_EXCLUSIVE); \
-			memcpy(BufferGetPage(b), page, BLCKSZ); \
-			MarkBufferDirty(b); \
-			UnlockReleaseBuffer(b); \
-		} \
-		blk++; \
-		PageInit(page, BLCKSZ, sizeof(HnswPageOpaqueData)); \
-		HnswPageGetOpaque(page)->nextblkno = InvalidBlockNumber; \
-		HnswPageGetOpaque(page)->page_id = HNSW_PAGE_ID; \
-		dirty = false; \
-	} while (0)
-
-	PageInit(page, BLCKSZ, sizeof(HnswPageOpaqueData));
-	HnswPageGetOpaque(page)->nextblkno = InvalidBlockNumber;
-	HnswPageGetOpaque(page)->page_id = HNSW_PAGE_ID;
-
-	for (int i = 0; i < bs->nelems; i++)
+	InitScratchPage(page);
+	for (uint32 i = 0; i < nelems; i++)
 	{
-		HnswMemElement *e = bs->elems[i];
+		HnswMemElement *e = GraphElem(bs->graph, i);
 		Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(e->level, bs->m);
 		bool		together;
 
 		/* start a new page unless both tuples fit (or this one is empty) */
 		if (dirty && PageGetFreeSpace(page) < esize + nsize + sizeof(ItemIdData))
-			FLUSH_PAGE();
+		{
+			NextPage(bs, page, &blk, write, forkNum);
+			dirty = false;
+		}
 		together = PageGetFreeSpace(page) >= esize + nsize + sizeof(ItemIdData);
 
 		e->blkno = blk;
 		e->offno = OffsetNumberNext(PageGetMaxOffsetNumber(page));
-		if (together)
-		{
-			e->nblkno = blk;
-			e->noffno = OffsetNumberNext(e->offno);
-		}
-		else
-		{
-			e->nblkno = blk + 1;
-			e->noffno = FirstOffsetNumber;
-		}
+		e->nblkno = together ? blk : blk + 1;
+		e->noffno = together ? OffsetNumberNext(e->offno) : FirstOffsetNumber;
 		if (write)
 			FormElementTuple(bs, e, etup);
 		if (PageAddItem(page, (Item) etup, esize, e->offno, false, false) != e->offno)
 			elog(ERROR, "failed to add hnsw element tuple");
-		dirty = true;
 		if (!together)
-			FLUSH_PAGE();
+			NextPage(bs, page, &blk, write, forkNum);
 		if (write)
 			FormNeighborTuple(bs, e, ntup);
 		if (PageAddItem(page, (Item) ntup, nsize, e->noffno, false, false) != e->noffno)
@@ -484,32 +660,27 @@ LayOut(HnswBuildState *bs, bool write, ForkNumber forkNum)
 		dirty = true;
 	}
 	if (dirty)
-		FLUSH_PAGE();
-#undef FLUSH_PAGE
+		NextPage(bs, page, &blk, write, forkNum);
 	pfree(etup);
 	pfree(ntup);
 	return blk - 1;
 }
 
-/* Write the in-memory graph to the index and switch to on-disk inserts */
+/* Write the in-memory graph to the index */
 static void
-FlushGraph(HnswBuildState *bs, ForkNumber forkNum)
+WriteGraph(HnswBuildState *bs, ForkNumber forkNum)
 {
 	BlockNumber last;
 
 	LayOut(bs, false, forkNum);
 	last = LayOut(bs, true, forkNum);
-	if (bs->entry >= 0)
+	if (bs->graph->entry >= 0)
 	{
-		HnswMemElement *ep = bs->elems[bs->entry];
+		HnswMemElement *ep = GraphElem(bs->graph, bs->graph->entry);
 
-		HnswUpdateMetaPage(bs->index, true, ep->blkno, ep->offno, bs->entryLevel,
+		HnswUpdateMetaPage(bs->index, true, ep->blkno, ep->offno, bs->graph->entryLevel,
 						   last, forkNum, false);
 	}
-	bs->flushed = true;
-	MemoryContextDelete(bs->graphCtx);
-	bs->graphCtx = NULL;
-	bs->elems = NULL;
 }
 
 /* ------------------------------------------------------------------ build */
@@ -526,37 +697,50 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	bs->reltuples++;
 	if (isnull[0])
 		return;
+	/* a parallel build whose arena is full only finishes its scan */
+	if (bs->parallel && pg_atomic_read_u32(&bs->graph->full))
+		return;
 
 	old = MemoryContextSwitchTo(bs->tmpCtx);
 	value = HnswPrepareValue(&bs->sup, values[0]);
 	if (value != NULL)
 	{
-		if (!bs->flushed &&
-			MemoryContextMemAllocated(bs->graphCtx, true) > bs->memLimit)
+		bool		done = false;
+
+		if (!bs->flushed)
 		{
-			ereport(NOTICE,
-					(errmsg("hnsw graph no longer fits into maintenance_work_mem after " INT64_FORMAT " tuples",
-							(int64) bs->indtuples),
-					 errdetail("Building will take significantly more time."),
-					 errhint("Increase maintenance_work_mem to speed up builds.")));
-			FlushGraph(bs, MAIN_FORKNUM);
+			done = InsertMem(bs, value, tid);
+			if (!done && !bs->parallel)
+			{
+				ereport(NOTICE,
+						(errmsg("hnsw graph no longer fits into maintenance_work_mem after " INT64_FORMAT " tuples",
+								(int64) bs->indtuples),
+						 errdetail("Building will take significantly more time."),
+						 errhint("Increase maintenance_work_mem to speed up builds.")));
+				WriteGraph(bs, MAIN_FORKNUM);
+				bs->flushed = true;
+			}
 		}
 		if (bs->flushed)
+		{
 			HnswInsertTupleOnDisk(index, &bs->sup, value, tid);
-		else
-			InsertMem(bs, value, tid);
-		bs->indtuples++;
-		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
+			done = true;
+		}
+		if (done)
+			bs->indtuples++;
+		if (!bs->parallel || IsParallelWorker() == false)
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(bs->tmpCtx);
 }
 
-/* Check the column and options, set up the build state */
+/* Check the column and options; fill the per-process build state */
 static void
-InitBuildState(HnswBuildState *bs, Relation heap, Relation index)
+InitBuildState(HnswBuildState *bs, Relation heap, Relation index, HnswGraph *graph,
+			   bool parallel)
 {
-	KnnAlloc	alloc;
+	KnnAlloc	alloc = HnswPallocAlloc();
 
 	memset(bs, 0, sizeof(*bs));
 	bs->heap = heap;
@@ -579,63 +763,273 @@ InitBuildState(HnswBuildState *bs, Relation heap, Relation index)
 				 errmsg("ef_construction must be greater than or equal to 2 * m")));
 
 	HnswInitSupport(index, &bs->sup);
-	bs->memLimit = (Size) maintenance_work_mem * 1024;
-	bs->graphCtx = GenerationContextCreate(CurrentMemoryContext, "hnsw build graph",
-										   ALLOCSET_DEFAULT_SIZES);
+	bs->graph = graph;
+	bs->parallel = parallel;
 	bs->tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "hnsw build tuple",
 									   ALLOCSET_DEFAULT_SIZES);
-	alloc.realloc = build_realloc;
-	alloc.arg = bs->graphCtx;
-	bs->cap = 1024;
-	bs->elems = MemoryContextAllocHuge(bs->graphCtx, sizeof(HnswMemElement *) * bs->cap);
-	bs->visited = MemoryContextAllocHuge(bs->graphCtx, sizeof(uint32) * bs->cap);
-	memset(bs->visited, 0, sizeof(uint32) * bs->cap);
-	bs->epoch = 0;
-	bs->entry = -1;
-	bs->entryLevel = -1;
+	if (graph != NULL)
+	{
+		bs->visited = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * graph->maxelems);
+		memset(bs->visited, 0, sizeof(uint32) * graph->maxelems);
+	}
 	knn_heap_init(&bs->cand, false, bs->efConstruction * 4, alloc);
 	knn_heap_init(&bs->w, true, bs->efConstruction + 1, alloc);
-	bs->buf = MemoryContextAlloc(bs->graphCtx, sizeof(KnnItem) * (bs->efConstruction + 1));
+	bs->buf = palloc(sizeof(KnnItem) * (bs->efConstruction + 1));
+}
+
+/*
+ * Arena size: maintenance_work_mem.  A private arena is only reserved
+ * (pages are touched as they fill), but a shared one is allocated up front,
+ * so a parallel build asks for what the table is expected to need.
+ */
+static Size
+GraphSize(Relation heap, Relation index, bool shared)
+{
+	Size		limit = (Size) maintenance_work_mem * 1024;
+	double		reltuples = heap->rd_rel->reltuples;
+	int			dim = TupleDescAttr(index->rd_att, 0)->atttypmod;
+	int			m = HnswGetM(index);
+	double		need;
+
+	if (!shared)
+		return limit;
+	if (dim < 1)
+		dim = 1;
+	/* the statistics may be stale: no row is smaller than its vector */
+	reltuples = Max(reltuples, (double) RelationGetNumberOfBlocks(heap) *
+					(BLCKSZ / (VECTOR_SIZE(dim) + 32.0)));
+	/* level 0 plus the expected 1/(m-1) share of upper layers, and offsets */
+	need = reltuples * (ElemSize(m, 0, dim) + ElemSize(m, 1, dim) / (m - 1.0) + sizeof(uint64)) * 1.5;
+	need += 16 * 1024 * 1024;
+	return (Size) Min((double) limit, need);
 }
 
 /* Create the meta page as block 0 of forkNum */
 static void
-CreateMetaPage(HnswBuildState *bs, ForkNumber forkNum)
+CreateMetaPage(Relation index, int dimensions, int m, int efConstruction, ForkNumber forkNum)
 {
-	Buffer		buf = ReadBufferExtended(bs->index, forkNum, P_NEW, RBM_NORMAL, NULL);
+	Buffer		buf = ReadBufferExtended(index, forkNum, P_NEW, RBM_NORMAL, NULL);
 
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	HnswWriteMetaPage(bs->index, buf, bs->dimensions, bs->m, bs->efConstruction, forkNum);
+	HnswWriteMetaPage(index, buf, dimensions, m, efConstruction, forkNum);
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
+}
+
+/* Scan (a share of) the heap and insert into the shared graph */
+static void
+ParallelScanAndInsert(Relation heap, Relation index, HnswShared *shared,
+					  HnswGraph *graph, bool progress)
+{
+	HnswBuildState bs;
+	IndexInfo  *indexInfo = BuildIndexInfo(index);
+	TableScanDesc scan;
+	double		reltuples;
+
+	indexInfo->ii_Concurrent = shared->isconcurrent;
+	InitBuildState(&bs, heap, index, graph, true);
+	scan = table_beginscan_parallel(heap, ParallelTableScanFromHnswShared(shared));
+	reltuples = table_index_build_scan(heap, index, indexInfo, true, progress,
+									   BuildCallback, &bs, scan);
+
+	SpinLockAcquire(&shared->mutex);
+	shared->nparticipantsdone++;
+	shared->reltuples += reltuples;
+	shared->indtuples += bs.indtuples;
+	SpinLockRelease(&shared->mutex);
+	ConditionVariableSignal(&shared->workersdonecv);
+	MemoryContextDelete(bs.tmpCtx);
+}
+
+/* Entry point of parallel build workers */
+PGDLLEXPORT void HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc);
+
+void
+HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc)
+{
+	HnswShared *shared = shm_toc_lookup(toc, PARALLEL_KEY_HNSW_SHARED, false);
+	HnswGraph  *graph = shm_toc_lookup(toc, PARALLEL_KEY_HNSW_GRAPH, false);
+	char	   *sharedquery = shm_toc_lookup(toc, PARALLEL_KEY_QUERY_TEXT, true);
+	LOCKMODE	heapLockmode = shared->isconcurrent ? ShareUpdateExclusiveLock : ShareLock;
+	LOCKMODE	indexLockmode = shared->isconcurrent ? RowExclusiveLock : AccessExclusiveLock;
+	Relation	heap;
+	Relation	index;
+
+	debug_query_string = sharedquery;
+	pgstat_report_activity(STATE_RUNNING, debug_query_string);
+	LWLockRegisterTranche(graph->tranche, "hnsw build");
+
+	heap = table_open(shared->heaprelid, heapLockmode);
+	index = index_open(shared->indexrelid, indexLockmode);
+	ParallelScanAndInsert(heap, index, shared, graph, false);
+	index_close(index, indexLockmode);
+	table_close(heap, heapLockmode);
+}
+
+/*
+ * Build the graph with parallel workers.  Returns false (nothing done) when
+ * no worker could be launched or the arena filled up; the caller then
+ * builds serially.
+ */
+static bool
+BuildParallel(Relation heap, Relation index, IndexInfo *indexInfo, int nworkers,
+			  double *reltuples, double *indtuples)
+{
+	ParallelContext *pcxt;
+	Snapshot	snapshot;
+	Size		estshared;
+	Size		graphsize = GraphSize(heap, index, true);
+	HnswShared *shared;
+	HnswGraph  *graph;
+	char	   *sharedquery;
+	int			querylen = debug_query_string ? strlen(debug_query_string) : 0;
+	int			tranche;
+	bool		ok = true;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("pg_infer", "HnswParallelBuildMain", nworkers);
+	snapshot = indexInfo->ii_Concurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
+
+	estshared = BUFFERALIGN(sizeof(HnswShared)) + table_parallelscan_estimate(heap, snapshot);
+	shm_toc_estimate_chunk(&pcxt->estimator, estshared);
+	shm_toc_estimate_chunk(&pcxt->estimator, graphsize);
+	shm_toc_estimate_chunk(&pcxt->estimator, querylen + 1);
+	shm_toc_estimate_keys(&pcxt->estimator, 3);
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		if (IsMVCCSnapshot(snapshot))
+			UnregisterSnapshot(snapshot);
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
+
+	shared = shm_toc_allocate(pcxt->toc, estshared);
+	shared->heaprelid = RelationGetRelid(heap);
+	shared->indexrelid = RelationGetRelid(index);
+	shared->isconcurrent = indexInfo->ii_Concurrent;
+	ConditionVariableInit(&shared->workersdonecv);
+	SpinLockInit(&shared->mutex);
+	shared->nparticipantsdone = 0;
+	shared->reltuples = 0;
+	shared->indtuples = 0;
+	table_parallelscan_initialize(heap, ParallelTableScanFromHnswShared(shared), snapshot);
+
+	tranche = LWLockNewTrancheId();
+	LWLockRegisterTranche(tranche, "hnsw build");
+	graph = shm_toc_allocate(pcxt->toc, graphsize);
+	InitGraph(graph, graphsize, HnswGetM(index), TupleDescAttr(index->rd_att, 0)->atttypmod, tranche);
+
+	sharedquery = shm_toc_allocate(pcxt->toc, querylen + 1);
+	if (querylen > 0)
+		memcpy(sharedquery, debug_query_string, querylen);
+	sharedquery[querylen] = '\0';
+
+	shm_toc_insert(pcxt->toc, PARALLEL_KEY_HNSW_SHARED, shared);
+	shm_toc_insert(pcxt->toc, PARALLEL_KEY_HNSW_GRAPH, graph);
+	shm_toc_insert(pcxt->toc, PARALLEL_KEY_QUERY_TEXT, sharedquery);
+
+	LaunchParallelWorkers(pcxt);
+	if (pcxt->nworkers_launched == 0)
+		ok = false;
+	else
+	{
+		HnswBuildState bs;
+
+		/* the leader takes its share of the scan too */
+		ParallelScanAndInsert(heap, index, shared, graph, true);
+		for (;;)
+		{
+			bool		done;
+
+			SpinLockAcquire(&shared->mutex);
+			done = shared->nparticipantsdone == pcxt->nworkers_launched + 1;
+			SpinLockRelease(&shared->mutex);
+			if (done)
+				break;
+			ConditionVariableSleep(&shared->workersdonecv, WAIT_EVENT_PARALLEL_CREATE_INDEX_SCAN);
+		}
+		ConditionVariableCancelSleep();
+		WaitForParallelWorkersToFinish(pcxt);
+
+		if (pg_atomic_read_u32(&graph->full))
+		{
+			ereport(NOTICE,
+					(errmsg("hnsw graph no longer fits into maintenance_work_mem during the parallel build"),
+					 errdetail("Building again without parallel workers, which will take significantly more time."),
+					 errhint("Increase maintenance_work_mem to speed up builds.")));
+			ok = false;
+		}
+		else
+		{
+			InitBuildState(&bs, heap, index, NULL, false);
+			bs.graph = graph;
+			WriteGraph(&bs, MAIN_FORKNUM);
+			*reltuples = shared->reltuples;
+			*indtuples = shared->indtuples;
+		}
+	}
+
+	if (IsMVCCSnapshot(snapshot))
+		UnregisterSnapshot(snapshot);
+	DestroyParallelContext(pcxt);
+	ExitParallelMode();
+	return ok;
+}
+
+/* Build the graph in this process alone */
+static void
+BuildSerial(Relation heap, Relation index, IndexInfo *indexInfo,
+			double *reltuples, double *indtuples)
+{
+	HnswBuildState bs;
+	Size		size = GraphSize(heap, index, false);
+	HnswGraph  *graph = MemoryContextAllocHuge(CurrentMemoryContext, size);
+
+	InitGraph(graph, size, HnswGetM(index), TupleDescAttr(index->rd_att, 0)->atttypmod, 0);
+	InitBuildState(&bs, heap, index, graph, false);
+	table_index_build_scan(heap, index, indexInfo, true, true, BuildCallback, &bs, NULL);
+	if (!bs.flushed)
+		WriteGraph(&bs, MAIN_FORKNUM);
+	*reltuples = bs.reltuples;
+	*indtuples = bs.indtuples;
+	MemoryContextDelete(bs.tmpCtx);
+	pfree(bs.visited);
+	pfree(graph);
 }
 
 /* ambuild */
 IndexBuildResult *
 hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 {
-	HnswBuildState bs;
 	IndexBuildResult *result;
+	HnswBuildState check;
+	double		reltuples = 0,
+				indtuples = 0;
+	int			nworkers;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
 
-	InitBuildState(&bs, heap, index);
-	CreateMetaPage(&bs, MAIN_FORKNUM);
+	/* validate the column and options before doing anything */
+	InitBuildState(&check, heap, index, NULL, false);
+	MemoryContextDelete(check.tmpCtx);
+	CreateMetaPage(index, check.dimensions, check.m, check.efConstruction, MAIN_FORKNUM);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_HNSW_PHASE_LOAD);
-	bs.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
-										  BuildCallback, &bs, NULL);
-	if (!bs.flushed)
-		FlushGraph(&bs, MAIN_FORKNUM);
+	nworkers = IsNormalProcessingMode() ?
+		plan_create_index_workers(RelationGetRelid(heap), RelationGetRelid(index)) : 0;
+	if (nworkers <= 0 ||
+		!BuildParallel(heap, index, indexInfo, nworkers, &reltuples, &indtuples))
+		BuildSerial(heap, index, indexInfo, &reltuples, &indtuples);
 
 	if (RelationNeedsWAL(index))
 		log_newpage_range(index, MAIN_FORKNUM, 0, RelationGetNumberOfBlocks(index), true);
 
-	MemoryContextDelete(bs.tmpCtx);
 	result = palloc(sizeof(IndexBuildResult));
-	result->heap_tuples = bs.reltuples;
-	result->index_tuples = bs.indtuples;
+	result->heap_tuples = reltuples;
+	result->index_tuples = indtuples;
 	return result;
 }
 
@@ -643,19 +1037,12 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 void
 hnswbuildempty(Relation index)
 {
-	HnswBuildState bs;
-	Buffer		buf;
+	Buffer		buf = ReadBufferExtended(index, INIT_FORKNUM, P_NEW, RBM_NORMAL, NULL);
 
-	memset(&bs, 0, sizeof(bs));
-	bs.index = index;
-	bs.dimensions = TupleDescAttr(index->rd_att, 0)->atttypmod;
-	bs.m = HnswGetM(index);
-	bs.efConstruction = HnswGetEfConstruction(index);
-
-	buf = ReadBufferExtended(index, INIT_FORKNUM, P_NEW, RBM_NORMAL, NULL);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	START_CRIT_SECTION();
-	HnswWriteMetaPage(index, buf, bs.dimensions, bs.m, bs.efConstruction, INIT_FORKNUM);
+	HnswWriteMetaPage(index, buf, TupleDescAttr(index->rd_att, 0)->atttypmod,
+					  HnswGetM(index), HnswGetEfConstruction(index), INIT_FORKNUM);
 	MarkBufferDirty(buf);
 	log_newpage_buffer(buf, true);
 	END_CRIT_SECTION();
