@@ -44,6 +44,7 @@
 #include "access/amapi.h"
 #include "access/generic_xlog.h"
 #include "access/reloptions.h"
+#include "common/pg_prng.h"
 #include "fmgr.h"
 #include "nodes/execnodes.h"
 #include "storage/bufmgr.h"
@@ -222,7 +223,7 @@ extern int	HnswGetEfConstruction(Relation index);
 extern void HnswInitSupport(Relation index, HnswSupport *sup);
 extern double HnswDistance(const HnswSupport *sup, const Vector *a, const Vector *b);
 extern Vector *HnswPrepareValue(const HnswSupport *sup, Datum value);
-extern int	HnswRandomLevel(int m);
+extern int	HnswRandomLevel(int m, pg_prng_state *rng);
 extern Buffer HnswNewBuffer(Relation index, ForkNumber forkNum);
 extern void HnswInitPage(Buffer buf, Page page);
 extern void HnswGetMetaPageInfo(Relation index, HnswMetaPageData *meta);

@@ -135,6 +135,7 @@ typedef struct HnswBuildState
 	KnnHeap		w;
 	KnnItem    *buf;			/* scratch for results */
 	bool		flushed;		/* graph written: further tuples go on disk */
+	pg_prng_state rng;			/* levels: a serial build is reproducible */
 
 	double		indtuples;
 	double		reltuples;
@@ -442,7 +443,7 @@ static bool
 InsertMem(HnswBuildState *bs, Vector *value, ItemPointer heaptid)
 {
 	HnswGraph  *g = bs->graph;
-	int			level = HnswRandomLevel(bs->m);
+	int			level = HnswRandomLevel(bs->m, &bs->rng);
 	bool		exclusive = false;
 	int			entry,
 				entryLevel;
@@ -765,6 +766,7 @@ InitBuildState(HnswBuildState *bs, Relation heap, Relation index, HnswGraph *gra
 	HnswInitSupport(index, &bs->sup);
 	bs->graph = graph;
 	bs->parallel = parallel;
+	pg_prng_seed(&bs->rng, 0x5eed0000 + (parallel ? ParallelWorkerNumber + 2 : 0));
 	bs->tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "hnsw build tuple",
 									   ALLOCSET_DEFAULT_SIZES);
 	if (graph != NULL)

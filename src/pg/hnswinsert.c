@@ -336,7 +336,7 @@ HnswInsertTupleOnDisk(Relation index, const HnswSupport *sup, Vector *vec,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("expected %d dimensions, not %d", meta.dimensions, vec->dim)));
 
-	level = HnswRandomLevel(m);
+	level = HnswRandomLevel(m, NULL);
 	if (level > meta.entryLevel)
 	{
 		/* may move the entry point: take the lock exclusively, re-read */

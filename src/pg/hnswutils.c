@@ -92,11 +92,11 @@ HnswPrepareValue(const HnswSupport *sup, Datum value)
 	return r;
 }
 
-/* Draw a level: floor(-ln(U) / ln(m)), capped */
+/* Draw a level: floor(-ln(U) / ln(m)), capped; rng NULL: the global one */
 int
-HnswRandomLevel(int m)
+HnswRandomLevel(int m, pg_prng_state *rng)
 {
-	double		u = pg_prng_double(&pg_global_prng_state);
+	double		u = pg_prng_double(rng ? rng : &pg_global_prng_state);
 	int			level;
 
 	if (u <= 0)
