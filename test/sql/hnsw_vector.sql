@@ -10,7 +10,7 @@ EXPLAIN (COSTS OFF) SELECT id FROM t ORDER BY val <-> '[3,3,3]' LIMIT 3;
 SELECT id, val FROM t ORDER BY val <-> '[3,3,3]';
 SELECT count(*) FROM (SELECT * FROM t ORDER BY val <-> (SELECT NULL::vector)) s;
 SELECT count(*) FROM t;
-SELECT * FROM hnsw_check('t_l2');
+SELECT elements, deleted, heap_tids, unreachable, problems FROM hnsw_check('t_l2');
 DROP INDEX t_l2;
 
 -- inner product
@@ -42,7 +42,7 @@ SELECT id FROM t ORDER BY val <-> '[1,2]' LIMIT 1;
 -- empty table, TRUNCATE, duplicates
 TRUNCATE t;
 SELECT id FROM t ORDER BY val <-> '[3,3,3]';
-SELECT * FROM hnsw_check('t_l2');
+SELECT elements, deleted, heap_tids, unreachable, problems FROM hnsw_check('t_l2');
 INSERT INTO t SELECT i, '[1,1,1]' FROM generate_series(1, 25) i;
 SELECT count(*) FROM (SELECT id FROM t ORDER BY val <-> '[1,1,1]') s;
 SELECT elements, heap_tids, problems FROM hnsw_check('t_l2');
