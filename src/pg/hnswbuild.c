@@ -68,9 +68,10 @@
 #define PARALLEL_KEY_QUERY_TEXT		UINT64CONST(0xA000000000000003)
 
 /*
- * One element in the arena.  Followed by int32 nbr[nslots] (element
- * indexes, laid out like the on-disk neighbour tuple), float ndist[nslots]
- * (their distances), then the prepared value; see ElemNbr etc.
+ * One element in the arena.  Followed by the prepared value (at a fixed
+ * offset, so a value can be prefetched without first reading the header),
+ * then int32 nbr[nslots] (element indexes, laid out like the on-disk
+ * neighbour tuple) and float ndist[nslots] (their distances).
  */
 typedef struct HnswMemElement
 {
@@ -145,31 +146,29 @@ typedef struct HnswBuildState
 
 #define GraphOffsets(g) ((uint64 *) ((char *) (g) + MAXALIGN(sizeof(HnswGraph))))
 #define GraphElem(g, i) ((HnswMemElement *) ((char *) (g) + GraphOffsets(g)[i]))
-#define ElemNbr(e) ((int32 *) ((char *) (e) + MAXALIGN(sizeof(HnswMemElement))))
-
 /* Slots of an element of level L */
 #define ElemSlots(m, level) HnswNeighborCount(m, level)
 
-static inline float *
-ElemDist(HnswMemElement *e, int m)
-{
-	return (float *) (ElemNbr(e) + ElemSlots(m, e->level));
-}
+/* The value of element e */
+#define ElemValue(e) ((Vector *) ((char *) (e) + MAXALIGN(sizeof(HnswMemElement))))
 
-static inline Vector *
-ElemValue(HnswMemElement *e, int m)
+/* Neighbour indexes of element e, for values of dim dimensions */
+#define ElemNbr(e, dim) \
+	((int32 *) ((char *) (e) + MAXALIGN(sizeof(HnswMemElement)) + MAXALIGN(VECTOR_SIZE(dim))))
+
+/* Distances matching ElemNbr */
+static inline float *
+ElemDist(HnswMemElement *e, int m, int dim)
 {
-	return (Vector *) ((char *) e + MAXALIGN(MAXALIGN(sizeof(HnswMemElement)) +
-											 ElemSlots(m, e->level) * (sizeof(int32) + sizeof(float))));
+	return (float *) (ElemNbr(e, dim) + ElemSlots(m, e->level));
 }
 
 /* Bytes for an element of level L holding a value of dim dimensions */
 static Size
 ElemSize(int m, int level, int dim)
 {
-	return MAXALIGN(MAXALIGN(sizeof(HnswMemElement)) +
-					ElemSlots(m, level) * (sizeof(int32) + sizeof(float))) +
-		MAXALIGN(VECTOR_SIZE(dim));
+	return MAXALIGN(sizeof(HnswMemElement)) + MAXALIGN(VECTOR_SIZE(dim)) +
+		MAXALIGN(ElemSlots(m, level) * (sizeof(int32) + sizeof(float)));
 }
 
 /* Set up an empty graph in size bytes at g */
@@ -221,7 +220,7 @@ AllocElement(HnswBuildState *bs, int level, Vector *value, ItemPointer heaptid)
 	e->heaptids[0] = *heaptid;
 	e->nheaptids = 1;
 	e->level = level;
-	memcpy(ElemValue(e, bs->m), value, VARSIZE(value));
+	memcpy(ElemValue(e), value, VARSIZE(value));
 	return (int) i;
 }
 
@@ -237,15 +236,27 @@ ElemPairDist(uint64 a, uint64 b, void *arg)
 {
 	HnswBuildState *bs = arg;
 
-	return (float) HnswDistance(&bs->sup, ElemValue(GraphElem(bs->graph, a), bs->m),
-								ElemValue(GraphElem(bs->graph, b), bs->m));
+	return (float) HnswDistance(&bs->sup, ElemValue(GraphElem(bs->graph, a)),
+								ElemValue(GraphElem(bs->graph, b)));
 }
 
 /* Distance from value q to element i */
 static inline float
 DistTo(HnswBuildState *bs, const Vector *q, int32 i)
 {
-	return (float) HnswDistance(&bs->sup, q, ElemValue(GraphElem(bs->graph, i), bs->m));
+	return (float) HnswDistance(&bs->sup, q, ElemValue(GraphElem(bs->graph, i)));
+}
+
+/* Start loading the first cache lines of element i's value */
+static inline void
+PrefetchValue(HnswBuildState *bs, int32 i)
+{
+	const char *v = (const char *) ElemValue(GraphElem(bs->graph, i));
+
+	__builtin_prefetch(v);
+	__builtin_prefetch(v + 64);
+	__builtin_prefetch(v + 128);
+	__builtin_prefetch(v + 192);
 }
 
 /* Copy element e's layer-lc list into out (room for 2m); returns its length */
@@ -256,7 +267,7 @@ CopyNeighbors(HnswBuildState *bs, HnswMemElement *e, int lc, int32 *out)
 
 	LockElem(bs, e, LW_SHARED);
 	n = e->counts[lc];
-	memcpy(out, ElemNbr(e) + HnswLayerStart(bs->m, lc), sizeof(int32) * n);
+	memcpy(out, ElemNbr(e, bs->dimensions) + HnswLayerStart(bs->m, lc), sizeof(int32) * n);
 	UnlockElem(bs, e);
 	return n;
 }
@@ -304,14 +315,25 @@ SearchLayerMem(HnswBuildState *bs, const Vector *q, KnnItem *ep, int nep,
 		if (w->len >= ef && c.dist > knn_heap_top(w).dist)
 			break;
 		cnt = CopyNeighbors(bs, GraphElem(bs->graph, c.id), lc, nbr);
+
+		/* keep the unvisited ones, and start fetching their values */
+		{
+			int			k = 0;
+
+			for (int i = 0; i < cnt; i++)
+				if (bs->visited[nbr[i]] != bs->epoch)
+				{
+					bs->visited[nbr[i]] = bs->epoch;
+					nbr[k++] = nbr[i];
+					PrefetchValue(bs, nbr[i]);
+				}
+			cnt = k;
+		}
 		for (int i = 0; i < cnt; i++)
 		{
 			int32		id = nbr[i];
 			float		d;
 
-			if (bs->visited[id] == bs->epoch)
-				continue;
-			bs->visited[id] = bs->epoch;
 			d = DistTo(bs, q, id);
 			if (w->len < ef || d < knn_heap_top(w).dist)
 			{
@@ -358,8 +380,8 @@ static void
 SetNeighbors(HnswBuildState *bs, HnswMemElement *e, int lc, const KnnItem *items, int n)
 {
 	int			start = HnswLayerStart(bs->m, lc);
-	int32	   *nbr = ElemNbr(e);
-	float	   *nd = ElemDist(e, bs->m);
+	int32	   *nbr = ElemNbr(e, bs->dimensions);
+	float	   *nd = ElemDist(e, bs->m, bs->dimensions);
 
 	for (int i = 0; i < n; i++)
 	{
@@ -376,8 +398,8 @@ AddReverseLink(HnswBuildState *bs, int n, int newi, float d, int lc)
 	HnswMemElement *ne = GraphElem(bs->graph, n);
 	int			lm = HnswLayerM(bs->m, lc);
 	int			start = HnswLayerStart(bs->m, lc);
-	int32	   *nbr = ElemNbr(ne);
-	float	   *nd = ElemDist(ne, bs->m);
+	int32	   *nbr = ElemNbr(ne, bs->dimensions);
+	float	   *nd = ElemDist(ne, bs->m, bs->dimensions);
 	KnnItem		cand[2 * HNSW_MAX_M + 1];
 	KnnItem		kept[2 * HNSW_MAX_M + 1];
 	int			cnt,
@@ -423,7 +445,7 @@ AddToDuplicate(HnswBuildState *bs, const Vector *value, ItemPointer heaptid, int
 		HnswMemElement *dup = GraphElem(bs->graph, bs->buf[i].id);
 		bool		done = false;
 
-		if (memcmp(ElemValue(dup, bs->m)->x, value->x, sizeof(float) * value->dim) != 0)
+		if (memcmp(ElemValue(dup)->x, value->x, sizeof(float) * value->dim) != 0)
 			continue;
 		LockElem(bs, dup, LW_EXCLUSIVE);
 		if (dup->nheaptids < HNSW_HEAPTIDS)
@@ -542,7 +564,7 @@ InsertMem(HnswBuildState *bs, Vector *value, ItemPointer heaptid)
 static void
 FormElementTuple(HnswBuildState *bs, HnswMemElement *e, HnswElementTuple etup)
 {
-	Vector	   *value = ElemValue(e, bs->m);
+	Vector	   *value = ElemValue(e);
 
 	memset(etup, 0, HNSW_ELEMENT_TUPLE_SIZE(bs->dimensions));
 	etup->type = HNSW_ELEMENT_TUPLE_TYPE;
@@ -563,7 +585,7 @@ static void
 FormNeighborTuple(HnswBuildState *bs, HnswMemElement *e, HnswNeighborTuple ntup)
 {
 	int			count = HnswNeighborCount(bs->m, e->level);
-	int32	   *nbr = ElemNbr(e);
+	int32	   *nbr = ElemNbr(e, bs->dimensions);
 
 	memset(ntup, 0, HNSW_NEIGHBOR_TUPLE_SIZE(e->level, bs->m));
 	ntup->type = HNSW_NEIGHBOR_TUPLE_TYPE;
