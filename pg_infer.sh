@@ -31,7 +31,7 @@ DEB_PACKAGES=(
 	build-essential clang libclang-rt-14-dev
 	postgresql-15 postgresql-server-dev-15 postgresql-client-15
 	libopenblas-dev libsentencepiece-dev
-	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
+	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
 )
 
 log() { printf '\n== %s\n' "$*"; }

@@ -2,8 +2,8 @@
 # Run the whole test suite against the running cluster (PGHOST/PGPORT/PGUSER
 # set by ./pg_infer.sh) and print one summary line: "N passed, M failed".
 #
-# Counts: one per pg_regress suite, one per pgTAP assertion, one per C unit
-# assertion, one per fuzz target.  Every part runs even if an earlier part
+# Counts: one per pg_regress suite, one per pgTAP assertion, one per Perl TAP
+# assertion, one per C unit assertion, one per fuzz target.  Every part runs even if an earlier part
 # failed; the exit status is non-zero when anything failed.
 set -uo pipefail
 
@@ -46,6 +46,20 @@ if ! grep -q '^Result: PASS' "$OUT/pgtap.log" && [ "$t_bad" -eq 0 ]; then
 fi
 echo "  pgtap: $t_ok passed, $t_bad failed"
 add "$t_ok" "$t_bad"
+
+# --- Perl TAP ------------------------------------------------------------------
+section "Perl TAP (test/t: WAL, replicas, crash recovery, recall, REINDEX)"
+test/run_tap.sh > "$OUT/tap.log" 2>&1
+grep -E '^t/.*\.pl \.\.|^(Files|Result)' "$OUT/tap.log" | sed 's/^/  /'
+p_all=$(grep -oE 'Tests=[0-9]+' "$OUT/tap.log" | tail -1 | cut -d= -f2)
+p_bad=$(grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$OUT/tap.log" | awk '{split($2, a, "/"); s += a[1]} END {print s + 0}')
+p_ok=$(( ${p_all:-0} - p_bad ))
+if ! grep -q '^Result: PASS' "$OUT/tap.log"; then
+	grep -E 'not ok|Failed|Dubious|died' "$OUT/tap.log" | head -20 | sed 's/^/  /'
+	[ "$p_bad" -gt 0 ] || p_bad=1 # a test died or planned more than it ran
+fi
+echo "  tap: $p_ok passed, $p_bad failed"
+add "$p_ok" "$p_bad"
 
 # --- C unit tests ------------------------------------------------------------
 section "C unit tests (make unit)"
