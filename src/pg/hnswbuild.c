@@ -510,13 +510,19 @@ InsertMem(HnswBuildState *bs, Vector *value, ItemPointer heaptid)
 
 	cur.id = (uint64) entry;
 	cur.dist = DistTo(bs, value, entry);
-	for (int lc = entryLevel; lc > level; lc--)
+	for (int lc = entryLevel; lc > Max(level, 1); lc--)
 		GreedyMem(bs, value, &cur, lc);
 
 	top = Min(level, entryLevel);
 	ep = palloc(sizeof(KnnItem) * Max(bs->efConstruction, 1));
 	ep[0] = cur;
 	nep = 1;
+	if (level == 0 && entryLevel >= 1)
+	{
+		/* a beam on layer 1 finds the right region (see hnswscan.c) */
+		nep = SearchLayerMem(bs, value, ep, nep, bs->efConstruction, 1);
+		memcpy(ep, bs->buf, sizeof(KnnItem) * nep);
+	}
 	for (int lc = top; lc >= 0; lc--)
 	{
 		int			nw = SearchLayerMem(bs, value, ep, nep, bs->efConstruction, lc);
@@ -556,6 +562,65 @@ InsertMem(HnswBuildState *bs, Vector *value, ItemPointer heaptid)
 	if (exclusive)
 		LWLockRelease(&g->entryLock);
 	return true;
+}
+
+/*
+ * Give every element without a layer-0 in-link one, from its own nearest
+ * neighbour (replacing that neighbour's farthest link): pruning can leave an
+ * element, typically an outlier, that nothing links to, which no search can
+ * then reach.  Runs after all inserts, in one process.
+ */
+static void
+ConnectOrphans(HnswBuildState *bs)
+{
+	HnswGraph  *g = bs->graph;
+	uint32		nelems = Min(pg_atomic_read_u32(&g->nelems), g->maxelems);
+	uint32	   *indeg = palloc0(sizeof(uint32) * Max(nelems, 1));
+	int			lm = HnswLayerM(bs->m, 0);
+
+	for (uint32 i = 0; i < nelems; i++)
+	{
+		HnswMemElement *e = GraphElem(g, i);
+		int32	   *nbr = ElemNbr(e, bs->dimensions);
+
+		for (int j = 0; j < e->counts[0]; j++)
+			indeg[nbr[j]]++;
+	}
+	for (uint32 i = 0; i < nelems; i++)
+	{
+		HnswMemElement *e = GraphElem(g, i);
+		HnswMemElement *n;
+		int32	   *nnbr;
+		float	   *nd;
+		int			slot;
+		int32	   *enbr = ElemNbr(e, bs->dimensions);
+		float	   *ed = ElemDist(e, bs->m, bs->dimensions);
+		int			best = 0;
+
+		if (indeg[i] > 0 || (int32) i == g->entry || e->counts[0] == 0)
+			continue;
+		for (int j = 1; j < e->counts[0]; j++)
+			if (ed[j] < ed[best])
+				best = j;
+		n = GraphElem(g, enbr[best]);
+		nnbr = ElemNbr(n, bs->dimensions);
+		nd = ElemDist(n, bs->m, bs->dimensions);
+		if (n->counts[0] < lm)
+			slot = n->counts[0]++;
+		else
+		{
+			/* replace the farthest link */
+			slot = 0;
+			for (int j = 1; j < lm; j++)
+				if (nd[j] > nd[slot])
+					slot = j;
+			indeg[nnbr[slot]]--;
+		}
+		nnbr[slot] = (int32) i;
+		nd[slot] = ed[best];
+		indeg[i]++;
+	}
+	pfree(indeg);
 }
 
 /* ---------------------------------------------------------------- to disk */
@@ -695,6 +760,7 @@ WriteGraph(HnswBuildState *bs, ForkNumber forkNum)
 {
 	BlockNumber last;
 
+	ConnectOrphans(bs);
 	LayOut(bs, false, forkNum);
 	last = LayOut(bs, true, forkNum);
 	if (bs->graph->entry >= 0)

@@ -354,8 +354,15 @@ HnswInsertTupleOnDisk(Relation index, const HnswSupport *sup, Vector *vec,
 
 	if (HnswSearchEntry(st, &meta))
 	{
-		if (meta.entryLevel > level)
-			HnswSearchGreedy(st, meta.entryLevel, level + 1);
+		if (meta.entryLevel > Max(level, 1))
+			HnswSearchGreedy(st, meta.entryLevel, Max(level, 1) + 1);
+		if (level == 0 && meta.entryLevel >= 1)
+		{
+			KnnItem    *upper;
+
+			/* a beam on layer 1 finds the right region (see hnswscan.c) */
+			HnswSearchLayer(st, meta.efConstruction, 1, false, &upper);
+		}
 		for (int lc = top; lc >= 0; lc--)
 		{
 			KnnItem    *w;

@@ -113,8 +113,19 @@ Search(IndexScanDesc scan)
 		HnswSearchSetIterative(so->search);
 	if (HnswSearchEntry(so->search, &meta))
 	{
+		KnnItem    *upper;
+
+		/*
+		 * Greedy down to layer 2, then a beam on layer 1: on clustered data a
+		 * single greedy walk can settle in the wrong cluster, and layer 0's
+		 * links rarely lead out of one.  Layer 1 holds about 1/m of the
+		 * elements, so the beam costs little and hands layer 0 several
+		 * entry points.
+		 */
+		if (meta.entryLevel > 1)
+			HnswSearchGreedy(so->search, meta.entryLevel, 2);
 		if (meta.entryLevel > 0)
-			HnswSearchGreedy(so->search, meta.entryLevel, 1);
+			HnswSearchLayer(so->search, hnsw_ef_search, 1, false, &upper);
 		so->nresults = HnswSearchLayer(so->search, hnsw_ef_search, 0, true, &so->results);
 	}
 	pgstat_count_index_scan(scan->indexRelation);
