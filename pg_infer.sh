@@ -103,6 +103,7 @@ port = $PGI_PORT
 listen_addresses = ''
 unix_socket_directories = '$sock'
 shared_preload_libraries = 'pg_infer'
+shared_buffers = 1GB
 max_worker_processes = 8
 fsync = off
 CONF
