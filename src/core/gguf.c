@@ -91,26 +91,6 @@ static const char *const type_names[GGUF_TYPE_COUNT] = {
 	"bool", "string", "array", "uint64", "int64", "float64",
 };
 
-static PgiStatus gguf_error(PgiError *err, PgiStatus status,
-							const char *detail, const char *fmt,...)
-			__attribute__((format(printf, 4, 5)));
-
-/* Fill err and return status */
-static PgiStatus
-gguf_error(PgiError *err, PgiStatus status, const char *detail,
-		   const char *fmt,...)
-{
-	va_list		ap;
-
-	if (err == NULL)
-		return status;
-	err->status = status;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	snprintf(err->detail, sizeof(err->detail), "%s", detail ? detail : "");
-	return status;
-}
 
 /* Name a metadata value type */
 const char *
@@ -301,33 +281,33 @@ parse_kv(Reader *r, GgufKV *kv, size_t *key_off, size_t *items_off,
 	const char *k;
 
 	if (!rd_u64(r, &klen))
-		return gguf_error(err, PGI_ERR_CORRUPT, "The file ends inside the metadata.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The file ends inside the metadata.",
 						  "GGUF metadata entry %llu is truncated",
 						  (unsigned long long) index);
 	if (klen == 0 || klen > GGUF_MAX_KEY_LEN || klen > rd_left(r))
-		return gguf_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						  "A key must be 1 to 65535 bytes long and lie inside the file.",
 						  "GGUF metadata entry %llu has an invalid key length %llu",
 						  (unsigned long long) index, (unsigned long long) klen);
 	key = r->data + r->pos;
 	for (uint64_t j = 0; j < klen; j++)
 		if (key[j] < 0x20 || key[j] > 0x7E)
-			return gguf_error(err, PGI_ERR_CORRUPT,
+			return pgi_error(err, PGI_ERR_CORRUPT,
 							  "Keys must be printable ASCII.",
 							  "GGUF metadata entry %llu has a key with byte 0x%02x",
 							  (unsigned long long) index, key[j]);
 	if (!block_add_name(names, key, (size_t) klen, key_off))
-		return gguf_error(err, PGI_ERR_NOMEM, NULL, "out of memory reading GGUF metadata");
+		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory reading GGUF metadata");
 	k = (const char *) names->p + *key_off;
 	r->pos += (size_t) klen;
 	kv->key_len = (size_t) klen;
 	*items_off = SIZE_MAX;
 
 	if (!rd_u32(r, &type))
-		return gguf_error(err, PGI_ERR_CORRUPT, "The file ends inside the metadata.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The file ends inside the metadata.",
 						  "GGUF key \"%s\" is truncated", k);
 	if (type >= GGUF_TYPE_COUNT)
-		return gguf_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						  "Value types are 0 to 12.",
 						  "GGUF key \"%s\" has unknown value type %u", k, type);
 	kv->type = (GgufType) type;
@@ -340,7 +320,7 @@ parse_kv(Reader *r, GgufKV *kv, size_t *key_off, size_t *items_off,
 		uint64_t	slen;
 
 		if (!rd_u64(r, &slen) || slen > GGUF_MAX_STRING_LEN || slen > rd_left(r))
-			return gguf_error(err, PGI_ERR_CORRUPT,
+			return pgi_error(err, PGI_ERR_CORRUPT,
 							  "A string must lie inside the file and be at most 1 GiB.",
 							  "GGUF key \"%s\" has an invalid string length", k);
 		kv->str = (const char *) r->data + r->pos;
@@ -353,13 +333,13 @@ parse_kv(Reader *r, GgufKV *kv, size_t *key_off, size_t *items_off,
 		uint64_t	n;
 
 		if (!rd_u32(r, &et) || !rd_u64(r, &n))
-			return gguf_error(err, PGI_ERR_CORRUPT, "The file ends inside the metadata.",
+			return pgi_error(err, PGI_ERR_CORRUPT, "The file ends inside the metadata.",
 							  "GGUF key \"%s\" has a truncated array header", k);
 		if (et >= GGUF_TYPE_COUNT)
-			return gguf_error(err, PGI_ERR_CORRUPT, "Value types are 0 to 12.",
+			return pgi_error(err, PGI_ERR_CORRUPT, "Value types are 0 to 12.",
 							  "GGUF key \"%s\" is an array of unknown type %u", k, et);
 		if (et == GGUF_TYPE_ARRAY)
-			return gguf_error(err, PGI_ERR_UNSUPPORTED,
+			return pgi_error(err, PGI_ERR_UNSUPPORTED,
 							  "Arrays of arrays are not supported.",
 							  "GGUF key \"%s\" is an array of arrays", k);
 		kv->arr_type = (GgufType) et;
@@ -369,13 +349,13 @@ parse_kv(Reader *r, GgufKV *kv, size_t *key_off, size_t *items_off,
 		{
 			/* each element takes at least its 8-byte length */
 			if (n > rd_left(r) / 8)
-				return gguf_error(err, PGI_ERR_CORRUPT,
+				return pgi_error(err, PGI_ERR_CORRUPT,
 								  "The array's elements do not fit in the rest of the file.",
 								  "GGUF key \"%s\" has an invalid array length %llu",
 								  k, (unsigned long long) n);
 			*items_off = items->used / sizeof(size_t);
 			if (!block_reserve(items, (size_t) n * sizeof(size_t)))
-				return gguf_error(err, PGI_ERR_NOMEM, NULL,
+				return pgi_error(err, PGI_ERR_NOMEM, NULL,
 								  "out of memory reading GGUF key \"%s\"", k);
 			for (uint64_t i = 0; i < n; i++)
 			{
@@ -383,7 +363,7 @@ parse_kv(Reader *r, GgufKV *kv, size_t *key_off, size_t *items_off,
 				uint64_t	slen;
 
 				if (!rd_u64(r, &slen) || slen > GGUF_MAX_STRING_LEN || slen > rd_left(r))
-					return gguf_error(err, PGI_ERR_CORRUPT,
+					return pgi_error(err, PGI_ERR_CORRUPT,
 									  "A string must lie inside the file and be at most 1 GiB.",
 									  "GGUF key \"%s\" element %llu has an invalid string length",
 									  k, (unsigned long long) i);
@@ -396,14 +376,14 @@ parse_kv(Reader *r, GgufKV *kv, size_t *key_off, size_t *items_off,
 			size_t		es = scalar_size[et];
 
 			if (n > rd_left(r) / es)
-				return gguf_error(err, PGI_ERR_CORRUPT,
+				return pgi_error(err, PGI_ERR_CORRUPT,
 								  "The array's elements do not fit in the rest of the file.",
 								  "GGUF key \"%s\" has an invalid array length %llu",
 								  k, (unsigned long long) n);
 			if (et == GGUF_TYPE_BOOL)
 				for (uint64_t i = 0; i < n; i++)
 					if (r->data[r->pos + i] > 1)
-						return gguf_error(err, PGI_ERR_CORRUPT,
+						return pgi_error(err, PGI_ERR_CORRUPT,
 										  "A bool must be 0 or 1.",
 										  "GGUF key \"%s\" element %llu is not a valid bool",
 										  k, (unsigned long long) i);
@@ -415,10 +395,10 @@ parse_kv(Reader *r, GgufKV *kv, size_t *key_off, size_t *items_off,
 		size_t		es = scalar_size[type];
 
 		if (rd_left(r) < es)
-			return gguf_error(err, PGI_ERR_CORRUPT, "The file ends inside the metadata.",
+			return pgi_error(err, PGI_ERR_CORRUPT, "The file ends inside the metadata.",
 							  "GGUF key \"%s\" is truncated", k);
 		if (kv->type == GGUF_TYPE_BOOL && r->data[r->pos] > 1)
-			return gguf_error(err, PGI_ERR_CORRUPT, "A bool must be 0 or 1.",
+			return pgi_error(err, PGI_ERR_CORRUPT, "A bool must be 0 or 1.",
 							  "GGUF key \"%s\" is not a valid bool", k);
 		decode_scalar(kv->type, r->data + r->pos, kv);
 		r->pos += es;
@@ -440,27 +420,27 @@ parse_tensor(Reader *r, GgufTensor *t, size_t *name_off, Block *names,
 	uint64_t	n_rows;
 
 	if (!rd_u64(r, &nlen))
-		return gguf_error(err, PGI_ERR_CORRUPT, "The file ends inside the tensor infos.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The file ends inside the tensor infos.",
 						  "GGUF tensor info %llu is truncated", (unsigned long long) index);
 	if (nlen == 0 || nlen > GGUF_MAX_NAME_LEN || nlen > rd_left(r))
-		return gguf_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						  "A tensor name must be 1 to 256 bytes long and lie inside the file.",
 						  "GGUF tensor info %llu has an invalid name length %llu",
 						  (unsigned long long) index, (unsigned long long) nlen);
 	if (memchr(r->data + r->pos, '\0', (size_t) nlen) != NULL)
-		return gguf_error(err, PGI_ERR_CORRUPT, "Tensor names must not contain NUL bytes.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "Tensor names must not contain NUL bytes.",
 						  "GGUF tensor info %llu has a name with a NUL byte",
 						  (unsigned long long) index);
 	if (!block_add_name(names, r->data + r->pos, (size_t) nlen, name_off))
-		return gguf_error(err, PGI_ERR_NOMEM, NULL, "out of memory reading GGUF tensor infos");
+		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory reading GGUF tensor infos");
 	nm = (const char *) names->p + *name_off;
 	r->pos += (size_t) nlen;
 
 	if (!rd_u32(r, &n_dims))
-		return gguf_error(err, PGI_ERR_CORRUPT, "The file ends inside the tensor infos.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The file ends inside the tensor infos.",
 						  "GGUF tensor \"%s\" is truncated", nm);
 	if (n_dims < 1 || n_dims > GGUF_MAX_DIMS)
-		return gguf_error(err, PGI_ERR_CORRUPT, "A tensor has 1 to 4 dimensions.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "A tensor has 1 to 4 dimensions.",
 						  "GGUF tensor \"%s\" has %u dimensions", nm, n_dims);
 	t->n_dims = (int) n_dims;
 	for (int d = 0; d < GGUF_MAX_DIMS; d++)
@@ -469,31 +449,31 @@ parse_tensor(Reader *r, GgufTensor *t, size_t *name_off, Block *names,
 	for (uint32_t d = 0; d < n_dims; d++)
 	{
 		if (!rd_u64(r, &t->ne[d]))
-			return gguf_error(err, PGI_ERR_CORRUPT, "The file ends inside the tensor infos.",
+			return pgi_error(err, PGI_ERR_CORRUPT, "The file ends inside the tensor infos.",
 							  "GGUF tensor \"%s\" is truncated", nm);
 		if (t->ne[d] < 1 || t->ne[d] > (uint64_t) INT64_MAX)
-			return gguf_error(err, PGI_ERR_CORRUPT,
+			return pgi_error(err, PGI_ERR_CORRUPT,
 							  "Every dimension must be at least 1.",
 							  "GGUF tensor \"%s\" has invalid dimension %u: %llu",
 							  nm, d, (unsigned long long) t->ne[d]);
 		if (__builtin_mul_overflow(t->n_elements, t->ne[d], &t->n_elements) ||
 			t->n_elements > (uint64_t) INT64_MAX)
-			return gguf_error(err, PGI_ERR_CORRUPT,
+			return pgi_error(err, PGI_ERR_CORRUPT,
 							  "The product of the dimensions overflows 63 bits.",
 							  "GGUF tensor \"%s\" has too many elements", nm);
 	}
 
 	if (!rd_u32(r, &type))
-		return gguf_error(err, PGI_ERR_CORRUPT, "The file ends inside the tensor infos.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The file ends inside the tensor infos.",
 						  "GGUF tensor \"%s\" is truncated", nm);
 	info = quant_type_info(type);
 	if (info == NULL)
-		return gguf_error(err, PGI_ERR_UNSUPPORTED,
+		return pgi_error(err, PGI_ERR_UNSUPPORTED,
 						  "The type is unknown to this reader or was removed from ggml.",
 						  "GGUF tensor \"%s\" has unsupported ggml type %u", nm, type);
 	t->type = type;
 	if (t->ne[0] % info->blck_size != 0)
-		return gguf_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						  "A row must hold a whole number of blocks.",
 						  "GGUF tensor \"%s\" of type %s has row length %llu, not a multiple of %u",
 						  nm, info->name, (unsigned long long) t->ne[0],
@@ -502,15 +482,15 @@ parse_tensor(Reader *r, GgufTensor *t, size_t *name_off, Block *names,
 	if (__builtin_mul_overflow(t->ne[0] / info->blck_size, (uint64_t) info->type_size,
 							   &row_bytes) ||
 		__builtin_mul_overflow(row_bytes, n_rows, &t->n_bytes))
-		return gguf_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						  "The tensor's byte size overflows 64 bits.",
 						  "GGUF tensor \"%s\" is too large", nm);
 
 	if (!rd_u64(r, &t->offset))
-		return gguf_error(err, PGI_ERR_CORRUPT, "The file ends inside the tensor infos.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The file ends inside the tensor infos.",
 						  "GGUF tensor \"%s\" is truncated", nm);
 	if (t->offset % alignment != 0)
-		return gguf_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						  "Tensor data offsets must be multiples of the file's alignment.",
 						  "GGUF tensor \"%s\" has offset %llu, not a multiple of %llu",
 						  nm, (unsigned long long) t->offset,
@@ -560,13 +540,13 @@ read_alignment(GgufFile *f, PgiError *err)
 		return PGI_OK;
 	if (kv->type == GGUF_TYPE_ARRAY || !is_int_type(kv->type) ||
 		(is_signed_type(kv->type) && kv->v.i <= 0))
-		return gguf_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						  "The alignment must be a positive integer power of two.",
 						  "GGUF key \"general.alignment\" has type %s",
 						  gguf_type_name(kv->type));
 	a = is_signed_type(kv->type) ? (uint64_t) kv->v.i : kv->v.u;
 	if (a == 0 || (a & (a - 1)) != 0 || a > GGUF_MAX_ALIGNMENT)
-		return gguf_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						  "The alignment must be a power of two no larger than 2^30.",
 						  "GGUF key \"general.alignment\" has invalid value %llu",
 						  (unsigned long long) a);
@@ -589,7 +569,7 @@ check_extents(GgufFile *f, PgiError *err)
 		if (__builtin_add_overflow(f->data_offset, t->offset, &start) ||
 			__builtin_add_overflow(start, t->n_bytes, &end) ||
 			end > (uint64_t) f->len)
-			return gguf_error(err, PGI_ERR_CORRUPT,
+			return pgi_error(err, PGI_ERR_CORRUPT,
 							  "A tensor's data must lie inside the file.",
 							  "GGUF tensor \"%s\" data (%llu bytes at offset %llu) is past the end of the file",
 							  t->name, (unsigned long long) t->n_bytes,
@@ -601,7 +581,7 @@ check_extents(GgufFile *f, PgiError *err)
 		return PGI_OK;
 	by_off = malloc(f->n_tensors * sizeof(*by_off));
 	if (by_off == NULL)
-		return gguf_error(err, PGI_ERR_NOMEM, NULL, "out of memory checking GGUF tensors");
+		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory checking GGUF tensors");
 	for (size_t i = 0; i < f->n_tensors; i++)
 		by_off[i] = &f->tensors[i];
 	qsort(by_off, f->n_tensors, sizeof(*by_off), cmp_tensor_offset);
@@ -612,7 +592,7 @@ check_extents(GgufFile *f, PgiError *err)
 
 		if (a->offset + a->n_bytes > b->offset)
 		{
-			PgiStatus	st = gguf_error(err, PGI_ERR_CORRUPT,
+			PgiStatus	st = pgi_error(err, PGI_ERR_CORRUPT,
 										"Two tensors' data must not overlap.",
 										"GGUF tensors \"%s\" and \"%s\" overlap",
 										a->name, b->name);
@@ -631,13 +611,13 @@ build_kv_index(GgufFile *f, PgiError *err)
 {
 	f->kv_sorted = malloc((f->n_kv ? f->n_kv : 1) * sizeof(*f->kv_sorted));
 	if (f->kv_sorted == NULL)
-		return gguf_error(err, PGI_ERR_NOMEM, NULL, "out of memory indexing GGUF file");
+		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory indexing GGUF file");
 	for (size_t i = 0; i < f->n_kv; i++)
 		f->kv_sorted[i] = &f->kvs[i];
 	qsort(f->kv_sorted, f->n_kv, sizeof(*f->kv_sorted), cmp_kv_key);
 	for (size_t i = 1; i < f->n_kv; i++)
 		if (strcmp(f->kv_sorted[i - 1]->key, f->kv_sorted[i]->key) == 0)
-			return gguf_error(err, PGI_ERR_CORRUPT, "Metadata keys must be unique.",
+			return pgi_error(err, PGI_ERR_CORRUPT, "Metadata keys must be unique.",
 							  "GGUF key \"%s\" appears more than once",
 							  f->kv_sorted[i]->key);
 	return PGI_OK;
@@ -649,13 +629,13 @@ build_tensor_index(GgufFile *f, PgiError *err)
 {
 	f->tensor_sorted = malloc((f->n_tensors ? f->n_tensors : 1) * sizeof(*f->tensor_sorted));
 	if (f->tensor_sorted == NULL)
-		return gguf_error(err, PGI_ERR_NOMEM, NULL, "out of memory indexing GGUF file");
+		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory indexing GGUF file");
 	for (size_t i = 0; i < f->n_tensors; i++)
 		f->tensor_sorted[i] = &f->tensors[i];
 	qsort(f->tensor_sorted, f->n_tensors, sizeof(*f->tensor_sorted), cmp_tensor_name);
 	for (size_t i = 1; i < f->n_tensors; i++)
 		if (strcmp(f->tensor_sorted[i - 1]->name, f->tensor_sorted[i]->name) == 0)
-			return gguf_error(err, PGI_ERR_CORRUPT, "Tensor names must be unique.",
+			return pgi_error(err, PGI_ERR_CORRUPT, "Tensor names must be unique.",
 							  "GGUF tensor \"%s\" appears more than once",
 							  f->tensor_sorted[i]->name);
 	return PGI_OK;
@@ -667,34 +647,34 @@ parse_header(GgufFile *f, Reader *r, uint64_t *n_tensors, uint64_t *n_kv,
 			 PgiError *err)
 {
 	if (r->len < 4 || memcmp(r->data, "GGUF", 4) != 0)
-		return gguf_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						  "The file does not start with the bytes \"GGUF\".",
 						  "not a GGUF file");
 	r->pos = 4;
 	if (!rd_u32(r, &f->version))
-		return gguf_error(err, PGI_ERR_CORRUPT, "The file ends inside the header.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The file ends inside the header.",
 						  "GGUF header is truncated");
 	if (f->version == 0)
-		return gguf_error(err, PGI_ERR_CORRUPT, "Versions start at 1.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "Versions start at 1.",
 						  "GGUF version 0 is invalid");
 	if ((f->version & 0xFFFF) == 0)
-		return gguf_error(err, PGI_ERR_UNSUPPORTED,
+		return pgi_error(err, PGI_ERR_UNSUPPORTED,
 						  "The version field reads as a big-endian number; only little-endian files are supported.",
 						  "big-endian GGUF files are not supported");
 	if (f->version == 1 || f->version > 3)
-		return gguf_error(err, PGI_ERR_UNSUPPORTED,
+		return pgi_error(err, PGI_ERR_UNSUPPORTED,
 						  "Supported GGUF versions are 2 and 3.",
 						  "GGUF version %u is not supported", f->version);
 	if (!rd_u64(r, n_tensors) || !rd_u64(r, n_kv))
-		return gguf_error(err, PGI_ERR_CORRUPT, "The file ends inside the header.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The file ends inside the header.",
 						  "GGUF header is truncated");
 	if (*n_kv > GGUF_MAX_KV || *n_kv > rd_left(r) / GGUF_MIN_KV_SIZE)
-		return gguf_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						  "The count is larger than the limit of 2^20 or than the file can hold.",
 						  "GGUF metadata count %llu is invalid",
 						  (unsigned long long) *n_kv);
 	if (*n_tensors > GGUF_MAX_TENSORS)
-		return gguf_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						  "The count is larger than the limit of 2^20.",
 						  "GGUF tensor count %llu is invalid",
 						  (unsigned long long) *n_tensors);
@@ -723,7 +703,7 @@ gguf_open(const uint8_t *data, size_t len, GgufFile **out, PgiError *err)
 		len = 0;
 	f = calloc(1, sizeof(GgufFile));
 	if (f == NULL)
-		return gguf_error(err, PGI_ERR_NOMEM, NULL, "out of memory opening GGUF file");
+		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory opening GGUF file");
 	f->data = data;
 	f->len = len;
 
@@ -738,7 +718,7 @@ gguf_open(const uint8_t *data, size_t len, GgufFile **out, PgiError *err)
 	kv_items_off = malloc((f->n_kv ? f->n_kv : 1) * sizeof(size_t));
 	if (f->kvs == NULL || kv_key_off == NULL || kv_items_off == NULL)
 	{
-		st = gguf_error(err, PGI_ERR_NOMEM, NULL, "out of memory reading GGUF metadata");
+		st = pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory reading GGUF metadata");
 		goto fail;
 	}
 	for (size_t i = 0; i < f->n_kv; i++)
@@ -752,7 +732,7 @@ gguf_open(const uint8_t *data, size_t len, GgufFile **out, PgiError *err)
 	/* tensor infos */
 	if (n_tensors > rd_left(&r) / GGUF_MIN_TENSOR_SIZE)
 	{
-		st = gguf_error(err, PGI_ERR_CORRUPT,
+		st = pgi_error(err, PGI_ERR_CORRUPT,
 						"The count is larger than the rest of the file can hold.",
 						"GGUF tensor count %llu is invalid",
 						(unsigned long long) n_tensors);
@@ -763,7 +743,7 @@ gguf_open(const uint8_t *data, size_t len, GgufFile **out, PgiError *err)
 	tensor_name_off = malloc((f->n_tensors ? f->n_tensors : 1) * sizeof(size_t));
 	if (f->tensors == NULL || tensor_name_off == NULL)
 	{
-		st = gguf_error(err, PGI_ERR_NOMEM, NULL, "out of memory reading GGUF tensor infos");
+		st = pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory reading GGUF tensor infos");
 		goto fail;
 	}
 
@@ -816,7 +796,7 @@ gguf_open(const uint8_t *data, size_t len, GgufFile **out, PgiError *err)
 	f->data_offset = ((uint64_t) r.pos + f->alignment - 1) & ~(f->alignment - 1);
 	if (f->n_tensors > 0 && f->data_offset > (uint64_t) len)
 	{
-		st = gguf_error(err, PGI_ERR_CORRUPT,
+		st = pgi_error(err, PGI_ERR_CORRUPT,
 						"The file ends before its tensor data section.",
 						"GGUF tensor data is missing");
 		goto fail;
@@ -964,10 +944,10 @@ find_scalar(const GgufFile *f, const char *key, const GgufKV **out,
 
 	*out = kv;
 	if (kv == NULL)
-		return gguf_error(err, PGI_ERR_CORRUPT, "The model file lacks a required key.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The model file lacks a required key.",
 						  "GGUF key \"%s\" is missing", key);
 	if (kv->type == GGUF_TYPE_ARRAY)
-		return gguf_error(err, PGI_ERR_CORRUPT, "A scalar value was expected.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "A scalar value was expected.",
 						  "GGUF key \"%s\" is an array", key);
 	return PGI_OK;
 }
@@ -980,7 +960,7 @@ bad_value(const GgufKV *kv, const char *want, PgiError *err)
 
 	snprintf(detail, sizeof(detail), "A value of type %s was found where %s was expected.",
 			 gguf_type_name(kv->type), want);
-	return gguf_error(err, PGI_ERR_CORRUPT, detail,
+	return pgi_error(err, PGI_ERR_CORRUPT, detail,
 					  "GGUF key \"%s\" has an invalid value", kv->key);
 }
 
@@ -1097,7 +1077,7 @@ gguf_get_arr(const GgufFile *f, const char *key, GgufType elem_type,
 
 	*out = NULL;
 	if (kv == NULL)
-		return gguf_error(err, PGI_ERR_CORRUPT, "The model file lacks a required key.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The model file lacks a required key.",
 						  "GGUF key \"%s\" is missing", key);
 	if (kv->type != GGUF_TYPE_ARRAY ||
 		(elem_type != GGUF_TYPE_COUNT && kv->arr_type != elem_type))
@@ -1108,7 +1088,7 @@ gguf_get_arr(const GgufFile *f, const char *key, GgufType elem_type,
 				 elem_type == GGUF_TYPE_COUNT ? "any type" : gguf_type_name(elem_type),
 				 kv->type == GGUF_TYPE_ARRAY ? "an array of " : "a ",
 				 gguf_type_name(kv->type == GGUF_TYPE_ARRAY ? kv->arr_type : kv->type));
-		return gguf_error(err, PGI_ERR_CORRUPT, detail,
+		return pgi_error(err, PGI_ERR_CORRUPT, detail,
 						  "GGUF key \"%s\" has an invalid value", key);
 	}
 	*out = kv;

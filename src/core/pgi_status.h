@@ -39,4 +39,12 @@ typedef struct PgiError
 	char		detail[PGI_MSG_LEN];
 } PgiError;
 
+/*
+ * Fill err (if not NULL) with status, a printf-style message and an
+ * optional detail sentence; returns status, so callers can write
+ * "return pgi_error(err, PGI_ERR_CORRUPT, NULL, "bad %s", what);".
+ */
+extern PgiStatus pgi_error(PgiError *err, PgiStatus status, const char *detail,
+						   const char *fmt,...) __attribute__((format(printf, 4, 5)));
+
 #endif							/* PGI_STATUS_H */

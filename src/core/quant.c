@@ -81,25 +81,6 @@ quant_type_name(uint32_t t)
 	return info ? info->name : "unknown";
 }
 
-static PgiStatus quant_error(PgiError *err, PgiStatus status, const char *detail,
-							 const char *fmt,...) __attribute__((format(printf, 4, 5)));
-
-/* Fill err, if given, and return status */
-static PgiStatus
-quant_error(PgiError *err, PgiStatus status, const char *detail,
-			const char *fmt,...)
-{
-	va_list		ap;
-
-	if (err == NULL)
-		return status;
-	err->status = status;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	snprintf(err->detail, sizeof(err->detail), "%s", detail ? detail : "");
-	return status;
-}
 
 /* F16 values to float */
 void
@@ -288,12 +269,12 @@ quant_dequantize(uint32_t t, const void *src, size_t n, float *dst,
 	size_t		nb;
 
 	if (info == NULL || !info->dequant)
-		return quant_error(err, PGI_ERR_UNSUPPORTED,
+		return pgi_error(err, PGI_ERR_UNSUPPORTED,
 						   "Supported types are F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K and Q6_K.",
 						   "dequantisation of ggml type %s (%u) is not supported",
 						   quant_type_name(t), (unsigned) t);
 	if (n % info->blck_size != 0)
-		return quant_error(err, PGI_ERR_PARAM, NULL,
+		return pgi_error(err, PGI_ERR_PARAM, NULL,
 						   "%zu values is not a whole number of %s blocks of %u",
 						   n, info->name, (unsigned) info->blck_size);
 	nb = n / info->blck_size;
@@ -327,7 +308,7 @@ quant_dequantize(uint32_t t, const void *src, size_t n, float *dst,
 			break;
 		default:
 			/* the table's dequant flags and this switch must agree */
-			return quant_error(err, PGI_ERR_UNSUPPORTED, NULL,
+			return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
 							   "dequantisation of ggml type %s is not supported",
 							   info->name);
 	}

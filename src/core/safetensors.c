@@ -66,24 +66,6 @@ static const struct
 	[ST_U64] = {"U64", 8},
 };
 
-static PgiStatus st_error(PgiError *err, PgiStatus status, const char *detail,
-						  const char *fmt,...) __attribute__((format(printf, 4, 5)));
-
-/* Fill err and return status */
-static PgiStatus
-st_error(PgiError *err, PgiStatus status, const char *detail, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (err == NULL)
-		return status;
-	err->status = status;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	snprintf(err->detail, sizeof(err->detail), "%s", detail ? detail : "");
-	return status;
-}
 
 /* Name a dtype */
 const char *
@@ -133,32 +115,32 @@ parse_entry(const JsonMember *m, uint64_t data_len, SafetensorsTensor *t,
 	t->name = m->key;
 	t->name_len = m->key_len;
 	if (strlen(m->key) != m->key_len)
-		return st_error(err, PGI_ERR_CORRUPT, "Tensor names must not contain NUL characters.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "Tensor names must not contain NUL characters.",
 						"safetensors tensor name contains a NUL character");
 	if (json_type(v) != JSON_OBJECT)
-		return st_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						"Each tensor entry must be an object with dtype, shape and data_offsets.",
 						"safetensors tensor \"%s\" has an invalid header entry", t->name);
 
 	dname = json_str(dt, &dlen);
 	if (dname == NULL)
-		return st_error(err, PGI_ERR_CORRUPT, "The \"dtype\" field must be a string.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The \"dtype\" field must be a string.",
 						"safetensors tensor \"%s\" has no valid dtype", t->name);
 	for (d = 0; d < ST_DTYPE_COUNT; d++)
 		if (strlen(dtypes[d].name) == dlen && memcmp(dtypes[d].name, dname, dlen) == 0)
 			break;
 	if (d == ST_DTYPE_COUNT)
-		return st_error(err, PGI_ERR_UNSUPPORTED,
+		return pgi_error(err, PGI_ERR_UNSUPPORTED,
 						"Known dtypes are BOOL, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, I16, U16, F16, BF16, I32, U32, F32, F64, I64 and U64.",
 						"safetensors tensor \"%s\" has unsupported dtype \"%.32s\"",
 						t->name, dname);
 	t->dtype = (SafetensorsDtype) d;
 
 	if (shape == NULL || json_type(shape) != JSON_ARRAY)
-		return st_error(err, PGI_ERR_CORRUPT, "The \"shape\" field must be an array.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The \"shape\" field must be an array.",
 						"safetensors tensor \"%s\" has no valid shape", t->name);
 	if (json_size(shape) > ST_MAX_DIMS)
-		return st_error(err, PGI_ERR_CORRUPT, "A tensor has at most 8 dimensions.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "A tensor has at most 8 dimensions.",
 						"safetensors tensor \"%s\" has %zu dimensions", t->name,
 						json_size(shape));
 	t->n_dims = (int) json_size(shape);
@@ -166,26 +148,26 @@ parse_entry(const JsonMember *m, uint64_t data_len, SafetensorsTensor *t,
 	for (int i = 0; i < t->n_dims; i++)
 	{
 		if (!get_u64(json_at(shape, (size_t) i), &t->shape[i]))
-			return st_error(err, PGI_ERR_CORRUPT,
+			return pgi_error(err, PGI_ERR_CORRUPT,
 							"Dimensions must be non-negative integers.",
 							"safetensors tensor \"%s\" has an invalid dimension %d",
 							t->name, i);
 		if (__builtin_mul_overflow(t->n_elements, t->shape[i], &t->n_elements))
-			return st_error(err, PGI_ERR_CORRUPT,
+			return pgi_error(err, PGI_ERR_CORRUPT,
 							"The product of the dimensions overflows 64 bits.",
 							"safetensors tensor \"%s\" has too many elements", t->name);
 	}
 	if (__builtin_mul_overflow(t->n_elements, (uint64_t) dtypes[d].size, &t->n_bytes))
-		return st_error(err, PGI_ERR_CORRUPT, "The tensor's byte size overflows 64 bits.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The tensor's byte size overflows 64 bits.",
 						"safetensors tensor \"%s\" is too large", t->name);
 
 	if (offs == NULL || json_type(offs) != JSON_ARRAY || json_size(offs) != 2 ||
 		!get_u64(json_at(offs, 0), &begin) || !get_u64(json_at(offs, 1), &end))
-		return st_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						"The \"data_offsets\" field must be two non-negative integers.",
 						"safetensors tensor \"%s\" has invalid data_offsets", t->name);
 	if (begin > end || end > data_len)
-		return st_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						"Data offsets must satisfy begin <= end <= the data buffer's length.",
 						"safetensors tensor \"%s\" has data_offsets [%llu, %llu] outside the %llu-byte data buffer",
 						t->name, (unsigned long long) begin, (unsigned long long) end,
@@ -197,7 +179,7 @@ parse_entry(const JsonMember *m, uint64_t data_len, SafetensorsTensor *t,
 		snprintf(detail, sizeof(detail),
 				 "The shape and dtype need %llu bytes but the offsets span %llu.",
 				 (unsigned long long) t->n_bytes, (unsigned long long) (end - begin));
-		return st_error(err, PGI_ERR_CORRUPT, detail,
+		return pgi_error(err, PGI_ERR_CORRUPT, detail,
 						"safetensors tensor \"%s\" has data_offsets that do not match its shape",
 						t->name);
 	}
@@ -237,7 +219,7 @@ check_tiling(SafetensorsFile *f, uint64_t data_len, PgiError *err)
 
 	by_off = malloc((f->n_tensors ? f->n_tensors : 1) * sizeof(*by_off));
 	if (by_off == NULL)
-		return st_error(err, PGI_ERR_NOMEM, NULL, "out of memory checking safetensors file");
+		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory checking safetensors file");
 	for (size_t i = 0; i < f->n_tensors; i++)
 		by_off[i] = &f->tensors[i];
 	qsort(by_off, f->n_tensors, sizeof(*by_off), cmp_offset);
@@ -246,18 +228,18 @@ check_tiling(SafetensorsFile *f, uint64_t data_len, PgiError *err)
 		const SafetensorsTensor *t = by_off[i];
 
 		if (t->offset < pos)
-			st = st_error(err, PGI_ERR_CORRUPT, "Two tensors' data must not overlap.",
+			st = pgi_error(err, PGI_ERR_CORRUPT, "Two tensors' data must not overlap.",
 						  "safetensors tensor \"%s\" overlaps tensor \"%s\"",
 						  t->name, by_off[i - 1]->name);
 		else if (t->offset > pos)
-			st = st_error(err, PGI_ERR_CORRUPT,
+			st = pgi_error(err, PGI_ERR_CORRUPT,
 						  "The tensors must cover the data buffer without gaps.",
 						  "safetensors data has a gap of %llu bytes before tensor \"%s\"",
 						  (unsigned long long) (t->offset - pos), t->name);
 		pos = t->offset + t->n_bytes;
 	}
 	if (st == PGI_OK && pos != data_len)
-		st = st_error(err, PGI_ERR_CORRUPT,
+		st = pgi_error(err, PGI_ERR_CORRUPT,
 					  "The tensors must cover the data buffer to its end.",
 					  "safetensors data has %llu bytes after the last tensor",
 					  (unsigned long long) (data_len - pos));
@@ -270,14 +252,14 @@ static PgiStatus
 check_metadata(const JsonValue *md, PgiError *err)
 {
 	if (json_type(md) != JSON_OBJECT)
-		return st_error(err, PGI_ERR_CORRUPT, "The __metadata__ entry must be an object of strings.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The __metadata__ entry must be an object of strings.",
 						"safetensors __metadata__ is not an object");
 	for (size_t i = 0; i < json_size(md); i++)
 	{
 		const JsonMember *m = json_member(md, i);
 
 		if (json_type(&m->value) != JSON_STRING)
-			return st_error(err, PGI_ERR_CORRUPT,
+			return pgi_error(err, PGI_ERR_CORRUPT,
 							"The __metadata__ entry must be an object of strings.",
 							"safetensors __metadata__ key \"%.64s\" is not a string", m->key);
 	}
@@ -300,22 +282,22 @@ safetensors_open(const uint8_t *data, size_t len, SafetensorsFile **out,
 	if (err)
 		err->status = PGI_OK;
 	if (data == NULL || len < 8)
-		return st_error(err, PGI_ERR_CORRUPT, "A safetensors file starts with an 8-byte header length.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "A safetensors file starts with an 8-byte header length.",
 						"safetensors file is truncated");
 	for (int i = 7; i >= 0; i--)
 		hlen = (hlen << 8) | data[i];
 	if (hlen < 2 || hlen > ST_MAX_HEADER || hlen > (uint64_t) len - 8)
-		return st_error(err, PGI_ERR_CORRUPT,
+		return pgi_error(err, PGI_ERR_CORRUPT,
 						"The header must be a JSON object that fits in the file, at most 100,000,000 bytes.",
 						"safetensors header length %llu is invalid",
 						(unsigned long long) hlen);
 	if (data[8] != '{')
-		return st_error(err, PGI_ERR_CORRUPT, "The header must be a JSON object.",
+		return pgi_error(err, PGI_ERR_CORRUPT, "The header must be a JSON object.",
 						"safetensors header does not start with '{'");
 
 	f = calloc(1, sizeof(SafetensorsFile));
 	if (f == NULL)
-		return st_error(err, PGI_ERR_NOMEM, NULL, "out of memory opening safetensors file");
+		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory opening safetensors file");
 	f->data = data;
 	f->len = len;
 	f->data_offset = 8 + hlen;
@@ -352,7 +334,7 @@ safetensors_open(const uint8_t *data, size_t len, SafetensorsFile **out,
 	f->sorted = malloc((f->n_tensors ? f->n_tensors : 1) * sizeof(*f->sorted));
 	if (f->tensors == NULL || f->sorted == NULL)
 	{
-		st = st_error(err, PGI_ERR_NOMEM, NULL, "out of memory opening safetensors file");
+		st = pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory opening safetensors file");
 		goto fail;
 	}
 	k = 0;
@@ -460,7 +442,7 @@ safetensors_check_float(const SafetensorsTensor *t, PgiError *err)
 {
 	if (t->dtype == ST_F32 || t->dtype == ST_F16 || t->dtype == ST_BF16)
 		return PGI_OK;
-	return st_error(err, PGI_ERR_UNSUPPORTED, "Supported weight dtypes are F32, F16 and BF16.",
+	return pgi_error(err, PGI_ERR_UNSUPPORTED, "Supported weight dtypes are F32, F16 and BF16.",
 					"safetensors tensor \"%s\" has unsupported dtype %s",
 					t->name, safetensors_dtype_name(t->dtype));
 }
@@ -499,7 +481,7 @@ safetensors_index_parse(const char *data, size_t len, SafetensorsIndex **out,
 		err->status = PGI_OK;
 	ix = calloc(1, sizeof(SafetensorsIndex));
 	if (ix == NULL)
-		return st_error(err, PGI_ERR_NOMEM, NULL, "out of memory reading safetensors index");
+		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory reading safetensors index");
 	st = json_parse(data, len, &ix->doc, err);
 	if (st != PGI_OK)
 		goto fail;
@@ -508,7 +490,7 @@ safetensors_index_parse(const char *data, size_t len, SafetensorsIndex **out,
 	if (json_type(root) != JSON_OBJECT || ix->weight_map == NULL ||
 		json_type(ix->weight_map) != JSON_OBJECT)
 	{
-		st = st_error(err, PGI_ERR_CORRUPT, "The index must be an object with a \"weight_map\" object.",
+		st = pgi_error(err, PGI_ERR_CORRUPT, "The index must be an object with a \"weight_map\" object.",
 					  "safetensors index has no weight_map");
 		goto fail;
 	}
@@ -519,7 +501,7 @@ safetensors_index_parse(const char *data, size_t len, SafetensorsIndex **out,
 
 		if (json_type(md) != JSON_OBJECT)
 		{
-			st = st_error(err, PGI_ERR_CORRUPT, "The \"metadata\" entry must be an object.",
+			st = pgi_error(err, PGI_ERR_CORRUPT, "The \"metadata\" entry must be an object.",
 						  "safetensors index has invalid metadata");
 			goto fail;
 		}
@@ -527,7 +509,7 @@ safetensors_index_parse(const char *data, size_t len, SafetensorsIndex **out,
 		{
 			if (!get_u64(ts, &ix->total_size))
 			{
-				st = st_error(err, PGI_ERR_CORRUPT,
+				st = pgi_error(err, PGI_ERR_CORRUPT,
 							  "The total_size must be a non-negative integer.",
 							  "safetensors index has an invalid total_size");
 				goto fail;
@@ -542,7 +524,7 @@ safetensors_index_parse(const char *data, size_t len, SafetensorsIndex **out,
 	ix->files = (const char **) names;
 	if (ix->entries == NULL || names == NULL)
 	{
-		st = st_error(err, PGI_ERR_NOMEM, NULL, "out of memory reading safetensors index");
+		st = pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory reading safetensors index");
 		goto fail;
 	}
 	for (size_t i = 0; i < ix->n_entries; i++)
@@ -553,13 +535,13 @@ safetensors_index_parse(const char *data, size_t len, SafetensorsIndex **out,
 
 		if (strlen(m->key) != m->key_len)
 		{
-			st = st_error(err, PGI_ERR_CORRUPT, "Tensor names must not contain NUL characters.",
+			st = pgi_error(err, PGI_ERR_CORRUPT, "Tensor names must not contain NUL characters.",
 						  "safetensors index has a tensor name with a NUL character");
 			goto fail;
 		}
 		if (file == NULL || !plain_file_name(file, flen))
 		{
-			st = st_error(err, PGI_ERR_CORRUPT,
+			st = pgi_error(err, PGI_ERR_CORRUPT,
 						  "Shard names must be plain file names: no '/', '\\\\' or NUL, not \".\" or \"..\", at most 255 bytes.",
 						  "safetensors index maps tensor \"%s\" to an invalid shard name",
 						  m->key);
