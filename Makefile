@@ -17,8 +17,9 @@ OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 # Server headers as system headers: -Wextra applies to our code, not theirs
 PG_CPPFLAGS = -isystem $(includedir_server)
 PG_CFLAGS = -std=gnu11 -Wextra -Wno-unused-parameter
-# --no-as-needed: keep OpenBLAS linked even before a kernel calls it
-SHLIB_LINK = -Wl,--no-as-needed -lopenblas -Wl,--as-needed -lm
+# OpenBLAS is not linked: src/pg/blas.c loads it at run time, after choosing
+# its kernels (OPENBLAS_CORETYPE), which must happen before the library loads
+SHLIB_LINK = -lm
 
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=build/regress --load-extension=pg_infer

@@ -15,6 +15,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "blas.h"
 #include "hnsw.h"
 
 PG_MODULE_MAGIC;
@@ -26,5 +27,6 @@ void
 _PG_init(void)
 {
 	HnswInit();
+	BlasInit();
 	MarkGUCPrefixReserved("pg_infer");
 }
