@@ -17,3 +17,6 @@ RESET allow_system_table_mods;
 CREATE FUNCTION pg_infer.blas_info(OUT library text, OUT core text, OUT coretype_source text,
 		OUT cpu text, OUT threads integer, OUT config text)
 	AS 'MODULE_PATHNAME', 'pgi_blas_info' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+
+-- hnsw_check reads a whole index: not for everyone
+REVOKE ALL ON FUNCTION hnsw_check(regclass) FROM PUBLIC;

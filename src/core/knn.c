@@ -226,12 +226,12 @@ knn_idset_contains(const KnnIdSet *s, uint64_t id)
 /* Neighbour selection heuristic; see knn.h */
 int
 knn_select_neighbors(const KnnItem *cand, int n, int lmax,
-					 knn_pair_dist_fn dist, void *arg, KnnItem *out)
+					 knn_pair_dist_fn dist, void *arg, KnnItem *out,
+					 KnnItem *scratch)
 {
 	int			kept = 0;
 	int			npruned = 0;
-	KnnItem		pruned_small[64];
-	KnnItem    *pruned = n <= 64 ? pruned_small : malloc(sizeof(KnnItem) * (size_t) n);
+	KnnItem    *pruned = scratch;
 
 	for (int i = 0; i < n && kept < lmax; i++)
 	{
@@ -264,7 +264,5 @@ knn_select_neighbors(const KnnItem *cand, int n, int lmax,
 			out[j] = pruned[i];
 		}
 	}
-	if (pruned != pruned_small)
-		free(pruned);
 	return kept;
 }

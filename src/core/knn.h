@@ -95,7 +95,9 @@ typedef float (*knn_pair_dist_fn) (uint64_t a, uint64_t b, void *arg);
  * the base element) and keep a candidate only if it is nearer to the base
  * than to every candidate kept so far; then top up with the pruned ones, in
  * order, until lmax are kept.  Writes the kept items to out (room for
- * lmax) in ascending distance and returns how many.
+ * lmax) in ascending distance and returns how many.  scratch has room for
+ * n items (the pruned ones wait there).
  */
 extern int	knn_select_neighbors(const KnnItem *cand, int n, int lmax,
-								 knn_pair_dist_fn dist, void *arg, KnnItem *out);
+								 knn_pair_dist_fn dist, void *arg, KnnItem *out,
+								 KnnItem *scratch);

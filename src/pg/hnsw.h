@@ -27,7 +27,10 @@
  *
  * Locking: an insert holds the page-level heavyweight lock HNSW_UPDATE_LOCK
  * in ShareLock mode; one that must move the entry point (a new top level)
- * and VACUUM's repair take it in ExclusiveLock mode.  Buffer locks are held
+ * and VACUUM when it replaces a deleted entry point take it in
+ * ExclusiveLock mode.  VACUUM's repair of neighbour lists runs alongside
+ * inserts: each list is rewritten under its page lock, merged with links
+ * added meanwhile.  Buffer locks are held
  * one page at a time, except when a new page is added next to the insert
  * page (old page first, then the higher new one).  Scans take only short
  * buffer share locks.
@@ -147,6 +150,7 @@ typedef struct HnswMetaPageData
 	OffsetNumber entryOffno;
 	int16		entryLevel;		/* -1 when the graph is empty */
 	BlockNumber insertPage;		/* last page, where inserts go */
+	uint16		needsRepair;	/* elements were deleted; VACUUM's repair not done */
 } HnswMetaPageData;
 
 typedef HnswMetaPageData *HnswMetaPage;
@@ -214,6 +218,18 @@ typedef struct HnswSearchElement
 	Vector	   *vec;			/* copy of the value (inserts only) or NULL */
 } HnswSearchElement;
 
+/*
+ * A change to one or two pages: through GenericXLog, or, while CREATE
+ * INDEX still runs (its pages are WAL-logged in one go at the end), made
+ * in place and only marked dirty.
+ */
+typedef struct HnswEdit
+{
+	GenericXLogState *state;	/* NULL while building */
+	Buffer		bufs[2];
+	int			nbufs;
+} HnswEdit;
+
 /* hnsw.c */
 extern void HnswInit(void);
 extern int	HnswGetM(Relation index);
@@ -233,12 +249,17 @@ extern void HnswUpdateMetaPage(Relation index, bool setEntry, BlockNumber entryB
 extern void HnswWriteMetaPage(Relation index, Buffer buf, int dimensions, int m,
 							  int efConstruction, ForkNumber forkNum);
 extern void HnswCheckIndexVersion(Page metapage, Relation index);
+extern void HnswSetNeedsRepair(Relation index, bool value);
+extern void HnswEditStart(HnswEdit *ed, Relation index, bool building);
+extern Page HnswEditRegister(HnswEdit *ed, Buffer buf, bool newPage);
+extern void HnswEditFinish(HnswEdit *ed);
+extern void HnswEditAbort(HnswEdit *ed);
 
 /* hnswsearch.c */
 typedef struct HnswSearchState HnswSearchState;
 extern KnnAlloc HnswPallocAlloc(void);
 extern HnswSearchState *HnswSearchBegin(Relation index, const HnswSupport *sup,
-										const Vector *q, MemoryContext ctx);
+										const Vector *q, int m, MemoryContext ctx);
 extern void HnswSearchEnd(HnswSearchState *st);
 extern bool HnswSearchEntry(HnswSearchState *st, HnswMetaPageData *meta);
 extern void HnswSearchGreedy(HnswSearchState *st, int fromLevel, int toLevel);
@@ -254,8 +275,11 @@ extern int	HnswLoadNeighbors(Relation index, ItemPointer ntid, int m, int lc,
 							  uint64 *out);
 
 /* hnswinsert.c */
+extern void HnswAddReverseLink(Relation index, HnswSearchState *st, const HnswSupport *sup,
+							   HnswSearchElement *n, uint64 newid, float newdist,
+							   Vector *newvec, int lc, int m, bool building);
 extern void HnswInsertTupleOnDisk(Relation index, const HnswSupport *sup, Vector *vec,
-								  ItemPointer heaptid);
+								  ItemPointer heaptid, bool building);
 
 /* Index access methods */
 extern IndexBuildResult *hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo);

@@ -110,6 +110,7 @@ typedef struct HnswShared
 	ConditionVariable workersdonecv;
 	slock_t		mutex;
 	int			nparticipantsdone;
+	bool		brokenhotchain; /* any participant saw a broken HOT chain */
 	double		reltuples;
 	double		indtuples;
 	/* ParallelTableScanDescData follows */
@@ -178,8 +179,9 @@ InitGraph(HnswGraph *g, Size size, int m, int dim, int tranche)
 	Size		minElem = ElemSize(m, 0, dim);
 
 	g->size = size;
+	/* element indexes are int32 */
 	g->maxelems = (uint32) Min((size - MAXALIGN(sizeof(HnswGraph))) / (minElem + sizeof(uint64)),
-							   (Size) PG_UINT32_MAX - 1);
+							   (Size) PG_INT32_MAX);
 	pg_atomic_init_u64(&g->used, MAXALIGN(sizeof(HnswGraph)) + MAXALIGN(sizeof(uint64) * g->maxelems));
 	pg_atomic_init_u32(&g->nelems, 0);
 	pg_atomic_init_u32(&g->full, 0);
@@ -402,6 +404,7 @@ AddReverseLink(HnswBuildState *bs, int n, int newi, float d, int lc)
 	float	   *nd = ElemDist(ne, bs->m, bs->dimensions);
 	KnnItem		cand[2 * HNSW_MAX_M + 1];
 	KnnItem		kept[2 * HNSW_MAX_M + 1];
+	KnnItem		scratch[2 * HNSW_MAX_M + 1];
 	int			cnt,
 				nc = 0,
 				nk;
@@ -431,21 +434,28 @@ AddReverseLink(HnswBuildState *bs, int n, int newi, float d, int lc)
 		cand[j].id = (uint64) id;
 		cand[j].dist = di;
 	}
-	nk = knn_select_neighbors(cand, nc, lm, ElemPairDist, bs, kept);
+	nk = knn_select_neighbors(cand, nc, lm, ElemPairDist, bs, kept, scratch);
 	SetNeighbors(bs, ne, lc, kept, nk);
 	UnlockElem(bs, ne);
 }
 
-/* Add heaptid to an element equal to value among results[0..n-1] */
+/*
+ * Add heaptid to an element equal to value among results[0..n-1].  An equal
+ * value lies at the distance of a value to itself: 0 for L2 and L1, but
+ * -|v|^2 under (negative) inner product, where other elements can be nearer.
+ */
 static bool
 AddToDuplicate(HnswBuildState *bs, const Vector *value, ItemPointer heaptid, int n)
 {
-	for (int i = 0; i < n && bs->buf[i].dist == 0; i++)
+	float		selfDist = (float) HnswDistance(&bs->sup, value, value);
+
+	for (int i = 0; i < n && bs->buf[i].dist <= selfDist; i++)
 	{
 		HnswMemElement *dup = GraphElem(bs->graph, bs->buf[i].id);
 		bool		done = false;
 
-		if (memcmp(ElemValue(dup)->x, value->x, sizeof(float) * value->dim) != 0)
+		if (bs->buf[i].dist != selfDist ||
+			memcmp(ElemValue(dup)->x, value->x, sizeof(float) * value->dim) != 0)
 			continue;
 		LockElem(bs, dup, LW_EXCLUSIVE);
 		if (dup->nheaptids < HNSW_HEAPTIDS)
@@ -534,7 +544,8 @@ InsertMem(HnswBuildState *bs, Vector *value, ItemPointer heaptid)
 			return true;
 		}
 		sel[lc] = palloc(sizeof(KnnItem) * HnswLayerM(bs->m, lc));
-		nsel[lc] = knn_select_neighbors(bs->buf, nw, HnswLayerM(bs->m, lc), ElemPairDist, bs, sel[lc]);
+		nsel[lc] = knn_select_neighbors(bs->buf, nw, HnswLayerM(bs->m, lc), ElemPairDist, bs, sel[lc],
+										palloc(sizeof(KnnItem) * Max(nw, 1)));
 		memcpy(ep, bs->buf, sizeof(KnnItem) * nw);
 		nep = nw;
 	}
@@ -792,6 +803,10 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 
 	old = MemoryContextSwitchTo(bs->tmpCtx);
 	value = HnswPrepareValue(&bs->sup, values[0]);
+	if (value != NULL && value->dim != bs->dimensions)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", bs->dimensions, value->dim)));
 	if (value != NULL)
 	{
 		bool		done = false;
@@ -812,7 +827,7 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		}
 		if (bs->flushed)
 		{
-			HnswInsertTupleOnDisk(index, &bs->sup, value, tid);
+			HnswInsertTupleOnDisk(index, &bs->sup, value, tid, true);
 			done = true;
 		}
 		if (done)
@@ -924,6 +939,7 @@ ParallelScanAndInsert(Relation heap, Relation index, HnswShared *shared,
 
 	SpinLockAcquire(&shared->mutex);
 	shared->nparticipantsdone++;
+	shared->brokenhotchain |= indexInfo->ii_BrokenHotChain;
 	shared->reltuples += reltuples;
 	shared->indtuples += bs.indtuples;
 	SpinLockRelease(&shared->mutex);
@@ -1002,6 +1018,7 @@ BuildParallel(Relation heap, Relation index, IndexInfo *indexInfo, int nworkers,
 	ConditionVariableInit(&shared->workersdonecv);
 	SpinLockInit(&shared->mutex);
 	shared->nparticipantsdone = 0;
+	shared->brokenhotchain = false;
 	shared->reltuples = 0;
 	shared->indtuples = 0;
 	table_parallelscan_initialize(heap, ParallelTableScanFromHnswShared(shared), snapshot);
@@ -1029,6 +1046,8 @@ BuildParallel(Relation heap, Relation index, IndexInfo *indexInfo, int nworkers,
 
 		/* the leader takes its share of the scan too */
 		ParallelScanAndInsert(heap, index, shared, graph, true);
+		/* a worker that failed to start raises an error here instead of a hang */
+		WaitForParallelWorkersToAttach(pcxt);
 		for (;;)
 		{
 			bool		done;
@@ -1058,6 +1077,8 @@ BuildParallel(Relation heap, Relation index, IndexInfo *indexInfo, int nworkers,
 			WriteGraph(&bs, MAIN_FORKNUM);
 			*reltuples = shared->reltuples;
 			*indtuples = shared->indtuples;
+			if (shared->brokenhotchain)
+				indexInfo->ii_BrokenHotChain = true;
 		}
 	}
 

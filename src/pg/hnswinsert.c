@@ -67,7 +67,7 @@ PairDist(uint64 a, uint64 b, void *varg)
 /* Place an element tuple and its neighbour tuple; returns their TIDs */
 static void
 WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
-			 ItemPointer heaptid, ItemPointer etid, ItemPointer ntid)
+			 ItemPointer heaptid, ItemPointer etid, ItemPointer ntid, bool building)
 {
 	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(vec->dim);
 	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(level, meta->m);
@@ -78,7 +78,7 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 				nbuf = InvalidBuffer;
 	Page		page,
 				npage = NULL;
-	GenericXLogState *state = GenericXLogStart(index);
+	HnswEdit	ed;
 	OffsetNumber eoff,
 				noff;
 	bool		samePage;
@@ -96,17 +96,18 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 
 	if (!BlockNumberIsValid(blk))
 		blk = RelationGetNumberOfBlocks(index) - 1;
+	HnswEditStart(&ed, index, building);
 	if (blk == HNSW_METAPAGE_BLKNO)
 	{
 		buf = HnswNewBuffer(index, MAIN_FORKNUM);
-		page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
+		page = HnswEditRegister(&ed, buf, true);
 		HnswInitPage(buf, page);
 	}
 	else
 	{
 		buf = ReadBuffer(index, blk);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		page = GenericXLogRegisterBuffer(state, buf, 0);
+		page = HnswEditRegister(&ed, buf, false);
 	}
 
 	/* room for both (and their line pointers) on this page? */
@@ -114,11 +115,11 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 	if (!samePage && PageGetFreeSpace(page) < esize)
 	{
 		/* move on to a new page */
-		GenericXLogAbort(state);
+		HnswEditAbort(&ed);
 		UnlockReleaseBuffer(buf);
-		state = GenericXLogStart(index);
+		HnswEditStart(&ed, index, building);
 		buf = HnswNewBuffer(index, MAIN_FORKNUM);
-		page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
+		page = HnswEditRegister(&ed, buf, true);
 		HnswInitPage(buf, page);
 		samePage = PageGetFreeSpace(page) >= esize + nsize + sizeof(ItemIdData);
 	}
@@ -126,7 +127,7 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 	{
 		/* large values: the neighbour tuple goes on the next, new page */
 		nbuf = HnswNewBuffer(index, MAIN_FORKNUM);
-		npage = GenericXLogRegisterBuffer(state, nbuf, GENERIC_XLOG_FULL_IMAGE);
+		npage = HnswEditRegister(&ed, nbuf, true);
 		HnswInitPage(nbuf, npage);
 	}
 
@@ -137,7 +138,7 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 		elog(ERROR, "failed to add hnsw element tuple to \"%s\"", RelationGetRelationName(index));
 	if (PageAddItem(samePage ? page : npage, (Item) ntup, nsize, noff, false, false) != noff)
 		elog(ERROR, "failed to add hnsw neighbor tuple to \"%s\"", RelationGetRelationName(index));
-	GenericXLogFinish(state);
+	HnswEditFinish(&ed);
 
 	ItemPointerSet(etid, BufferGetBlockNumber(buf), eoff);
 	*ntid = etup->neighbortid;
@@ -154,19 +155,21 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
  * free heap TID slot.  True if done.
  */
 static bool
-AddDuplicate(Relation index, uint64 id, Vector *vec, ItemPointer heaptid)
+AddDuplicate(Relation index, uint64 id, Vector *vec, ItemPointer heaptid, bool building)
 {
 	Buffer		buf = ReadBuffer(index, HnswIdBlock(id));
-	GenericXLogState *state;
+	HnswEdit	ed;
 	Page		page;
 	HnswElementTuple etup;
 	OffsetNumber off = HnswIdOffset(id);
 	bool		done = false;
 
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	state = GenericXLogStart(index);
-	page = GenericXLogRegisterBuffer(state, buf, 0);
-	if (off <= PageGetMaxOffsetNumber(page) && ItemIdIsNormal(PageGetItemId(page, off)))
+	HnswEditStart(&ed, index, building);
+	page = HnswEditRegister(&ed, buf, false);
+	if (off >= FirstOffsetNumber && off <= PageGetMaxOffsetNumber(page) &&
+		ItemIdIsNormal(PageGetItemId(page, off)) &&
+		ItemIdGetLength(PageGetItemId(page, off)) >= offsetof(HnswElementTupleData, vec) + VECTOR_SIZE(vec->dim))
 	{
 		etup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, off));
 		if (etup->type == HNSW_ELEMENT_TUPLE_TYPE && !etup->deleted &&
@@ -183,9 +186,9 @@ AddDuplicate(Relation index, uint64 id, Vector *vec, ItemPointer heaptid)
 		}
 	}
 	if (done)
-		GenericXLogFinish(state);
+		HnswEditFinish(&ed);
 	else
-		GenericXLogAbort(state);
+		HnswEditAbort(&ed);
 	UnlockReleaseBuffer(buf);
 	return done;
 }
@@ -194,10 +197,10 @@ AddDuplicate(Relation index, uint64 id, Vector *vec, ItemPointer heaptid)
  * Make the new element newid (at distance newdist from neighbour n) a
  * neighbour of n on layer lc.  See the file header for the race rules.
  */
-static void
-UpdateNeighbor(Relation index, HnswSearchState *st, const HnswSupport *sup,
+void
+HnswAddReverseLink(Relation index, HnswSearchState *st, const HnswSupport *sup,
 			   HnswSearchElement *n, uint64 newid, float newdist, Vector *newvec,
-			   int lc, int m)
+			   int lc, int m, bool building)
 {
 	int			lm = HnswLayerM(m, lc);
 	uint64	   *cur = palloc(sizeof(uint64) * (lm + 1));
@@ -205,7 +208,7 @@ UpdateNeighbor(Relation index, HnswSearchState *st, const HnswSupport *sup,
 	uint64		drop = 0;
 	bool		haveDrop = false;
 	Buffer		buf;
-	GenericXLogState *state;
+	HnswEdit	ed;
 	Page		page;
 	OffsetNumber off = ItemPointerGetOffsetNumber(&n->neighbortid);
 	HnswNeighborTuple ntup;
@@ -250,7 +253,8 @@ UpdateNeighbor(Relation index, HnswSearchState *st, const HnswSupport *sup,
 			}
 			cand[j].id = newid;
 			cand[j].dist = newdist;
-			nk = knn_select_neighbors(cand, nc, lm, PairDist, &arg, kept);
+			nk = knn_select_neighbors(cand, nc, lm, PairDist, &arg, kept,
+									  palloc(sizeof(KnnItem) * nc));
 			for (int i = 0; i < nk; i++)
 				newKept |= kept[i].id == newid;
 			if (!newKept)
@@ -276,12 +280,15 @@ UpdateNeighbor(Relation index, HnswSearchState *st, const HnswSupport *sup,
 	/* apply under the page lock, against the list as it is now */
 	buf = ReadBuffer(index, ItemPointerGetBlockNumber(&n->neighbortid));
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	state = GenericXLogStart(index);
-	page = GenericXLogRegisterBuffer(state, buf, 0);
-	if (off <= PageGetMaxOffsetNumber(page) && ItemIdIsNormal(PageGetItemId(page, off)))
+	HnswEditStart(&ed, index, building);
+	page = HnswEditRegister(&ed, buf, false);
+	if (off >= FirstOffsetNumber && off <= PageGetMaxOffsetNumber(page) &&
+		ItemIdIsNormal(PageGetItemId(page, off)))
 	{
 		ntup = (HnswNeighborTuple) PageGetItem(page, PageGetItemId(page, off));
-		if (ntup->type == HNSW_NEIGHBOR_TUPLE_TYPE && start + lm <= ntup->count)
+		if (ntup->type == HNSW_NEIGHBOR_TUPLE_TYPE && start + lm <= ntup->count &&
+			ItemIdGetLength(PageGetItemId(page, off)) >=
+			offsetof(HnswNeighborTupleData, tids) + ntup->count * sizeof(ItemPointerData))
 		{
 			for (int i = 0; i < lm; i++)
 			{
@@ -304,17 +311,60 @@ UpdateNeighbor(Relation index, HnswSearchState *st, const HnswSupport *sup,
 	if (slot >= 0)
 	{
 		ItemPointerSet(&ntup->tids[start + slot], HnswIdBlock(newid), HnswIdOffset(newid));
-		GenericXLogFinish(state);
+		HnswEditFinish(&ed);
 	}
 	else
-		GenericXLogAbort(state);
+		HnswEditAbort(&ed);
 	UnlockReleaseBuffer(buf);
 }
 
-/* Insert vec (prepared) for heaptid; see the file header */
+/* Write the new element's own neighbour lists (layers 0..top) */
+static void
+WriteOwnNeighbors(Relation index, ItemPointer ntid, int m, int top,
+				  KnnItem **layerResults, int *layerCounts, bool building)
+{
+	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(ntid));
+	HnswEdit	ed;
+	Page		page;
+	HnswNeighborTuple ntup;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	HnswEditStart(&ed, index, building);
+	page = HnswEditRegister(&ed, buf, false);
+	ntup = (HnswNeighborTuple) PageGetItem(page, PageGetItemId(page, ItemPointerGetOffsetNumber(ntid)));
+	for (int lc = 0; lc <= top; lc++)
+		for (int i = 0; i < layerCounts[lc]; i++)
+			ItemPointerSet(&ntup->tids[HnswLayerStart(m, lc) + i],
+						   HnswIdBlock(layerResults[lc][i].id),
+						   HnswIdOffset(layerResults[lc][i].id));
+	HnswEditFinish(&ed);
+	UnlockReleaseBuffer(buf);
+}
+
+/* The live elements (with a value) among w[0..nw-1], in order */
+static int
+LiveResults(HnswSearchState *st, const KnnItem *w, int nw, KnnItem *out)
+{
+	int			n = 0;
+
+	for (int i = 0; i < nw; i++)
+	{
+		HnswSearchElement *e = HnswSearchGetElement(st, w[i].id);
+
+		if (e != NULL && !e->deleted && e->vec != NULL)
+			out[n++] = w[i];
+	}
+	return n;
+}
+
+/*
+ * Insert vec (prepared) for heaptid; see the file header.  building: called
+ * by CREATE INDEX after its graph outgrew memory, whose pages are
+ * WAL-logged at the end, so changes are only marked dirty.
+ */
 void
 HnswInsertTupleOnDisk(Relation index, const HnswSupport *sup, Vector *vec,
-					  ItemPointer heaptid)
+					  ItemPointer heaptid, bool building)
 {
 	HnswMetaPageData meta;
 	int			m;
@@ -327,6 +377,8 @@ HnswInsertTupleOnDisk(Relation index, const HnswSupport *sup, Vector *vec,
 	ItemPointerData etid,
 				ntid;
 	uint64		newid;
+	BlockNumber insertPage;
+	float		selfDist = (float) HnswDistance(sup, vec, vec);
 
 	LockPage(index, HNSW_UPDATE_LOCK, lockmode);
 	HnswGetMetaPageInfo(index, &meta);
@@ -345,8 +397,9 @@ HnswInsertTupleOnDisk(Relation index, const HnswSupport *sup, Vector *vec,
 		LockPage(index, HNSW_UPDATE_LOCK, lockmode);
 		HnswGetMetaPageInfo(index, &meta);
 	}
+	insertPage = meta.insertPage;
 
-	st = HnswSearchBegin(index, sup, vec, CurrentMemoryContext);
+	st = HnswSearchBegin(index, sup, vec, m, CurrentMemoryContext);
 	HnswSearchKeepVectors(st);
 	top = Min(level, meta.entryLevel);
 	layerResults = palloc0(sizeof(KnnItem *) * (level + 1));
@@ -366,44 +419,40 @@ HnswInsertTupleOnDisk(Relation index, const HnswSupport *sup, Vector *vec,
 		for (int lc = top; lc >= 0; lc--)
 		{
 			KnnItem    *w;
-			int			nw = HnswSearchLayer(st, meta.efConstruction, lc, true, &w);
+			int			nw;
+			KnnItem    *live;
+			int			nlive;
 			PairDistArg arg = {st, sup, vec, UINT64_MAX};
 
+			/*
+			 * Deleted elements (VACUUM not finished) still guide the search;
+			 * only live ones become neighbours.
+			 */
+			nw = HnswSearchLayer(st, meta.efConstruction, lc, false, &w);
+			live = palloc(sizeof(KnnItem) * Max(nw, 1));
+			nlive = LiveResults(st, w, nw, live);
+
 			/* an equal value already in the graph takes this heap TID */
-			for (int i = 0; lc == 0 && i < nw && w[i].dist == 0; i++)
-				if (AddDuplicate(index, w[i].id, vec, heaptid))
+			for (int i = 0; lc == 0 && i < nlive && live[i].dist <= selfDist; i++)
+				if (live[i].dist == selfDist &&
+					AddDuplicate(index, live[i].id, vec, heaptid, building))
 				{
 					HnswSearchEnd(st);
 					UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);
 					return;
 				}
 			layerResults[lc] = palloc(sizeof(KnnItem) * HnswLayerM(m, lc));
-			layerCounts[lc] = knn_select_neighbors(w, nw, HnswLayerM(m, lc), PairDist,
-												   &arg, layerResults[lc]);
+			layerCounts[lc] = knn_select_neighbors(live, nlive, HnswLayerM(m, lc), PairDist,
+												   &arg, layerResults[lc],
+												   palloc(sizeof(KnnItem) * Max(nlive, 1)));
 		}
 	}
 
 	/* write the element, with its own neighbour lists filled */
-	WriteElement(index, &meta, vec, level, heaptid, &etid, &ntid);
+	WriteElement(index, &meta, vec, level, heaptid, &etid, &ntid, building);
 	newid = HnswTidToId(ItemPointerGetBlockNumber(&etid), ItemPointerGetOffsetNumber(&etid));
 	if (top >= 0 && BlockNumberIsValid(meta.entryBlkno))
-	{
-		Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(&ntid));
-		GenericXLogState *state = GenericXLogStart(index);
-		Page		page;
-		HnswNeighborTuple ntup;
-
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		page = GenericXLogRegisterBuffer(state, buf, 0);
-		ntup = (HnswNeighborTuple) PageGetItem(page, PageGetItemId(page, ItemPointerGetOffsetNumber(&ntid)));
-		for (int lc = 0; lc <= top; lc++)
-			for (int i = 0; i < layerCounts[lc]; i++)
-				ItemPointerSet(&ntup->tids[HnswLayerStart(m, lc) + i],
-							   HnswIdBlock(layerResults[lc][i].id),
-							   HnswIdOffset(layerResults[lc][i].id));
-		GenericXLogFinish(state);
-		UnlockReleaseBuffer(buf);
-	}
+		WriteOwnNeighbors(index, &ntid, m, top, layerResults, layerCounts, building);
 
 	/* reverse links */
 	for (int lc = 0; lc <= top; lc++)
@@ -412,12 +461,15 @@ HnswInsertTupleOnDisk(Relation index, const HnswSupport *sup, Vector *vec,
 			HnswSearchElement *n = HnswSearchGetElement(st, layerResults[lc][i].id);
 
 			if (n != NULL && n->vec != NULL)
-				UpdateNeighbor(index, st, sup, n, newid, layerResults[lc][i].dist, vec, lc, m);
+				HnswAddReverseLink(index, st, sup, n, newid, layerResults[lc][i].dist, vec, lc, m,
+							   building);
 		}
 
-	HnswUpdateMetaPage(index, level > meta.entryLevel,
-					   ItemPointerGetBlockNumber(&etid), ItemPointerGetOffsetNumber(&etid),
-					   level, meta.insertPage, MAIN_FORKNUM, true);
+	/* the meta page changes only for a new top level or a new insert page */
+	if (level > meta.entryLevel || meta.insertPage != insertPage)
+		HnswUpdateMetaPage(index, level > meta.entryLevel,
+						   ItemPointerGetBlockNumber(&etid), ItemPointerGetOffsetNumber(&etid),
+						   level, meta.insertPage, MAIN_FORKNUM, !building);
 	HnswSearchEnd(st);
 	UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);
 }
@@ -441,7 +493,7 @@ hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	HnswInitSupport(index, &sup);
 	vec = HnswPrepareValue(&sup, values[0]);
 	if (vec != NULL)
-		HnswInsertTupleOnDisk(index, &sup, vec, heap_tid);
+		HnswInsertTupleOnDisk(index, &sup, vec, heap_tid, false);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);
 	return false;

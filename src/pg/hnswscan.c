@@ -106,7 +106,7 @@ Search(IndexScanDesc scan)
 		return;
 	}
 	q = ScanQuery(scan, meta.dimensions);
-	so->search = HnswSearchBegin(scan->indexRelation, &so->sup, q, so->ctx);
+	so->search = HnswSearchBegin(scan->indexRelation, &so->sup, q, meta.m, so->ctx);
 	so->iterative = hnsw_iterative_scan;
 	so->lastDist = -get_float4_infinity();
 	if (so->iterative != HNSW_ITERATIVE_SCAN_OFF)

@@ -91,7 +91,7 @@ HnswPallocAlloc(void)
 
 /* Start a search for q (a prepared value) in its own memory context */
 HnswSearchState *
-HnswSearchBegin(Relation index, const HnswSupport *sup, const Vector *q,
+HnswSearchBegin(Relation index, const HnswSupport *sup, const Vector *q, int m,
 				MemoryContext parent)
 {
 	MemoryContext ctx = AllocSetContextCreate(parent, "hnsw search",
@@ -104,7 +104,7 @@ HnswSearchBegin(Relation index, const HnswSupport *sup, const Vector *q,
 	st->sup = sup;
 	st->q = q;
 	st->ctx = ctx;
-	st->m = HnswGetM(index);
+	st->m = m;					/* the meta page's: ALTER INDEX may change the option */
 	knn_idset_init(&st->visited, 1024, alloc);
 	st->elems = hnsw_elems_create(ctx, 1024, NULL);
 	MemoryContextSwitchTo(old);
@@ -167,10 +167,12 @@ ReadElementOnPage(HnswSearchState *st, Page page, OffsetNumber off,
 	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
 		return false;
 	iid = PageGetItemId(page, off);
-	if (!ItemIdIsNormal(iid))
+	if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) < offsetof(HnswElementTupleData, vec.x))
 		return false;
 	etup = (HnswElementTuple) PageGetItem(page, iid);
-	if (etup->type != HNSW_ELEMENT_TUPLE_TYPE)
+	if (etup->type != HNSW_ELEMENT_TUPLE_TYPE ||
+		ItemIdGetLength(iid) < offsetof(HnswElementTupleData, vec) + VECTOR_SIZE(etup->vec.dim) ||
+		etup->vec.dim != st->q->dim)
 		return false;
 
 	out->level = etup->level;
@@ -217,6 +219,16 @@ cmp_id(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * Could blk hold elements?  A link to the meta page is corrupt; a block
+ * past the end makes ReadBuffer raise an ERROR, which is fine for that.
+ */
+static inline bool
+ValidElementBlock(HnswSearchState *st, BlockNumber blk)
+{
+	return blk != HNSW_METAPAGE_BLKNO;
+}
+
 /* Prefetch the first cache lines of the element tuple at off on page */
 static inline void
 PrefetchTuple(Page page, OffsetNumber off)
@@ -244,7 +256,8 @@ PrefetchTuple(Page page, OffsetNumber off)
  * pinning every page of the batch first and prefetching the line pointers
  * and tuple heads lets those misses overlap instead of queueing up.
  */
-#define READ_BATCH (2 * HNSW_MAX_M)
+/* at most this many pages pinned at once by one search */
+#define READ_BATCH 32
 
 /* ReadElements for at most READ_BATCH sorted ids */
 static void
@@ -260,6 +273,8 @@ ReadElementBatch(HnswSearchState *st, const uint64 *ids, int n, HnswSearchElemen
 		out[i] = HnswSearchGetElement(st, ids[i]);
 		if (out[i] != NULL)
 			continue;
+		if (!ValidElementBlock(st, HnswIdBlock(ids[i])))
+			continue;			/* not an element page: a corrupt link */
 		if (npages == 0 || HnswIdBlock(ids[i]) != BufferGetBlockNumber(bufs[npages - 1]))
 		{
 			bufs[npages] = ReadBuffer(st->index, HnswIdBlock(ids[i]));
@@ -273,7 +288,7 @@ ReadElementBatch(HnswSearchState *st, const uint64 *ids, int n, HnswSearchElemen
 	/* line pointers, then tuple heads */
 	for (int p = 0; p < npages; p++)
 		for (int i = first[p]; i < first[p + 1]; i++)
-			if (out[i] == NULL)
+			if (out[i] == NULL && HnswIdBlock(ids[i]) == BufferGetBlockNumber(bufs[p]))
 				__builtin_prefetch(PageGetItemId(BufferGetPage(bufs[p]), HnswIdOffset(ids[i])));
 
 	for (int p = 0; p < npages; p++)
@@ -288,6 +303,8 @@ ReadElementBatch(HnswSearchState *st, const uint64 *ids, int n, HnswSearchElemen
 		{
 			HnswSearchElement e;
 
+			if (HnswIdBlock(ids[i]) != BufferGetBlockNumber(bufs[p]))
+				continue;		/* a skipped corrupt link */
 			if (out[i] != NULL || HnswSearchGetElement(st, ids[i]) != NULL)
 			{
 				if (out[i] == NULL)
@@ -341,21 +358,29 @@ ReadElement(HnswSearchState *st, uint64 id)
 int
 HnswLoadNeighbors(Relation index, ItemPointer ntid, int m, int lc, uint64 *out)
 {
-	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(ntid));
-	Page		page;
+	BlockNumber blk = ItemPointerGetBlockNumber(ntid);
 	OffsetNumber off = ItemPointerGetOffsetNumber(ntid);
+	Buffer		buf;
+	Page		page;
 	int			n = 0;
 
+	if (blk == HNSW_METAPAGE_BLKNO)
+		return 0;				/* a corrupt link */
+	buf = ReadBuffer(index, blk);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
 	if (off >= FirstOffsetNumber && off <= PageGetMaxOffsetNumber(page) &&
-		ItemIdIsNormal(PageGetItemId(page, off)))
+		ItemIdIsNormal(PageGetItemId(page, off)) &&
+		ItemIdGetLength(PageGetItemId(page, off)) >= offsetof(HnswNeighborTupleData, tids))
 	{
-		HnswNeighborTuple ntup = (HnswNeighborTuple) PageGetItem(page, PageGetItemId(page, off));
+		ItemId		iid = PageGetItemId(page, off);
+		HnswNeighborTuple ntup = (HnswNeighborTuple) PageGetItem(page, iid);
 		int			start = HnswLayerStart(m, lc);
 		int			count = HnswLayerM(m, lc);
 
-		if (ntup->type == HNSW_NEIGHBOR_TUPLE_TYPE && start + count <= ntup->count)
+		if (ntup->type == HNSW_NEIGHBOR_TUPLE_TYPE && start + count <= ntup->count &&
+			ItemIdGetLength(iid) >= offsetof(HnswNeighborTupleData, tids) +
+			ntup->count * sizeof(ItemPointerData))
 			for (int i = 0; i < count; i++)
 			{
 				ItemPointer t = &ntup->tids[start + i];
@@ -508,8 +533,12 @@ TakeResults(HnswSearchState *st, KnnHeap *w, KnnItem **results)
 	KnnItem    *out = MemoryContextAlloc(st->ctx, sizeof(KnnItem) * Max(nout, 1));
 
 	knn_heap_drain_sorted(w, out);
-	st->entries = out;
-	st->nentries = nout;
+	/* a layer that found nothing returnable hands its own entries down */
+	if (nout > 0)
+	{
+		st->entries = out;
+		st->nentries = nout;
+	}
 	*results = out;
 	return nout;
 }

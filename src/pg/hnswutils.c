@@ -99,10 +99,17 @@ HnswRandomLevel(int m, pg_prng_state *rng)
 	double		u = pg_prng_double(rng ? rng : &pg_global_prng_state);
 	int			level;
 
+	int			maxLevel;
+
 	if (u <= 0)
 		u = 1e-300;
 	level = (int) floor(-log(u) / log((double) m));
-	return Min(level, HNSW_MAX_LEVEL);
+	/* a neighbour tuple of (level + 2) * m TIDs must fit on a page */
+	maxLevel = (int) ((BLCKSZ - MAXALIGN(SizeOfPageHeaderData) -
+					   MAXALIGN(sizeof(HnswPageOpaqueData)) - sizeof(ItemIdData) -
+					   offsetof(HnswNeighborTupleData, tids) - MAXIMUM_ALIGNOF) /
+					  (sizeof(ItemPointerData) * m)) - 2;
+	return Min(level, Min(maxLevel, HNSW_MAX_LEVEL));
 }
 
 /* Extend the index by one page; returned exclusively locked */
@@ -116,6 +123,63 @@ HnswNewBuffer(Relation index, ForkNumber forkNum)
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	UnlockRelationForExtension(index, ExclusiveLock);
 	return buf;
+}
+
+/* Set or clear the meta page's "VACUUM must repair the graph" flag */
+void
+HnswSetNeedsRepair(Relation index, bool value)
+{
+	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	GenericXLogState *state;
+	Page		page;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	if (HnswPageGetMeta(BufferGetPage(buf))->needsRepair != (uint16) value)
+	{
+		state = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+		HnswPageGetMeta(page)->needsRepair = value;
+		GenericXLogFinish(state);
+	}
+	UnlockReleaseBuffer(buf);
+}
+
+/* Begin a change; see HnswEdit */
+void
+HnswEditStart(HnswEdit *ed, Relation index, bool building)
+{
+	ed->state = building ? NULL : GenericXLogStart(index);
+	ed->nbufs = 0;
+}
+
+/* The page of buf (exclusively locked) to change; newPage: initialised now */
+Page
+HnswEditRegister(HnswEdit *ed, Buffer buf, bool newPage)
+{
+	if (ed->state)
+		return GenericXLogRegisterBuffer(ed->state, buf, newPage ? GENERIC_XLOG_FULL_IMAGE : 0);
+	Assert(ed->nbufs < lengthof(ed->bufs));
+	ed->bufs[ed->nbufs++] = buf;
+	return BufferGetPage(buf);
+}
+
+/* Apply the change: WAL-log it, or mark the buffers dirty */
+void
+HnswEditFinish(HnswEdit *ed)
+{
+	if (ed->state)
+		GenericXLogFinish(ed->state);
+	else
+		for (int i = 0; i < ed->nbufs; i++)
+			MarkBufferDirty(ed->bufs[i]);
+}
+
+/* Drop the change (only before anything was written while building) */
+void
+HnswEditAbort(HnswEdit *ed)
+{
+	if (ed->state)
+		GenericXLogAbort(ed->state);
 }
 
 /* Initialise an element page */
@@ -183,6 +247,7 @@ HnswWriteMetaPage(Relation index, Buffer buf, int dimensions, int m,
 	meta->entryOffno = InvalidOffsetNumber;
 	meta->entryLevel = -1;
 	meta->insertPage = InvalidBlockNumber;
+	meta->needsRepair = 0;
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(HnswMetaPageData)) - (char *) page;
 }
 
@@ -215,7 +280,9 @@ HnswUpdateMetaPage(Relation index, bool setEntry, BlockNumber entryBlkno,
 		meta->entryOffno = entryOffno;
 		meta->entryLevel = entryLevel;
 	}
-	if (BlockNumberIsValid(insertPage))
+	/* the insert page only moves forward (concurrent inserts race here) */
+	if (BlockNumberIsValid(insertPage) &&
+		(!BlockNumberIsValid(meta->insertPage) || insertPage > meta->insertPage))
 		meta->insertPage = insertPage;
 	if (wal)
 		GenericXLogFinish(state);

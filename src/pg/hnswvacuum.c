@@ -37,14 +37,19 @@
 
 #include "hnsw.h"
 
-/* Pass 1: remove dead heap TIDs; collect every deleted element in deleted */
-static void
+/*
+ * Pass 1: remove dead heap TIDs; collect every deleted element in deleted.
+ * Returns how many elements this pass emptied.
+ */
+static int64
 RemoveHeapTids(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			   IndexBulkDeleteCallback callback, void *callback_state,
 			   KnnIdSet *deleted)
 {
 	Relation	index = info->index;
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	int64		emptied = 0;
+	double		live = 0;
 
 	for (BlockNumber blk = HNSW_HEAD_BLKNO; blk < nblocks; blk++)
 	{
@@ -80,7 +85,7 @@ RemoveHeapTids(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 					keep[n++] = etup->heaptids[i];
 			}
 			stats->tuples_removed += removed;
-			stats->num_index_tuples += n;
+			live += n;
 			if (removed > 0)
 			{
 				for (int i = 0; i < HNSW_HEAPTIDS; i++)
@@ -90,8 +95,11 @@ RemoveHeapTids(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 					else
 						ItemPointerSetInvalid(&etup->heaptids[i]);
 				}
-				if (n == 0)
+				if (n == 0 && !etup->deleted)
+				{
 					etup->deleted = 1;
+					emptied++;
+				}
 				changed = true;
 			}
 			if (etup->deleted || n == 0)
@@ -104,6 +112,9 @@ RemoveHeapTids(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			GenericXLogAbort(state);
 		UnlockReleaseBuffer(buf);
 	}
+	/* VACUUM may call bulk delete more than once: each pass counts afresh */
+	stats->num_index_tuples = live;
+	return emptied;
 }
 
 /* A live element whose lists may need repair, copied out of its page */
@@ -140,7 +151,8 @@ WriteRepairedLayer(Relation index, RepairTarget *t, int m, int lc,
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	state = GenericXLogStart(index);
 	page = GenericXLogRegisterBuffer(state, buf, 0);
-	if (off > PageGetMaxOffsetNumber(page) || !ItemIdIsNormal(PageGetItemId(page, off)))
+	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page) ||
+		!ItemIdIsNormal(PageGetItemId(page, off)))
 	{
 		GenericXLogAbort(state);
 		UnlockReleaseBuffer(buf);
@@ -216,7 +228,7 @@ RepairLayer(Relation index, const HnswSupport *sup, HnswMetaPageData *meta,
 {
 	int			m = meta->m;
 	int			lm = HnswLayerM(m, lc);
-	HnswSearchState *st = HnswSearchBegin(index, sup, t->vec, CurrentMemoryContext);
+	HnswSearchState *st = HnswSearchBegin(index, sup, t->vec, meta->m, CurrentMemoryContext);
 	uint64	   *cand = palloc(sizeof(uint64) * (lm + nsnap * lm));
 	uint64	   *hop = palloc(sizeof(uint64) * 2 * m);
 	KnnItem    *items;
@@ -301,9 +313,22 @@ RepairLayer(Relation index, const HnswSupport *sup, HnswMetaPageData *meta,
 	{
 		VacuumPairArg arg = {st, sup};
 
-		nk = knn_select_neighbors(items, ni, lm, VacuumPairDist, &arg, kept);
+		nk = knn_select_neighbors(items, ni, lm, VacuumPairDist, &arg, kept,
+								  palloc(sizeof(KnnItem) * Max(ni, 1)));
 	}
 	WriteRepairedLayer(index, t, m, lc, kept, nk, snap, nsnap, deleted);
+
+	/* links both ways, as an insert makes them: t gets in-links too */
+	for (int i = 0; i < nk; i++)
+	{
+		HnswSearchElement *n = HnswSearchGetElement(st, kept[i].id);
+		bool		known = false;
+
+		for (int j = 0; j < nsnap && !known; j++)
+			known = snap[j] == kept[i].id;
+		if (!known && n != NULL && n->vec != NULL)
+			HnswAddReverseLink(index, st, sup, n, t->id, kept[i].dist, t->vec, lc, m, false);
+	}
 	HnswSearchEnd(st);
 }
 
@@ -318,8 +343,10 @@ RepairGraph(IndexVacuumInfo *info, const KnnIdSet *deleted)
 	MemoryContext ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw repair",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(ctx);
-	uint64		bestId = 0;
+	uint64		bestId = 0;		/* highest live element with links */
 	int			bestLevel = -1;
+	uint64		anyId = 0;		/* highest live element at all */
+	int			anyLevel = -1;
 
 	HnswInitSupport(index, &sup);
 	HnswGetMetaPageInfo(index, &meta);
@@ -348,11 +375,6 @@ RepairGraph(IndexVacuumInfo *info, const KnnIdSet *deleted)
 			if (etup->type != HNSW_ELEMENT_TUPLE_TYPE ||
 				knn_idset_contains(deleted, HnswTidToId(blk, off)))
 				continue;
-			if (etup->level > bestLevel)
-			{
-				bestLevel = etup->level;
-				bestId = HnswTidToId(blk, off);
-			}
 			t = &targets[ntargets++];
 			t->id = HnswTidToId(blk, off);
 			t->level = etup->level;
@@ -365,6 +387,7 @@ RepairGraph(IndexVacuumInfo *info, const KnnIdSet *deleted)
 		for (int i = 0; i < ntargets; i++)
 		{
 			RepairTarget *t = &targets[i];
+			bool		linked = false;
 
 			for (int lc = 0; lc <= t->level; lc++)
 			{
@@ -374,8 +397,26 @@ RepairGraph(IndexVacuumInfo *info, const KnnIdSet *deleted)
 
 				for (int j = 0; j < nsnap && !stale; j++)
 					stale = knn_idset_contains(deleted, snap[j]);
-				if (stale)
+				/* an empty layer-0 list (an insert that found nothing live) too */
+				if (stale || (lc == 0 && nsnap == 0))
+				{
 					RepairLayer(index, &sup, &meta, t, lc, snap, nsnap, deleted);
+					nsnap = HnswLoadNeighbors(index, &t->ntid, meta.m, lc, snap);
+				}
+				if (lc == 0)
+					linked = nsnap > 0;
+			}
+
+			/* the new entry point, should it be needed: top level, linked */
+			if (linked && t->level > bestLevel)
+			{
+				bestLevel = t->level;
+				bestId = t->id;
+			}
+			if (t->level > anyLevel)
+			{
+				anyLevel = t->level;
+				anyId = t->id;
 			}
 			CHECK_FOR_INTERRUPTS();
 		}
@@ -396,6 +437,9 @@ RepairGraph(IndexVacuumInfo *info, const KnnIdSet *deleted)
 			if (bestLevel >= 0)
 				HnswUpdateMetaPage(index, true, HnswIdBlock(bestId), HnswIdOffset(bestId),
 								   bestLevel, InvalidBlockNumber, MAIN_FORKNUM, true);
+			else if (anyLevel >= 0)
+				HnswUpdateMetaPage(index, true, HnswIdBlock(anyId), HnswIdOffset(anyId),
+								   anyLevel, InvalidBlockNumber, MAIN_FORKNUM, true);
 			else
 				HnswUpdateMetaPage(index, true, InvalidBlockNumber, InvalidOffsetNumber,
 								   -1, InvalidBlockNumber, MAIN_FORKNUM, true);
@@ -414,9 +458,24 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	if (stats == NULL)
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
 	knn_idset_init(&deleted, 1024, HnswPallocAlloc());
-	RemoveHeapTids(info, stats, callback, callback_state, &deleted);
-	if (deleted.count > 0)
-		RepairGraph(info, &deleted);
+	/*
+	 * Repair when this pass deleted elements, or when an earlier repair did
+	 * not finish (cancelled VACUUM): a flag on the meta page, set before the
+	 * repair starts and cleared when it is done, remembers that.  Old,
+	 * already repaired tombstones need nothing.
+	 */
+	if (RemoveHeapTids(info, stats, callback, callback_state, &deleted) > 0)
+		HnswSetNeedsRepair(info->index, true);
+	{
+		HnswMetaPageData meta;
+
+		HnswGetMetaPageInfo(info->index, &meta);
+		if (meta.needsRepair)
+		{
+			RepairGraph(info, &deleted);
+			HnswSetNeedsRepair(info->index, false);
+		}
+	}
 	knn_idset_free(&deleted);
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
 	return stats;

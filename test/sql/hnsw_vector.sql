@@ -99,3 +99,35 @@ SELECT op, count(*) FILTER (WHERE topk(op, q.v, true) = topk(op, q.v, false)) AS
 FROM q, unnest(ARRAY['<->', '<=>', '<#>', '<+>']) op GROUP BY op ORDER BY op;
 DROP TABLE ex;
 DROP FUNCTION topk(text, vector, bool);
+
+-- the on-disk layout keeps the m it was built with, whatever ALTER INDEX says
+CREATE TABLE am (id int, v vector(4));
+INSERT INTO am SELECT i, ARRAY[i % 7, i % 11, i % 13, i % 17] FROM generate_series(1, 500) i;
+CREATE INDEX am_v ON am USING hnsw (v vector_l2_ops) WITH (m = 8);
+ALTER INDEX am_v SET (m = 100);
+SET enable_seqscan = off;
+SET hnsw.ef_search = 100;
+SELECT count(*) FROM (SELECT id FROM am ORDER BY v <-> '[3,3,3,3]' LIMIT 40) s;
+INSERT INTO am SELECT i, ARRAY[i % 7, i % 11, i % 13, i % 17] FROM generate_series(501, 600) i;
+SELECT elements, heap_tids, problems FROM hnsw_check('am_v');
+DROP TABLE am;
+
+-- equal values share elements under every opclass (distance to itself is
+-- 0 for L2, -|v|^2 under inner product)
+CREATE TABLE dup (v vector(3));
+CREATE INDEX dup_l2 ON dup USING hnsw (v vector_l2_ops);
+CREATE INDEX dup_cos ON dup USING hnsw (v vector_cosine_ops);
+CREATE INDEX dup_ip ON dup USING hnsw (v vector_ip_ops);
+INSERT INTO dup SELECT '[1,2,3]' FROM generate_series(1, 30);
+INSERT INTO dup SELECT '[2,4,6]' FROM generate_series(1, 5);
+SELECT 'l2' AS idx, elements, heap_tids FROM hnsw_check('dup_l2')
+UNION ALL SELECT 'cos', elements, heap_tids FROM hnsw_check('dup_cos')
+UNION ALL SELECT 'ip', elements, heap_tids FROM hnsw_check('dup_ip');
+REINDEX TABLE dup;
+SELECT 'l2' AS idx, elements, heap_tids FROM hnsw_check('dup_l2')
+UNION ALL SELECT 'cos', elements, heap_tids FROM hnsw_check('dup_cos')
+UNION ALL SELECT 'ip', elements, heap_tids FROM hnsw_check('dup_ip');
+DROP TABLE dup;
+
+-- hnsw_check is for administrators
+SELECT has_function_privilege('public', 'hnsw_check(regclass)', 'EXECUTE') AS public_may_check;

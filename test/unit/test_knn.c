@@ -39,7 +39,8 @@ check_select(void)
 {
 	float		x[6] = {1, 1.5f, -2, 3, -4, 5};
 	KnnItem		cand[6],
-				out[6];
+				out[6],
+				scratch[6];
 	int			n;
 
 	for (int i = 0; i < 6; i++)
@@ -48,15 +49,15 @@ check_select(void)
 		cand[i].dist = x[i] < 0 ? -x[i] : x[i];
 	}
 	/* cand must be sorted by distance: 1, 1.5, -2, 3, -4, 5 already is */
-	n = knn_select_neighbors(cand, 6, 2, line_dist, x, out);
+	n = knn_select_neighbors(cand, 6, 2, line_dist, x, out, scratch);
 	CHECK(n == 2 && out[0].id == 0 && out[1].id == 2, "select lmax=2: n=%d ids %d %d",
 		  n, (int) out[0].id, (int) out[1].id);
-	n = knn_select_neighbors(cand, 6, 4, line_dist, x, out);
+	n = knn_select_neighbors(cand, 6, 4, line_dist, x, out, scratch);
 	CHECK(n == 4 && out[0].id == 0 && out[1].id == 1 && out[2].id == 2 && out[3].id == 3,
 		  "select lmax=4 tops up in distance order: n=%d", n);
-	n = knn_select_neighbors(cand, 6, 10, line_dist, x, out);
+	n = knn_select_neighbors(cand, 6, 10, line_dist, x, out, scratch);
 	CHECK(n == 6, "select lmax > n keeps everything: n=%d", n);
-	n = knn_select_neighbors(cand, 0, 4, line_dist, x, out);
+	n = knn_select_neighbors(cand, 0, 4, line_dist, x, out, scratch);
 	CHECK(n == 0, "select from nothing");
 }
 
