@@ -12,6 +12,7 @@
 SET LOCAL allow_system_table_mods = on;
 CREATE SCHEMA pg_infer;
 RESET allow_system_table_mods;
+GRANT USAGE ON SCHEMA pg_infer TO PUBLIC;
 
 -- which BLAS library and which kernels this backend uses
 CREATE FUNCTION pg_infer.blas_info(OUT library text, OUT core text, OUT coretype_source text,

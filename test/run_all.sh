@@ -35,7 +35,9 @@ add "$n_ok" "$n_bad"
 # --- pgTAP -------------------------------------------------------------------
 section "pgTAP (test/pgtap)"
 psql -X -q -c "DROP DATABASE IF EXISTS pgi_tap" -c "CREATE DATABASE pgi_tap" >/dev/null
-pg_prove -d pgi_tap --verbose test/pgtap/*.sql > "$OUT/pgtap.log" 2>&1
+# the registry suite reads the model files laid out by prepare_models.sh
+models=$(test/prepare_models.sh)
+PGOPTIONS="-c pg_infer.model_dir=$models" pg_prove -d pgi_tap --verbose test/pgtap/*.sql > "$OUT/pgtap.log" 2>&1
 grep -E '^(not ok|# )' "$OUT/pgtap.log" | grep -v '^# Subtest' | head -60 | sed 's/^/  /'
 grep -E '^test/pgtap/.*\.sql \.\.' "$OUT/pgtap.log" | sed 's/^/  /'
 t_ok=$(grep -cE '^ok [0-9]+' "$OUT/pgtap.log")

@@ -17,6 +17,7 @@
 
 #include "blas.h"
 #include "hnsw.h"
+#include "registry.h"
 
 PG_MODULE_MAGIC;
 
@@ -28,5 +29,6 @@ _PG_init(void)
 {
 	HnswInit();
 	BlasInit();
+	RegistryInit();
 	MarkGUCPrefixReserved("pg_infer");
 }

@@ -162,8 +162,9 @@ SELECT is((SELECT format_type(atttypid, atttypmod) FROM pg_attribute
 -- every C function of the extension is IMMUTABLE, PARALLEL SAFE and STRICT
 -- (pg_input_is_valid/pg_input_error_info are PostgreSQL 16 back-ports
 -- that run a subtransaction: STABLE, PARALLEL RESTRICTED; the index access
--- method's handler, hnsw_check, which reads an index, and the
--- administrative functions of schema pg_infer are not functions of values)
+-- method's handler, hnsw_check, which reads an index, load_model and
+-- drop_model, which change the registry, and the administrative functions
+-- of schema pg_infer are not functions of values)
 CREATE TEMP VIEW pgi_ext_funcs AS
 SELECT p.*
 FROM pg_proc p
@@ -172,7 +173,8 @@ JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_infer';
 
 SELECT is_empty($$SELECT oid::regprocedure::text FROM pgi_ext_funcs
 				  WHERE prokind = 'f' AND proname NOT IN ('pg_input_is_valid', 'pg_input_error_info',
-															   'hnswhandler', 'hnsw_check')
+															   'hnswhandler', 'hnsw_check',
+															   'load_model', 'drop_model')
 					AND pronamespace::regnamespace::text <> 'pg_infer'
 					AND (provolatile <> 'i' OR proparallel <> 's' OR NOT proisstrict)$$,
 	'functions: all IMMUTABLE, PARALLEL SAFE and STRICT');

@@ -1,0 +1,370 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.c
+ *	  Model files: where they may come from, what they are, their sha256.
+ *
+ * pg_infer._inspect_model(source) is the only code that opens model files
+ * named by SQL.  It resolves source inside pg_infer.model_dir (a superuser
+ * setting) with realpath(), so "..", absolute paths elsewhere and symlinks
+ * leading out of the directory are refused; validates the file completely
+ * (src/core/model_info.c parses every header, offset and size); and
+ * returns the facts shown by pg_infer.models with the sha256 of the
+ * content, which binds a model name to that content: for a GGUF file the
+ * file's sha256; for a directory, the sha256 of each file's name (NUL
+ * terminated) and bytes in a fixed order (config.json, the weights as the
+ * index lists them, then the tokenizer files).  The registry logic
+ * itself (load_model, drop_model) is SQL in the install script.
+ *
+ * src/pg/registry.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "../core/model_info.h"
+#include "../core/safetensors.h"
+#include "pgi_error.h"
+#include "registry.h"
+
+char	   *pgi_model_dir = NULL;
+
+/* Register the GUCs (called from _PG_init) */
+void
+RegistryInit(void)
+{
+	DefineCustomStringVariable("pg_infer.model_dir",
+							   "Directory holding the model files load_model() may read",
+							   "Model sources are resolved inside it; paths leading out are refused.",
+							   &pgi_model_dir, "", PGC_SUSET, 0, NULL, NULL, NULL);
+}
+
+/* A file mapped read-only */
+typedef struct MappedFile
+{
+	const uint8 *data;
+	size_t		len;
+} MappedFile;
+
+/* Map path (already confined) read-only; an empty file maps to len 0 */
+static MappedFile
+MapFile(const char *path)
+{
+	MappedFile	mf = {NULL, 0};
+	struct stat st;
+	int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open model file \"%s\": %m", path)));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+	{
+		close(fd);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model source \"%s\" is not a regular file", path)));
+	}
+	mf.len = (size_t) st.st_size;
+	if (mf.len > 0)
+	{
+		void	   *p = mmap(NULL, mf.len, PROT_READ, MAP_PRIVATE, fd, 0);
+
+		if (p == MAP_FAILED)
+		{
+			close(fd);
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not map model file \"%s\": %m", path)));
+		}
+		mf.data = p;
+	}
+	close(fd);
+	return mf;
+}
+
+static void
+UnmapFile(MappedFile *mf)
+{
+	if (mf->data)
+		munmap((void *) mf->data, mf->len);
+	mf->data = NULL;
+}
+
+/*
+ * Resolve source inside pg_infer.model_dir; ERROR when unset, missing or
+ * outside.  Returns a palloc'd canonical path.
+ */
+static char *
+ResolveSource(const char *source)
+{
+	char		base[PATH_MAX];
+	char		resolved[PATH_MAX];
+	char	   *candidate;
+	size_t		blen;
+
+	if (pgi_model_dir == NULL || pgi_model_dir[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_infer.model_dir is not set"),
+				 errhint("A superuser sets it to the directory holding the model files.")));
+	if (realpath(pgi_model_dir, base) == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not resolve pg_infer.model_dir \"%s\": %m", pgi_model_dir)));
+	if (source[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model source must not be empty")));
+	candidate = source[0] == '/' ? pstrdup(source) : psprintf("%s/%s", base, source);
+	if (realpath(candidate, resolved) == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not find model source \"%s\": %m", source),
+				 errdetail("Sources are resolved inside pg_infer.model_dir (\"%s\").", base)));
+	blen = strlen(base);
+	if (strncmp(resolved, base, blen) != 0 || (resolved[blen] != '/' && resolved[blen] != '\0') ||
+		resolved[blen] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("model source \"%s\" is outside pg_infer.model_dir", source),
+				 errdetail("It resolves to \"%s\"; only files below \"%s\" may be read.", resolved, base)));
+	return pstrdup(resolved);
+}
+
+/* Add a file (name and bytes) to the running sha256 */
+static void
+HashFile(pg_cryptohash_ctx *ctx, const char *name, const MappedFile *mf)
+{
+	if (pg_cryptohash_update(ctx, (const uint8 *) name, strlen(name) + 1) < 0 ||
+		(mf->len > 0 && pg_cryptohash_update(ctx, mf->data, mf->len) < 0))
+		elog(ERROR, "could not compute sha256 of model file \"%s\"", name);
+}
+
+/* Hex of the final digest */
+static char *
+HashHex(pg_cryptohash_ctx *ctx)
+{
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *hex = palloc(PG_SHA256_DIGEST_STRING_LENGTH);
+
+	if (pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute sha256 of model");
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+		sprintf(hex + 2 * i, "%02x", digest[i]);
+	return hex;
+}
+
+/* Path of file name in directory dir, confined to it (symlinks resolved) */
+static char *
+FileInDir(const char *dir, const char *name, bool missing_ok)
+{
+	char		resolved[PATH_MAX];
+	char	   *path = psprintf("%s/%s", dir, name);
+	size_t		dlen = strlen(dir);
+
+	if (strchr(name, '/') != NULL || strcmp(name, "..") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model file name \"%s\" is not a plain file name", name)));
+	if (realpath(path, resolved) == NULL)
+	{
+		if (missing_ok)
+			return NULL;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not find model file \"%s\": %m", path)));
+	}
+	if (strncmp(resolved, dir, dlen) != 0 || resolved[dlen] != '/')
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("model file \"%s\" leads outside its directory", path)));
+	return pstrdup(resolved);
+}
+
+/* Inspect a Hugging Face model directory */
+static void
+InspectHf(const char *dir, ModelInfo *info, char **sha, int64 *bytes)
+{
+	static const char *const tokenizers[] = {
+		"tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.model",
+		"sentencepiece.bpe.model", NULL
+	};
+	char	   *cfgpath = FileInDir(dir, "config.json", false);
+	char	   *single = FileInDir(dir, "model.safetensors", true);
+	MappedFile	cfg = MapFile(cfgpath);
+	MappedFile *weights = NULL;
+	char	  **weightNames = NULL;
+	int			nweights = 0;
+	int			hasTokenizer = 0;
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	PgiError	err = {0};
+	const uint8 **wdata;
+	size_t	   *wlen;
+
+	if (single != NULL)
+	{
+		weights = palloc(sizeof(MappedFile));
+		weightNames = palloc(sizeof(char *));
+		weights[0] = MapFile(single);
+		weightNames[0] = "model.safetensors";
+		nweights = 1;
+	}
+	else
+	{
+		char	   *ixpath = FileInDir(dir, "model.safetensors.index.json", true);
+
+		if (ixpath != NULL)
+		{
+			MappedFile	ix = MapFile(ixpath);
+			SafetensorsIndex *sx;
+
+			if (safetensors_index_parse((const char *) ix.data, ix.len, &sx, &err) != PGI_OK)
+				PgiReport(&err);
+			nweights = (int) safetensors_index_n_files(sx);
+			weights = palloc(sizeof(MappedFile) * Max(nweights, 1));
+			weightNames = palloc(sizeof(char *) * Max(nweights, 1));
+			for (int i = 0; i < nweights; i++)
+			{
+				weightNames[i] = pstrdup(safetensors_index_file(sx, i));
+				weights[i] = MapFile(FileInDir(dir, weightNames[i], false));
+			}
+			safetensors_index_free(sx);
+			UnmapFile(&ix);
+		}
+	}
+
+	if (pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not start sha256");
+	HashFile(ctx, "config.json", &cfg);
+	*bytes = cfg.len;
+	for (int i = 0; i < nweights; i++)
+	{
+		HashFile(ctx, weightNames[i], &weights[i]);
+		*bytes += weights[i].len;
+	}
+	for (int i = 0; tokenizers[i]; i++)
+	{
+		char	   *tp = FileInDir(dir, tokenizers[i], true);
+
+		if (tp != NULL)
+		{
+			MappedFile	tf = MapFile(tp);
+
+			HashFile(ctx, tokenizers[i], &tf);
+			*bytes += tf.len;
+			UnmapFile(&tf);
+			hasTokenizer = 1;
+		}
+	}
+	*sha = HashHex(ctx);
+	pg_cryptohash_free(ctx);
+
+	wdata = palloc(sizeof(uint8 *) * Max(nweights, 1));
+	wlen = palloc(sizeof(size_t) * Max(nweights, 1));
+	for (int i = 0; i < nweights; i++)
+	{
+		wdata[i] = weights[i].data;
+		wlen[i] = weights[i].len;
+	}
+	if (model_info_hf((const char *) cfg.data, cfg.len, wdata, wlen, nweights,
+					  hasTokenizer, info, &err) != PGI_OK)
+		PgiReport(&err);
+	for (int i = 0; i < nweights; i++)
+		UnmapFile(&weights[i]);
+	UnmapFile(&cfg);
+}
+
+/* Inspect a GGUF file */
+static void
+InspectGguf(const char *path, MappedFile *mf, ModelInfo *info, char **sha)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	PgiError	err = {0};
+
+	if (model_info_gguf(mf->data, mf->len, info, &err) != PGI_OK)
+		PgiReport(&err);
+	/* a single file's hash is the file's own sha256, as sha256sum prints it */
+	if (pg_cryptohash_init(ctx) < 0 ||
+		(mf->len > 0 && pg_cryptohash_update(ctx, mf->data, mf->len) < 0))
+		elog(ERROR, "could not compute sha256 of model file \"%s\"", path);
+	*sha = HashHex(ctx);
+	pg_cryptohash_free(ctx);
+}
+
+/* Text datum or NULL for unknown (-1) integers */
+#define INT_OR_NULL(v, i) do { if ((v) >= 0) values[i] = Int64GetDatum(v); else nulls[i] = true; } while (0)
+
+PG_FUNCTION_INFO_V1(pgi_inspect_model);
+/* pg_infer._inspect_model(source): see the file header */
+Datum
+pgi_inspect_model(PG_FUNCTION_ARGS)
+{
+	char	   *source = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *path;
+	struct stat st;
+	ModelInfo	info;
+	char	   *sha = NULL;
+	int64		bytes = 0;
+	TupleDesc	tupdesc;
+	Datum		values[11];
+	bool		nulls[11] = {false};
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read model files"),
+				 errhint("Use load_model(), which a superuser may grant.")));
+
+	path = ResolveSource(source);
+	if (stat(path, &st) < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat model source \"%s\": %m", path)));
+	if (S_ISDIR(st.st_mode))
+		InspectHf(path, &info, &sha, &bytes);
+	else
+	{
+		MappedFile	mf = MapFile(path);
+
+		if (mf.len < 4 || memcmp(mf.data, "GGUF", 4) != 0)
+		{
+			UnmapFile(&mf);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model source \"%s\" is not a GGUF file or a model directory", source)));
+		}
+		InspectGguf(path, &mf, &info, &sha);
+		bytes = mf.len;
+		UnmapFile(&mf);
+	}
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = CStringGetTextDatum(path);
+	values[1] = CStringGetTextDatum(info.format);
+	values[2] = CStringGetTextDatum(info.architecture);
+	values[3] = CStringGetTextDatum(info.task);
+	values[4] = Int64GetDatum(info.parameters);
+	INT_OR_NULL(info.dims, 5);
+	INT_OR_NULL(info.max_tokens, 6);
+	INT_OR_NULL(info.vocab_size, 7);
+	values[8] = CStringGetTextDatum(info.dtype);
+	values[9] = Int64GetDatum(bytes);
+	values[10] = CStringGetTextDatum(sha);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
