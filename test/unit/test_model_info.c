@@ -10,25 +10,6 @@
 #include "model_info.h"
 #include "unit.h"
 
-/* Read a whole file (NULL when missing) */
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	char	   *buf;
-	long		n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc(n > 0 ? (size_t) n : 1);
-	*len = fread(buf, 1, (size_t) n, f);
-	fclose(f);
-	return buf;
-}
-
 /* Sum of element counts of the "tensor" lines of a .expect file (GGUF layout) */
 static long long
 expected_gguf_parameters(const char *expect)
@@ -55,16 +36,14 @@ main(void)
 {
 	size_t		len,
 				elen;
-	char	   *gguf = slurp("test/unit/fixtures/tiny.gguf", &len);
-	char	   *expect = slurp("test/unit/fixtures/tiny.gguf.expect", &elen);
+	char	   *gguf = (char *) read_file("test/unit/fixtures/tiny.gguf", &len);
+	char	   *expect = (char *) read_file("test/unit/fixtures/tiny.gguf.expect", &elen);
 	ModelInfo	info;
 	PgiError	err = {0};
 
 	CHECK(gguf != NULL && expect != NULL, "fixtures present");
 	if (gguf == NULL || expect == NULL)
 		return UNIT_DONE("model_info");
-	expect = realloc(expect, elen + 1);
-	expect[elen] = '\0';
 
 	CHECK(model_info_gguf((const uint8_t *) gguf, len, &info, &err) == PGI_OK, "tiny.gguf: %s", err.msg);
 	CHECK(strcmp(info.format, "gguf") == 0, "format %s", info.format);
@@ -104,10 +83,10 @@ main(void)
 	/* Hugging Face: config.json decides architecture and sizes */
 	{
 		size_t		slen;
-		char	   *st = slurp("test/unit/fixtures/tiny.safetensors", &slen);
+		uint8_t    *st = read_file("test/unit/fixtures/tiny.safetensors", &slen);
 		const char *cfg = "{\"model_type\": \"BERT\", \"hidden_size\": 384, "
 			"\"max_position_embeddings\": 512, \"vocab_size\": 30522}";
-		const uint8_t *w[1] = {(const uint8_t *) st};
+		const uint8_t *w[1] = {st};
 		size_t		wl[1] = {slen};
 
 		CHECK(model_info_hf(cfg, strlen(cfg), w, wl, 1, 1, &info, &err) == PGI_OK, "hf: %s", err.msg);

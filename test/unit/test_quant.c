@@ -30,31 +30,6 @@
 
 #define SHARED "../shared/models/"
 
-/* Read a whole file; NULL if absent */
-static uint8_t *
-read_file(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	uint8_t    *buf;
-	long		n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc(n > 0 ? (size_t) n : 1);
-	if (buf == NULL || fread(buf, 1, (size_t) n, f) != (size_t) n)
-	{
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	fclose(f);
-	*len = (size_t) n;
-	return buf;
-}
-
 /* Bits of a float */
 static uint32_t
 fbits(float f)
