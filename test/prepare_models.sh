@@ -16,7 +16,7 @@ cp "$FIX/tiny.gguf" "$DIR/sub/tiny_copy.gguf"
 head -c 1000 "$FIX/tiny.gguf" > "$DIR/truncated.gguf"
 printf 'not a model\n' > "$DIR/notes.txt"
 : > "$DIR/empty.gguf"
-ln -s /etc/hostname "$DIR/escape.gguf"
+ln -s "$ROOT/README.md" "$DIR/escape.gguf"	# a real file outside the directory
 ln -s "$DIR/tiny.gguf" "$DIR/inside_link.gguf"
 cat > "$DIR/hf/config.json" <<'JSON'
 {"architectures": ["BertModel"], "model_type": "bert", "hidden_size": 4,
