@@ -32,6 +32,7 @@ DEB_PACKAGES=(
 	postgresql-15 postgresql-server-dev-15 postgresql-client-15
 	libopenblas-dev libsentencepiece-dev
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
+	python3-numpy python3-sentencepiece
 )
 
 log() { printf '\n== %s\n' "$*"; }
@@ -45,6 +46,9 @@ deps() {
 	export DEBIAN_FRONTEND=noninteractive
 	$sudo apt-get update -qq
 	$sudo apt-get install -y -qq --no-install-recommends "${DEB_PACKAGES[@]}" >/dev/null
+	# Node.js runs the Hugging Face tokenizer references of the parity tests;
+	# use the machine's own if it has one, Debian's otherwise
+	command -v npm >/dev/null || $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 }
 
 # Build and install the extension
