@@ -42,8 +42,14 @@ build/unit/%: test/unit/%.c $(CORE_SRCS) $(wildcard src/core/*.h) test/unit/unit
 	@mkdir -p build/unit
 	$(CORE_CC) $(CORE_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) -lopenblas -lm
 
+# test_bert compares the encoder with the NumPy reference on the random
+# BERT models written by test/models/gen_bert.py
+BERT_FIXTURE = build/bert_fixture/reference.json
+$(BERT_FIXTURE): test/models/gen_bert.py test/models/bert_ref.py test/unit/gen_fixtures.py
+	/usr/bin/python3 test/models/gen_bert.py build/bert_fixture >/dev/null
+
 .PHONY: unit fuzz bench
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(BERT_FIXTURE)
 	@status=0; for t in $(UNIT_BINS); do $$t || status=1; done; exit $$status
 
 # ------------------------------------------------------------------ fuzzing
@@ -74,3 +80,82 @@ build/bench/vector_distance: bench/vector_distance.c bench/scalar_ref.c $(CORE_S
 	@mkdir -p build/bench
 	$(CORE_CC) -std=c11 -D_GNU_SOURCE -O2 -fno-tree-vectorize -c -o build/bench/scalar_ref.o bench/scalar_ref.c
 	$(CORE_CC) $(CORE_CFLAGS) -o $@ bench/vector_distance.c build/bench/scalar_ref.o $(CORE_SRCS) -lopenblas -lm
+
+# --- sentencepiece shim -------------------------------------------------------
+# src/core/tok_spm_shim.cpp, the project's only C++, wraps Debian's
+# libsentencepiece (libsentencepiece-dev).  It goes into the extension and
+# into the SentencePiece unit test, fuzz target and parity driver; the other
+# unit tests and fuzz targets link only the C core and do not need it (no C
+# file calls into the shim).
+SPM_CXX ?= g++
+SPM_CXXFLAGS = -std=c++17 -fPIC -O2 -g -Wall -Wextra -Werror -Isrc/core
+SPM_LIBS = -lsentencepiece -lstdc++
+SPM_FUZZ_CXX ?= clang++
+SPM_SHIM = src/core/tok_spm_shim.o
+
+# PGXS has already expanded $(OBJS) in its prerequisites: name the shim
+# (and its JIT bitcode) again; the link recipe sees the appended OBJS
+OBJS += $(SPM_SHIM)
+SHLIB_LINK += $(SPM_LIBS)
+$(shlib): $(SPM_SHIM)
+ifeq ($(with_llvm), yes)
+all: src/core/tok_spm_shim.bc
+endif
+
+$(SPM_SHIM): src/core/tok_spm_shim.cpp src/core/tok_spm.h src/core/gguf.h src/core/pgi_status.h
+	$(SPM_CXX) $(SPM_CXXFLAGS) -c -o $@ $<
+
+# JIT bitcode (with_llvm): PGXS's rule would compile as C++14
+src/core/tok_spm_shim.bc: src/core/tok_spm_shim.cpp src/core/tok_spm.h
+	$(COMPILE.cxx.bc) -std=c++17 -Isrc/core -o $@ $<
+
+build/unit/test_tok_spm: test/unit/test_tok_spm.c $(CORE_SRCS) $(wildcard src/core/*.h) test/unit/unit.h $(SPM_SHIM)
+	@mkdir -p build/unit
+	$(CORE_CC) $(CORE_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) $(SPM_SHIM) $(SPM_LIBS) -lopenblas -lm
+
+# the fuzz target drives libsentencepiece through the shim, built with the
+# sanitizers (the Debian library itself is not instrumented); no vptr check,
+# whose C++ runtime the C link of the fuzz target does not bring
+build/fuzz/tok_spm_shim.o: src/core/tok_spm_shim.cpp src/core/tok_spm.h
+	@mkdir -p build/fuzz
+	$(SPM_FUZZ_CXX) -std=c++17 -g -O1 -Wall -Wextra -Werror -Isrc/core \
+		-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr \
+		-fno-sanitize-recover=all -c -o $@ $<
+
+build/fuzz/fuzz_spm_proto: test/fuzz/fuzz_spm_proto.c $(CORE_SRCS) build/fuzz/tok_spm_shim.o
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) build/fuzz/tok_spm_shim.o $(SPM_LIBS) -lm
+
+# parity driver of test/tokenizer/parity_sentencepiece.sh
+build/tokenizer/spm_ids: test/tokenizer/sentencepiece/spm_ids.c $(CORE_SRCS) $(wildcard src/core/*.h) $(SPM_SHIM)
+	@mkdir -p build/tokenizer
+	$(CORE_CC) $(CORE_CFLAGS) -o $@ $< $(CORE_SRCS) $(SPM_SHIM) $(SPM_LIBS) -lopenblas -lm
+# --- end sentencepiece shim
+
+# --- wordpiece tokenizer tests
+# test_tok_wordpiece and fuzz_wordpiece take NFD from PostgreSQL's own
+# unicode_normalize() (frontend libpgcommon, which mallocs), through the
+# adapter in test/unit/pgcommon/, as the server does with palloc.  These
+# explicit rules take precedence over the generic build/unit/% and
+# build/fuzz/% rules above; `make unit` and `make fuzz` pick them up.
+PG_FE_INCLUDES = -isystem $(includedir_server)
+PG_FE_LIBDIR = $(dir $(firstword $(wildcard \
+	$(shell $(PG_CONFIG) --pkglibdir)/libpgcommon.a \
+	$(shell $(PG_CONFIG) --libdir)/libpgcommon.a)))
+PG_FE_LIBS = $(PG_FE_LIBDIR)libpgcommon.a $(PG_FE_LIBDIR)libpgport.a
+PG_NORM_SRCS = test/unit/pgcommon/pg_unicode_norm.c test/unit/pgcommon/pg_unicode_norm.h
+
+build/unit/test_tok_wordpiece: test/unit/test_tok_wordpiece.c $(PG_NORM_SRCS) $(CORE_SRCS) \
+		$(wildcard src/core/*.h) test/unit/unit.h
+	@mkdir -p build/unit
+	$(CORE_CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror $(PG_FE_INCLUDES) \
+		-c -o build/unit/pg_unicode_norm.o test/unit/pgcommon/pg_unicode_norm.c
+	$(CORE_CC) $(CORE_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) build/unit/pg_unicode_norm.o \
+		$(PG_FE_LIBS) -lopenblas -lm
+
+build/fuzz/fuzz_wordpiece: test/fuzz/fuzz_wordpiece.c $(PG_NORM_SRCS) $(CORE_SRCS)
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) -std=gnu11 -g -O1 -fsanitize=address,undefined $(PG_FE_INCLUDES) \
+		-c -o build/fuzz/pg_unicode_norm.o test/unit/pgcommon/pg_unicode_norm.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) build/fuzz/pg_unicode_norm.o \
+		$(PG_FE_LIBS) -lm

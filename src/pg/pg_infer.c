@@ -17,6 +17,7 @@
 
 #include "blas.h"
 #include "hnsw.h"
+#include "models.h"
 #include "registry.h"
 
 PG_MODULE_MAGIC;
@@ -30,5 +31,6 @@ _PG_init(void)
 	HnswInit();
 	BlasInit();
 	RegistryInit();
+	ModelsInit();
 	MarkGUCPrefixReserved("pg_infer");
 }

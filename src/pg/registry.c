@@ -53,15 +53,8 @@ RegistryInit(void)
 							   &pgi_model_dir, "", PGC_SUSET, 0, NULL, NULL, NULL);
 }
 
-/* A file mapped read-only */
-typedef struct MappedFile
-{
-	const uint8 *data;
-	size_t		len;
-} MappedFile;
-
 /* Map path (already confined) read-only; an empty file maps to len 0 */
-static MappedFile
+MappedFile
 MapFile(const char *path)
 {
 	MappedFile	mf = {NULL, 0};
@@ -97,7 +90,8 @@ MapFile(const char *path)
 	return mf;
 }
 
-static void
+/* Unmap a file mapped by MapFile */
+void
 UnmapFile(MappedFile *mf)
 {
 	if (mf->data)
@@ -109,7 +103,7 @@ UnmapFile(MappedFile *mf)
  * Resolve source inside pg_infer.model_dir; ERROR when unset, missing or
  * outside.  Returns a palloc'd canonical path.
  */
-static char *
+char *
 ResolveSource(const char *source)
 {
 	char		base[PATH_MAX];
@@ -170,7 +164,7 @@ HashHex(pg_cryptohash_ctx *ctx)
 }
 
 /* Path of file name in directory dir, confined to it (symlinks resolved) */
-static char *
+char *
 FileInDir(const char *dir, const char *name, bool missing_ok)
 {
 	char		resolved[PATH_MAX];
@@ -196,84 +190,116 @@ FileInDir(const char *dir, const char *name, bool missing_ok)
 	return pstrdup(resolved);
 }
 
-/* Inspect a Hugging Face model directory */
-static void
-InspectHf(const char *dir, ModelInfo *info, char **sha, int64 *bytes)
-{
-	static const char *const tokenizers[] = {
-		"tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.model",
-		"sentencepiece.bpe.model", NULL
-	};
-	char	   *cfgpath = FileInDir(dir, "config.json", false);
-	char	   *single = FileInDir(dir, "model.safetensors", true);
-	MappedFile	cfg = MapFile(cfgpath);
-	MappedFile *weights = NULL;
-	char	  **weightNames = NULL;
-	int			nweights = 0;
-	int			hasTokenizer = 0;
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	PgiError	err = {0};
-	const uint8 **wdata;
-	size_t	   *wlen;
+static const char *const hfTokenizerFiles[] = {
+	"tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.model",
+	"sentencepiece.bpe.model", NULL
+};
 
+/*
+ * The safetensors files of a Hugging Face directory, mapped: model.safetensors
+ * or the shards listed by model.safetensors.index.json, in its order.
+ */
+int
+MapHfWeights(const char *dir, MappedFile **files, char ***names)
+{
+	char	   *single = FileInDir(dir, "model.safetensors", true);
+	char	   *ixpath;
+	int			n = 0;
+
+	*files = NULL;
+	*names = NULL;
 	if (single != NULL)
 	{
-		weights = palloc(sizeof(MappedFile));
-		weightNames = palloc(sizeof(char *));
-		weights[0] = MapFile(single);
-		weightNames[0] = "model.safetensors";
-		nweights = 1;
+		*files = palloc(sizeof(MappedFile));
+		*names = palloc(sizeof(char *));
+		(*files)[0] = MapFile(single);
+		(*names)[0] = "model.safetensors";
+		return 1;
 	}
-	else
+	ixpath = FileInDir(dir, "model.safetensors.index.json", true);
+	if (ixpath != NULL)
 	{
-		char	   *ixpath = FileInDir(dir, "model.safetensors.index.json", true);
+		MappedFile	ix = MapFile(ixpath);
+		SafetensorsIndex *sx;
+		PgiError	err = {0};
 
-		if (ixpath != NULL)
+		if (safetensors_index_parse((const char *) ix.data, ix.len, &sx, &err) != PGI_OK)
+			PgiReport(&err);
+		n = (int) safetensors_index_n_files(sx);
+		*files = palloc(sizeof(MappedFile) * Max(n, 1));
+		*names = palloc(sizeof(char *) * Max(n, 1));
+		for (int i = 0; i < n; i++)
 		{
-			MappedFile	ix = MapFile(ixpath);
-			SafetensorsIndex *sx;
-
-			if (safetensors_index_parse((const char *) ix.data, ix.len, &sx, &err) != PGI_OK)
-				PgiReport(&err);
-			nweights = (int) safetensors_index_n_files(sx);
-			weights = palloc(sizeof(MappedFile) * Max(nweights, 1));
-			weightNames = palloc(sizeof(char *) * Max(nweights, 1));
-			for (int i = 0; i < nweights; i++)
-			{
-				weightNames[i] = pstrdup(safetensors_index_file(sx, i));
-				weights[i] = MapFile(FileInDir(dir, weightNames[i], false));
-			}
-			safetensors_index_free(sx);
-			UnmapFile(&ix);
+			(*names)[i] = pstrdup(safetensors_index_file(sx, i));
+			(*files)[i] = MapFile(FileInDir(dir, (*names)[i], false));
 		}
+		safetensors_index_free(sx);
+		UnmapFile(&ix);
 	}
+	return n;
+}
+
+/*
+ * sha256 of a Hugging Face directory: each file's name (NUL terminated) and
+ * bytes, in the order config.json, weights, tokenizer files; *bytes gets
+ * the total size and *has_tokenizer whether a tokenizer file exists.
+ */
+static char *
+HashHfDir(const char *dir, int64 *bytes, int *has_tokenizer)
+{
+	MappedFile	cfg = MapFile(FileInDir(dir, "config.json", false));
+	MappedFile *weights;
+	char	  **names;
+	int			n = MapHfWeights(dir, &weights, &names);
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	char	   *hex;
 
 	if (pg_cryptohash_init(ctx) < 0)
 		elog(ERROR, "could not start sha256");
 	HashFile(ctx, "config.json", &cfg);
 	*bytes = cfg.len;
-	for (int i = 0; i < nweights; i++)
+	*has_tokenizer = 0;
+	UnmapFile(&cfg);
+	for (int i = 0; i < n; i++)
 	{
-		HashFile(ctx, weightNames[i], &weights[i]);
+		HashFile(ctx, names[i], &weights[i]);
 		*bytes += weights[i].len;
+		UnmapFile(&weights[i]);
 	}
-	for (int i = 0; tokenizers[i]; i++)
+	for (int i = 0; hfTokenizerFiles[i]; i++)
 	{
-		char	   *tp = FileInDir(dir, tokenizers[i], true);
+		char	   *tp = FileInDir(dir, hfTokenizerFiles[i], true);
 
 		if (tp != NULL)
 		{
 			MappedFile	tf = MapFile(tp);
 
-			HashFile(ctx, tokenizers[i], &tf);
+			HashFile(ctx, hfTokenizerFiles[i], &tf);
 			*bytes += tf.len;
 			UnmapFile(&tf);
-			hasTokenizer = 1;
+			*has_tokenizer = 1;
 		}
 	}
-	*sha = HashHex(ctx);
+	hex = HashHex(ctx);
 	pg_cryptohash_free(ctx);
+	return hex;
+}
 
+/* Inspect a Hugging Face model directory */
+static void
+InspectHf(const char *dir, ModelInfo *info, char **sha, int64 *bytes)
+{
+	MappedFile	cfg = MapFile(FileInDir(dir, "config.json", false));
+	MappedFile *weights;
+	char	  **names;
+	int			nweights;
+	int			hasTokenizer;
+	PgiError	err = {0};
+	const uint8 **wdata;
+	size_t	   *wlen;
+
+	*sha = HashHfDir(dir, bytes, &hasTokenizer);
+	nweights = MapHfWeights(dir, &weights, &names);
 	wdata = palloc(sizeof(uint8 *) * Max(nweights, 1));
 	wlen = palloc(sizeof(size_t) * Max(nweights, 1));
 	for (int i = 0; i < nweights; i++)
@@ -289,23 +315,54 @@ InspectHf(const char *dir, ModelInfo *info, char **sha, int64 *bytes)
 	UnmapFile(&cfg);
 }
 
+/* sha256 of a GGUF file's bytes, as sha256sum prints it */
+static char *
+HashWhole(const char *path, const MappedFile *mf)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	char	   *hex;
+
+	if (pg_cryptohash_init(ctx) < 0 ||
+		(mf->len > 0 && pg_cryptohash_update(ctx, mf->data, mf->len) < 0))
+		elog(ERROR, "could not compute sha256 of model file \"%s\"", path);
+	hex = HashHex(ctx);
+	pg_cryptohash_free(ctx);
+	return hex;
+}
+
+/* sha256 of a model source (canonical path of a GGUF file or a directory) */
+char *
+SourceSha256(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+	{
+		int64		bytes;
+		int			tok;
+
+		return HashHfDir(path, &bytes, &tok);
+	}
+	else
+	{
+		MappedFile	mf = MapFile(path);
+		char	   *hex = HashWhole(path, &mf);
+
+		UnmapFile(&mf);
+		return hex;
+	}
+}
+
 /* Inspect a GGUF file */
 static void
 InspectGguf(const char *path, MappedFile *mf, ModelInfo *info, char **sha)
 {
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 	PgiError	err = {0};
 
 	if (model_info_gguf(mf->data, mf->len, info, &err) != PGI_OK)
 		PgiReport(&err);
-	/* a single file's hash is the file's own sha256, as sha256sum prints it */
-	if (pg_cryptohash_init(ctx) < 0 ||
-		(mf->len > 0 && pg_cryptohash_update(ctx, mf->data, mf->len) < 0))
-		elog(ERROR, "could not compute sha256 of model file \"%s\"", path);
-	*sha = HashHex(ctx);
-	pg_cryptohash_free(ctx);
+	*sha = HashWhole(path, mf);
 }
-
 /* Text datum or NULL for unknown (-1) integers */
 #define INT_OR_NULL(v, i) do { if ((v) >= 0) values[i] = Int64GetDatum(v); else nulls[i] = true; } while (0)
 

@@ -12,6 +12,25 @@
 
 extern char *pgi_model_dir;
 
+/* A file mapped read-only */
+typedef struct MappedFile
+{
+	const uint8 *data;
+	size_t		len;
+} MappedFile;
+
+extern MappedFile MapFile(const char *path);
+extern void UnmapFile(MappedFile *mf);
+
+/* Canonical path of a model source inside pg_infer.model_dir (ERROR if outside) */
+extern char *ResolveSource(const char *source);
+/* Canonical path of a plain file name inside dir (NULL if missing and missing_ok) */
+extern char *FileInDir(const char *dir, const char *name, bool missing_ok);
+/* The safetensors files of a Hugging Face directory, mapped; returns the count */
+extern int	MapHfWeights(const char *dir, MappedFile **files, char ***names);
+/* sha256 (hex) binding a model name to a source's content */
+extern char *SourceSha256(const char *path);
+
 extern void RegistryInit(void);
 
 #endif							/* PGI_REGISTRY_H */

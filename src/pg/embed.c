@@ -1,0 +1,405 @@
+/*-------------------------------------------------------------------------
+ *
+ * embed.c
+ *	  SQL functions of the text encoders: embed, tokenize, detokenize,
+ *	  token_count.
+ *
+ * A call tokenizes its texts ([CLS] pieces [SEP], truncated to the model's
+ * max_tokens unless truncate is false), packs them into forward passes of
+ * at most pg_infer.max_batch_tokens tokens (bert.h: no padding), pools and
+ * optionally normalises.  All memory is in a per-call context; the core
+ * allocates nothing during a pass, so an interrupt (checked between layers
+ * and between blocks of 256 token rows) leaves nothing behind.
+ *
+ * src/pg/embed.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "../core/bert.h"
+#include "../core/json.h"
+#include "blas.h"
+#include "models.h"
+#include "pgi_error.h"
+#include "vector.h"
+
+#define EMBED_BLOCK_ROWS 256
+
+typedef struct EmbedOptions
+{
+	BertPooling pooling;
+	bool		normalize;
+	bool		truncate;
+} EmbedOptions;
+
+/* A tokenized input: ids with specials */
+typedef struct Encoded
+{
+	int32	   *ids;
+	int			n;
+} Encoded;
+
+/* Options from jsonb over the model's defaults */
+static EmbedOptions
+ParseOptions(Jsonb *jb, const LoadedModel *m)
+{
+	EmbedOptions o;
+	JsonDoc    *doc;
+	PgiError	err = {0};
+	char	   *txt;
+	const JsonValue *root;
+
+	o.pooling = (BertPooling) m->pm.meta.pooling;
+	o.normalize = m->pm.meta.normalize != 0;
+	o.truncate = true;
+	if (jb == NULL)
+		return o;
+	txt = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	if (json_parse(txt, strlen(txt), &doc, &err) != PGI_OK)
+		PgiReport(&err);
+	root = json_root(doc);
+	if (json_type(root) != JSON_OBJECT)
+	{
+		json_free(doc);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("embed options must be a JSON object")));
+	}
+	for (size_t i = 0; i < json_size(root); i++)
+	{
+		const JsonMember *mb = json_member(root, i);
+		bool		b;
+		size_t		l;
+		const char *s;
+		const char *bad = NULL;
+
+		if (strcmp(mb->key, "normalize") == 0)
+		{
+			if (json_bool(&mb->value, &b))
+				o.normalize = b;
+			else
+				bad = "normalize must be true or false";
+		}
+		else if (strcmp(mb->key, "truncate") == 0)
+		{
+			if (json_bool(&mb->value, &b))
+				o.truncate = b;
+			else
+				bad = "truncate must be true or false";
+		}
+		else if (strcmp(mb->key, "pooling") == 0)
+		{
+			s = json_str(&mb->value, &l);
+			if (s && strcmp(s, "mean") == 0)
+				o.pooling = BERT_POOL_MEAN;
+			else if (s && strcmp(s, "cls") == 0)
+				o.pooling = BERT_POOL_CLS;
+			else if (s && strcmp(s, "max") == 0)
+				o.pooling = BERT_POOL_MAX;
+			else if (s && strcmp(s, "last") == 0)
+				o.pooling = BERT_POOL_LAST;
+			else
+				bad = "pooling must be \"mean\", \"cls\", \"max\" or \"last\"";
+		}
+		else
+		{
+			char	   *key = pstrdup(mb->key);
+
+			json_free(doc);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown embed option \"%s\"", key),
+					 errhint("Options are normalize, pooling and truncate.")));
+		}
+		if (bad)
+		{
+			json_free(doc);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid embed option: %s", bad)));
+		}
+	}
+	json_free(doc);
+	return o;
+}
+
+/* [CLS] pieces [SEP] of one text, truncated to the model's max_tokens */
+static Encoded
+EncodeText(LoadedModel *m, text *t, bool truncate)
+{
+	Encoded		e;
+	int			n;
+	int32	   *pieces = TokenizerEncode(m->tok, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
+	int			max = m->pm.meta.max_tokens;
+
+	if (n + 2 > max)
+	{
+		if (!truncate)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("input of %d tokens is longer than model \"%s\" accepts (%d)",
+							n + 2, m->name, max),
+					 errhint("Pass '{\"truncate\": true}' to keep the first %d tokens.", max)));
+		n = max - 2;
+	}
+	e.n = n + 2;
+	e.ids = palloc(sizeof(int32) * e.n);
+	e.ids[0] = m->pm.meta.cls_id;
+	memcpy(e.ids + 1, pieces, sizeof(int32) * n);
+	e.ids[n + 1] = m->pm.meta.sep_id;
+	pfree(pieces);
+	return e;
+}
+
+/* Interrupt check between layers: may longjmp out of the core */
+static void
+CheckInterrupts(void *arg)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* Embed enc[0..n-1] into out (n, hidden), in passes of max_batch_tokens */
+static void
+EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *out)
+{
+	const BertConfig *c = &m->pm.config;
+	BertRuntime rt = {BlasGet()->sgemm, CheckInterrupts, NULL, EMBED_BLOCK_ROWS};
+	int			i = 0;
+
+	while (i < n)
+	{
+		int			j = i;
+		int64		total = 0;
+		int32		max_len = 0;
+		int32	   *ids;
+		int32	   *lens;
+		float	   *scratch;
+		float	   *hidden;
+		PgiError	err = {0};
+
+		/* as many sequences as fit the token budget (at least one) */
+		while (j < n && (j == i || total + enc[j].n <= pgi_max_batch_tokens))
+		{
+			total += enc[j].n;
+			max_len = Max(max_len, enc[j].n);
+			j++;
+		}
+		ids = palloc(sizeof(int32) * total);
+		lens = palloc(sizeof(int32) * (j - i));
+		total = 0;
+		for (int k = i; k < j; k++)
+		{
+			memcpy(ids + total, enc[k].ids, sizeof(int32) * enc[k].n);
+			lens[k - i] = enc[k].n;
+			total += enc[k].n;
+		}
+		scratch = MemoryContextAllocHuge(CurrentMemoryContext,
+										 sizeof(float) * bert_scratch_floats(c, total, max_len));
+		hidden = MemoryContextAllocHuge(CurrentMemoryContext,
+										sizeof(float) * (size_t) total * c->hidden);
+		if (bert_forward(c, &m->pm.weights, &rt, ids, lens, j - i, scratch, hidden, &err) != PGI_OK)
+			PgiReport(&err);
+		bert_pool(hidden, lens, j - i, c->hidden, o->pooling, o->normalize,
+				  out + (size_t) i * c->hidden);
+		pfree(scratch);
+		pfree(hidden);
+		pfree(ids);
+		pfree(lens);
+		i = j;
+	}
+}
+
+/* A vector from floats */
+static Vector *
+MakeVector(const float *x, int dim)
+{
+	Vector	   *v = InitVector(dim);
+
+	memcpy(v->x, x, sizeof(float) * dim);
+	return v;
+}
+
+/* Embed one text with a model given by name */
+static Vector *
+EmbedOne(const char *model, text *input, Jsonb *options)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer embed",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	LoadedModel *m = ModelGet(model);
+	EmbedOptions o = ParseOptions(options, m);
+	Encoded		e = EncodeText(m, input, o.truncate);
+	float	   *out = palloc(sizeof(float) * m->pm.config.hidden);
+	Vector	   *v;
+
+	EmbedEncoded(m, &e, 1, &o, out);
+	MemoryContextSwitchTo(old);
+	v = MakeVector(out, m->pm.config.hidden);
+	MemoryContextDelete(cxt);
+	return v;
+}
+
+PG_FUNCTION_INFO_V1(pgi_embed);
+
+/* embed(model text, input text, options jsonb) */
+Datum
+pgi_embed(PG_FUNCTION_ARGS)
+{
+	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *input = PG_GETARG_TEXT_PP(1);
+	Jsonb	   *options = PG_NARGS() > 2 ? PG_GETARG_JSONB_P(2) : NULL;
+
+	PG_RETURN_POINTER(EmbedOne(model, input, options));
+}
+
+PG_FUNCTION_INFO_V1(pgi_embed_default);
+
+/* embed(input text): the model named by pg_infer.default_model */
+Datum
+pgi_embed_default(PG_FUNCTION_ARGS)
+{
+	if (pgi_default_model == NULL || pgi_default_model[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_infer.default_model is not set")));
+	PG_RETURN_POINTER(EmbedOne(pgi_default_model, PG_GETARG_TEXT_PP(0), NULL));
+}
+
+PG_FUNCTION_INFO_V1(pgi_embed_batch);
+
+/* embed(model text, inputs text[], options jsonb) -> vector[]: one batch */
+Datum
+pgi_embed_batch(PG_FUNCTION_ARGS)
+{
+	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	Jsonb	   *options = PG_NARGS() > 2 ? PG_GETARG_JSONB_P(2) : NULL;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer embed",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
+	LoadedModel *m;
+	EmbedOptions o;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			nreal = 0;
+	Encoded    *enc;
+	float	   *out;
+	Datum	   *vecs;
+	int			dims[1];
+	int			lbs[1] = {1};
+	Oid			vectype = get_fn_expr_rettype(fcinfo->flinfo);
+	ArrayType  *result;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("embed() takes a one-dimensional text array")));
+	vectype = get_element_type(vectype);
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	old = MemoryContextSwitchTo(cxt);
+	m = ModelGet(model);
+	o = ParseOptions(options, m);
+	enc = palloc(sizeof(Encoded) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			enc[nreal++] = EncodeText(m, DatumGetTextPP(elems[i]), o.truncate);
+	out = MemoryContextAllocHuge(cxt, sizeof(float) * (size_t) Max(nreal, 1) * m->pm.config.hidden);
+	if (nreal > 0)
+		EmbedEncoded(m, enc, nreal, &o, out);
+	MemoryContextSwitchTo(old);
+
+	/* NULL texts give NULL vectors, in place */
+	vecs = palloc(sizeof(Datum) * Max(n, 1));
+	nreal = 0;
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			vecs[i] = PointerGetDatum(MakeVector(out + (size_t) (nreal++) * m->pm.config.hidden,
+												 m->pm.config.hidden));
+		else
+			vecs[i] = (Datum) 0;
+	dims[0] = n;
+	get_typlenbyvalalign(vectype, &typlen, &typbyval, &typalign);
+	result = construct_md_array(vecs, nulls, n > 0 ? 1 : 0, dims, lbs, vectype,
+								typlen, typbyval, typalign);
+	MemoryContextDelete(cxt);
+	PG_RETURN_ARRAYTYPE_P(result);
+}
+
+PG_FUNCTION_INFO_V1(pgi_tokenize);
+
+/* tokenize(model, text) -> int[]: ids with the model's special tokens */
+Datum
+pgi_tokenize(PG_FUNCTION_ARGS)
+{
+	LoadedModel *m = ModelGet(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	Encoded		e = EncodeText(m, PG_GETARG_TEXT_PP(1), true);
+	Datum	   *d = palloc(sizeof(Datum) * e.n);
+
+	for (int i = 0; i < e.n; i++)
+		d[i] = Int32GetDatum(e.ids[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, e.n, INT4OID, 4, true, TYPALIGN_INT));
+}
+
+PG_FUNCTION_INFO_V1(pgi_token_count);
+
+/* token_count(model, text): tokens with specials, before truncation */
+Datum
+pgi_token_count(PG_FUNCTION_ARGS)
+{
+	LoadedModel *m = ModelGet(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	text	   *t = PG_GETARG_TEXT_PP(1);
+	int			n;
+	int32	   *ids = TokenizerEncode(m->tok, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
+
+	pfree(ids);
+	PG_RETURN_INT32(n + 2);
+}
+
+PG_FUNCTION_INFO_V1(pgi_detokenize);
+
+/* detokenize(model, int[]) -> text */
+Datum
+pgi_detokenize(PG_FUNCTION_ARGS)
+{
+	LoadedModel *m = ModelGet(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int32	   *ids;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("detokenize() takes a one-dimensional integer array")));
+	deconstruct_array(arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
+	ids = palloc(sizeof(int32) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("token ids must not be NULL")));
+		ids[i] = DatumGetInt32(elems[i]);
+		if (ids[i] < 0 || ids[i] >= m->pm.config.vocab)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("token id %d is outside the vocabulary of model \"%s\" (0..%d)",
+							ids[i], m->name, m->pm.config.vocab - 1)));
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(TokenizerDecode(m->tok, ids, n)));
+}

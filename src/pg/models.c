@@ -1,0 +1,534 @@
+/*-------------------------------------------------------------------------
+ *
+ * models.c
+ *	  Registered models in use: the shared cache of prepared files.
+ *
+ * Weights are in memory once per server: the first backend that uses a
+ * model converts its source (GGUF or Hugging Face directory) into a
+ * prepared file, $PGDATA/pg_infer/<sha256>.pgim (float32 weights in the
+ * forward pass's layout plus the tokenizer; see src/core/pgim.h), and
+ * every backend maps that file read-only.  The mapping is backed by the
+ * page cache, so N backends share one copy: attaching costs an mmap and
+ * a header check, not a read or a copy.  The file name is the sha256 the
+ * registry binds to the model name, so a rebound name can never reach
+ * another model's weights; the build re-hashes the source and refuses a
+ * file changed since registration.  Concurrent first uses serialise on an
+ * advisory lock keyed by the sha256; the file appears atomically (written
+ * under a temporary name, fsync'd, renamed).
+ *
+ * Validity: each backend keeps its models in a list.  A trigger on the
+ * registry table (and unload_model) sends a relcache invalidation of the
+ * table, which every backend receives when the change commits (at its next
+ * transaction start or lock); the callback marks all models stale, and the
+ * next use re-reads the registry row.  No shared memory is needed.
+ *
+ * src/pg/models.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "commands/trigger.h"
+#include "storage/fd.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+
+#include "../core/bert_load.h"
+#include "../core/gguf.h"
+#include "../core/safetensors.h"
+#include "models.h"
+#include "pgi_error.h"
+#include "registry.h"
+
+char	   *pgi_default_model = NULL;
+int			pgi_max_batch_tokens = 8192;
+
+static LoadedModel *models = NULL;
+static Oid	registryRelid = InvalidOid;
+
+/* Relcache invalidation: a change to the registry marks every model stale */
+static void
+RegistryInvalidated(Datum arg, Oid relid)
+{
+	if (relid != InvalidOid && relid != registryRelid)
+		return;
+	for (LoadedModel *m = models; m; m = m->next)
+		m->stale = true;
+}
+
+/* Register GUCs and the invalidation callback (called from _PG_init) */
+void
+ModelsInit(void)
+{
+	DefineCustomStringVariable("pg_infer.default_model",
+							   "Model used by embed(text)",
+							   NULL, &pgi_default_model, "use-lite", PGC_USERSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.max_batch_tokens",
+							"Tokens per forward pass; longer batches are split",
+							NULL, &pgi_max_batch_tokens, 8192, 128, 1 << 20,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	CacheRegisterRelcacheCallback(RegistryInvalidated, (Datum) 0);
+}
+
+/* Schema of the extension (get_extension_schema is not exported before 16) */
+static Oid
+ExtensionSchema(void)
+{
+	Oid			ext = get_extension_oid("pg_infer", false);
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ext));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
+}
+
+/* OID of the registry table (schema of the extension) */
+static Oid
+RegistryRelid(void)
+{
+	Oid			nsp = ExtensionSchema();
+	Oid			relid = get_relname_relid("pg_infer_model_registry", nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "pg_infer's model registry table is missing");
+	return relid;
+}
+
+/*
+ * Send a relcache invalidation for the registry, delivered to every backend
+ * when this transaction commits (registry trigger, unload_model)
+ */
+static void
+InvalidateRegistry(void)
+{
+	CacheInvalidateRelcacheByRelid(RegistryRelid());
+}
+
+PG_FUNCTION_INFO_V1(pgi_registry_changed);
+
+/* Trigger on the registry: tell every backend to re-check its models */
+Datum
+pgi_registry_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "pgi_registry_changed must be called as a trigger");
+	InvalidateRegistry();
+	return PointerGetDatum(NULL);
+}
+
+char *
+ModelCachePath(const char *sha256)
+{
+	return psprintf("%s/pg_infer/%s.pgim", DataDir, sha256);
+}
+
+/* Registry row of name: source and sha256 (ERROR when not registered) */
+static void
+RegistryLookup(const char *name, char **source, char **sha)
+{
+	Oid			nsp = ExtensionSchema();
+	char	   *sql = psprintf("SELECT source, sha256 FROM %s.pg_infer_model_registry WHERE name = $1",
+							   quote_identifier(get_namespace_name(nsp)));
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+	MemoryContext outer = CurrentMemoryContext;
+	bool		found;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the model registry");
+	found = SPI_processed == 1;
+	if (found)
+	{
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+
+		*source = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		*sha = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", name),
+				 errhint("Register it with load_model(); pg_infer.models lists the models.")));
+}
+
+/* Core objects a build holds, freed when its memory context goes */
+typedef struct BuildState
+{
+	GgufFile   *gguf;
+	SafetensorsFile *st[64];
+	int			n_st;
+	BertPrep	prep;
+	void	   *out;
+	size_t		out_len;
+	int			fd;
+	char	   *tmp;
+	MappedFile	maps[96];		/* source files mapped for the build */
+	int			n_maps;
+} BuildState;
+
+/* Remember a mapping to release with the build */
+static const uint8 *
+KeepMap(BuildState *b, MappedFile mf)
+{
+	if (b->n_maps >= (int) lengthof(b->maps))
+	{
+		UnmapFile(&mf);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("model has too many files")));
+	}
+	b->maps[b->n_maps++] = mf;
+	return mf.data;
+}
+
+/* Release a build's core objects, mapping and temporary file */
+static void
+BuildCleanup(void *arg)
+{
+	BuildState *b = (BuildState *) arg;
+
+	if (b->gguf)
+		gguf_free(b->gguf);
+	for (int i = 0; i < b->n_st; i++)
+		safetensors_free(b->st[i]);
+	bert_prep_free(&b->prep);
+	if (b->out)
+		munmap(b->out, b->out_len);
+	if (b->fd >= 0)
+		close(b->fd);
+	if (b->tmp)
+		unlink(b->tmp);
+	for (int i = 0; i < b->n_maps; i++)
+		UnmapFile(&b->maps[i]);
+}
+
+/* Map an optional text file of a model directory */
+static const char *
+OptText(BuildState *b, const char *dir, const char *name, size_t *len)
+{
+	char	   *p = FileInDir(dir, name, true);
+	MappedFile	mf;
+
+	*len = 0;
+	if (p == NULL)
+		return NULL;
+	mf = MapFile(p);
+	*len = mf.len;
+	return mf.data ? (const char *) KeepMap(b, mf) : "";
+}
+
+/* Parse the source into b->prep and open its tensors; returns the naming */
+static const char *
+PrepareSource(BuildState *b, const char *path, PgimFindFn *find, void **find_arg)
+{
+	struct stat st;
+	PgiError	err = {0};
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+	{
+		BertHfFiles f = {0};
+		MappedFile *w;
+		char	  **names;
+		int			n;
+		BertStSet  *set = palloc0(sizeof(BertStSet));
+
+		f.config = OptText(b, path, "config.json", &f.config_len);
+		f.tokenizer_json = OptText(b, path, "tokenizer.json", &f.tokenizer_json_len);
+		f.vocab_txt = OptText(b, path, "vocab.txt", &f.vocab_txt_len);
+		f.tokenizer_config = OptText(b, path, "tokenizer_config.json", &f.tokenizer_config_len);
+		f.modules = OptText(b, path, "modules.json", &f.modules_len);
+		f.st_config = OptText(b, path, "sentence_bert_config.json", &f.st_config_len);
+		{
+			char	   *pdir = FileInDir(path, "1_Pooling", true);
+
+			if (pdir)
+				f.pooling = OptText(b, pdir, "config.json", &f.pooling_len);
+		}
+		if (bert_prep_hf(&f, &b->prep, &err) != PGI_OK)
+			PgiReport(&err);
+		n = MapHfWeights(path, &w, &names);
+		if (n > (int) lengthof(b->st))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("model has %d weight shards; at most %d are supported",
+							n, (int) lengthof(b->st))));
+		for (int i = 0; i < n; i++)
+			KeepMap(b, w[i]);
+		for (int i = 0; i < n; i++)
+		{
+			if (safetensors_open(w[i].data, w[i].len, &b->st[i], &err) != PGI_OK)
+				PgiReport(&err);
+			b->n_st++;
+		}
+		set->files = b->st;
+		set->n = b->n_st;
+		*find = bert_find_safetensors;
+		*find_arg = set;
+		return "hf";
+	}
+	else
+	{
+		MappedFile	mf = MapFile(path);
+
+		KeepMap(b, mf);
+		if (gguf_open(mf.data, mf.len, &b->gguf, &err) != PGI_OK)
+			PgiReport(&err);
+		if (bert_prep_gguf(b->gguf, &b->prep, &err) != PGI_OK)
+			PgiReport(&err);
+		*find = bert_find_gguf;
+		*find_arg = b->gguf;
+		return "gguf";
+	}
+}
+
+/* Write the prepared file of a registered source (caller holds the lock) */
+static void
+BuildPrepared(const char *name, const char *source, const char *sha, const char *dest)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer model build",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+	BuildState *b = palloc0(sizeof(BuildState));
+	char	   *path = ResolveSource(source);
+	char	   *actual;
+	PgimFindFn	find;
+	void	   *find_arg;
+	const char *naming;
+	uint64		size;
+	PgiError	err = {0};
+	int			rc;
+
+	b->fd = -1;
+	cb->func = BuildCleanup;
+	cb->arg = b;
+	MemoryContextRegisterResetCallback(cxt, cb);
+
+	actual = SourceSha256(path);
+	if (strcmp(actual, sha) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the files of model \"%s\" changed since it was registered", name),
+				 errdetail("Registered sha256 %s, files now %s.", sha, actual),
+				 errhint("Register the new content with load_model(name, source, '{\"force\": true}').")));
+
+	naming = PrepareSource(b, path, &find, &find_arg);
+	if (pgim_file_size(&b->prep.config, b->prep.vocab_len, 0, &size, &err) != PGI_OK)
+		PgiReport(&err);
+
+	(void) MakePGDirectory(psprintf("%s/pg_infer", DataDir));
+	b->tmp = psprintf("%s.tmp.%d", dest, MyProcPid);
+	b->fd = open(b->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (b->fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create \"%s\": %m", b->tmp)));
+	/* reserve the blocks: running out of disk under a mapping would be SIGBUS */
+	if ((rc = posix_fallocate(b->fd, 0, (off_t) size)) != 0)
+	{
+		errno = rc;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not allocate %llu bytes for \"%s\": %m",
+						(unsigned long long) size, b->tmp)));
+	}
+	b->out_len = size;
+	b->out = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
+	if (b->out == MAP_FAILED)
+	{
+		b->out = NULL;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not map \"%s\": %m", b->tmp)));
+	}
+	if (pgim_build_bert(b->out, size, &b->prep.config, &b->prep.meta, naming, find, find_arg,
+						b->prep.vocab, b->prep.vocab_len, NULL, 0, sha, &err) != PGI_OK)
+		PgiReport(&err);
+	munmap(b->out, size);
+	b->out = NULL;
+	if (pg_fsync(b->fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync \"%s\": %m", b->tmp)));
+	close(b->fd);
+	b->fd = -1;
+	if (rename(b->tmp, dest) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rename \"%s\" to \"%s\": %m", b->tmp, dest)));
+	b->tmp = NULL;
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
+/* Lock the build of one sha256 (transaction-scoped advisory lock) */
+static void
+LockBuild(const char *sha)
+{
+	LOCKTAG		tag;
+	uint32		k1 = (uint32) strtoul(pnstrdup(sha, 8), NULL, 16);
+	uint32		k2 = (uint32) strtoul(pnstrdup(sha + 8, 8), NULL, 16);
+
+	/* class 3: distinct from pg_advisory_lock's int8 (1) and int4 pairs (2) */
+	SET_LOCKTAG_ADVISORY(tag, InvalidOid, k1, k2, 3);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* Map the prepared file of sha, building it first if needed */
+static void
+MapPrepared(LoadedModel *m, const char *name, const char *source, const char *sha)
+{
+	char	   *path = ModelCachePath(sha);
+	MappedFile	mf;
+	PgiError	err = {0};
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+	{
+		LockBuild(sha);
+		if (stat(path, &st) != 0)
+			BuildPrepared(name, source, sha, path);
+	}
+	mf = MapFile(path);
+	if (pgim_open(mf.data, mf.len, &m->pm, &err) != PGI_OK ||
+		strcmp(m->pm.header->sha256, sha) != 0)
+	{
+		UnmapFile(&mf);
+		(void) unlink(path);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("prepared model file \"%s\" is invalid and was removed", path),
+				 errdetail("%s", err.msg[0] ? err.msg : "Its sha256 does not match the registry."),
+				 errhint("Run the query again to rebuild it.")));
+	}
+	m->map = mf.data;
+	m->map_len = mf.len;
+}
+
+/* Drop a model's mapping and tokenizer */
+static void
+ModelRelease(LoadedModel *m)
+{
+	if (m->tok)
+		TokenizerFree(m->tok);
+	m->tok = NULL;
+	if (m->map)
+		munmap((void *) m->map, m->map_len);
+	m->map = NULL;
+}
+
+/* Whether m's prepared file is still the one in the cache */
+static bool
+StillCached(LoadedModel *m)
+{
+	struct stat st;
+
+	return stat(ModelCachePath(m->sha256), &st) == 0 && (size_t) st.st_size == m->map_len;
+}
+
+LoadedModel *
+ModelGet(const char *name)
+{
+	LoadedModel *m;
+	char	   *source;
+	char	   *sha;
+
+	for (m = models; m; m = m->next)
+		if (strcmp(m->name, name) == 0)
+			break;
+	if (m && m->map && m->tok && !m->stale)
+		return m;
+	if (!OidIsValid(registryRelid))
+		registryRelid = RegistryRelid();
+	RegistryLookup(name, &source, &sha);
+	if (m == NULL)
+	{
+		m = MemoryContextAllocZero(TopMemoryContext, sizeof(LoadedModel));
+		strlcpy(m->name, name, sizeof(m->name));
+		m->next = models;
+		models = m;
+	}
+	if (m->map && (strcmp(m->sha256, sha) != 0 || !StillCached(m) || m->tok == NULL))
+		ModelRelease(m);
+	if (m->map == NULL)
+	{
+		strlcpy(m->sha256, sha, sizeof(m->sha256));
+		MapPrepared(m, name, source, sha);
+		m->tok = TokenizerCreate(&m->pm);
+	}
+	m->stale = false;
+	return m;
+}
+
+PG_FUNCTION_INFO_V1(pgi_model_cached);
+
+/* Whether the prepared file of a sha256 is in the cache (pg_infer.models.loaded) */
+Datum
+pgi_model_cached(PG_FUNCTION_ARGS)
+{
+	char	   *sha = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	struct stat st;
+
+	if (strspn(sha, "0123456789abcdef") != strlen(sha) || strlen(sha) != 64)
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(stat(ModelCachePath(sha), &st) == 0);
+}
+
+PG_FUNCTION_INFO_V1(pgi_model_evict);
+
+/* Remove the prepared file of a sha256 (unload_model) */
+Datum
+pgi_model_evict(PG_FUNCTION_ARGS)
+{
+	char	   *sha = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *path;
+
+	if (strspn(sha, "0123456789abcdef") != strlen(sha) || strlen(sha) != 64)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid sha256 \"%s\"", sha)));
+	path = ModelCachePath(sha);
+	if (unlink(path) != 0 && errno != ENOENT)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not remove \"%s\": %m", path)));
+	InvalidateRegistry();
+	PG_RETURN_BOOL(true);
+}

@@ -1,0 +1,159 @@
+/*-------------------------------------------------------------------------
+ *
+ * tokenize.c
+ *	  Tokenizers of loaded models: the core tokenizers (src/core/tok_*.c)
+ *	  built from a prepared model's vocabulary, with PostgreSQL's Unicode
+ *	  normalisation.
+ *
+ * src/pg/tokenize.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/unicode_norm.h"
+#include "mb/pg_wchar.h"
+#include "utils/memutils.h"
+
+#include "../core/tok_wordpiece.h"
+#include "models.h"
+#include "pgi_error.h"
+
+struct PgiTokenizer
+{
+	TokWordPiece *wp;
+};
+
+/*
+ * NFD through PostgreSQL's unicode_normalize (see TokNfdFn): never lets an
+ * error escape into the core, returns -1 instead
+ */
+static int64_t
+PgNfd(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
+{
+	MemoryContext old = CurrentMemoryContext;
+	int64_t		result = -1;
+
+	PG_TRY();
+	{
+		pg_wchar   *src = palloc(sizeof(pg_wchar) * (n_in + 1));
+		pg_wchar   *dst;
+		size_t		m = 0;
+
+		memcpy(src, in, sizeof(pg_wchar) * n_in);
+		src[n_in] = 0;
+		dst = unicode_normalize(UNICODE_NFD, src);
+		while (dst[m])
+			m++;
+		if (m <= out_cap)
+			memcpy(out, dst, sizeof(uint32_t) * m);
+		result = (int64_t) m;
+		pfree(src);
+		pfree(dst);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		FlushErrorState();
+		result = -1;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/* Free a tokenizer (and its core object) */
+void
+TokenizerFree(PgiTokenizer *tok)
+{
+	if (tok->wp)
+		tok_wordpiece_free(tok->wp);
+	pfree(tok);
+}
+
+PgiTokenizer *
+TokenizerCreate(const PgimModel *pm)
+{
+	uint32		n = pgim_vocab_count(pm);
+	const char **tokens;
+	size_t	   *lens;
+	const char *specials[5];
+	int			nspecial = 0;
+	int32		ids[5] = {pm->meta.pad_id, pm->meta.unk_id, pm->meta.cls_id,
+	pm->meta.sep_id, pm->meta.mask_id};
+	TokWordPieceConfig cfg;
+	PgiError	err = {0};
+	PgiTokenizer *tok;
+	PgiStatus	st;
+
+	if (pm->meta.tok_kind != PGIM_TOK_WORDPIECE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("tokenizer kind %u is not supported yet", pm->meta.tok_kind)));
+	tokens = palloc(sizeof(char *) * Max(n, 1));
+	lens = palloc(sizeof(size_t) * Max(n, 1));
+	if (pgim_vocab_tokens(pm, tokens, lens, &err) != PGI_OK)
+		PgiReport(&err);
+	/* the NUL-terminated copies the config needs for special tokens */
+	for (int i = 0; i < 5; i++)
+		if (ids[i] >= 0 && (uint32) ids[i] < n)
+			specials[nspecial++] = pnstrdup(tokens[ids[i]], lens[ids[i]]);
+
+	tok_wordpiece_config_default(&cfg);
+	cfg.lowercase = (pm->meta.tok_flags & PGIM_TOK_LOWERCASE) != 0;
+	cfg.strip_accents = (pm->meta.tok_flags & PGIM_TOK_STRIP_ACCENTS) != 0;
+	cfg.handle_chinese_chars = (pm->meta.tok_flags & PGIM_TOK_CHINESE_CHARS) != 0;
+	cfg.clean_text = (pm->meta.tok_flags & PGIM_TOK_CLEAN_TEXT) != 0;
+	cfg.max_input_chars_per_word = pm->meta.max_chars_per_word;
+	cfg.unk_token = pnstrdup(tokens[pm->meta.unk_id], lens[pm->meta.unk_id]);
+	cfg.special_tokens = specials;
+	cfg.n_special_tokens = nspecial;
+	cfg.nfd = PgNfd;
+	cfg.nfd_arg = NULL;
+
+	tok = MemoryContextAllocZero(TopMemoryContext, sizeof(PgiTokenizer));
+	st = tok_wordpiece_new(tokens, lens, (int32) n, &cfg, &tok->wp, &err);
+	if (st != PGI_OK)
+	{
+		pfree(tok);
+		PgiReport(&err);
+	}
+	return tok;
+}
+
+int32 *
+TokenizerEncode(PgiTokenizer *tok, const char *text, int len, int *n)
+{
+	TokWordPieceIds ids = {0};
+	PgiError	err = {0};
+	int32	   *out;
+
+	if (GetDatabaseEncoding() != PG_UTF8)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("tokenizers need a UTF8 database")));
+	if (tok_wordpiece_encode(tok->wp, text, (size_t) len, &ids, &err) != PGI_OK)
+	{
+		free(ids.ids);
+		PgiReport(&err);
+	}
+	out = palloc(sizeof(int32) * Max(ids.len, 1));
+	memcpy(out, ids.ids, sizeof(int32) * ids.len);
+	*n = (int) ids.len;
+	free(ids.ids);
+	return out;
+}
+
+char *
+TokenizerDecode(PgiTokenizer *tok, const int32 *ids, int n)
+{
+	char	   *s;
+	size_t		len;
+	PgiError	err = {0};
+	char	   *out;
+
+	if (tok_wordpiece_decode(tok->wp, ids, (size_t) n, true, &s, &len, &err) != PGI_OK)
+		PgiReport(&err);
+	out = pnstrdup(s, len);
+	free(s);
+	return out;
+}
