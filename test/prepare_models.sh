@@ -26,5 +26,10 @@ cp "$FIX/tiny.safetensors" "$DIR/hf/model.safetensors"
 printf '[PAD]\n[UNK]\nhello\n' > "$DIR/hf/vocab.txt"
 cp "$DIR/hf/config.json" "$DIR/hf_notok/config.json"
 cp "$FIX/tiny.safetensors" "$DIR/hf_notok/model.safetensors"
+# random-weight BERT encoders in every layout, with NumPy reference outputs
+# (test/models/gen_bert.py), and a bigger one for cancellation timing
+/usr/bin/python3 "$ROOT/test/models/gen_bert.py" "$DIR/bert" >/dev/null
+/usr/bin/python3 "$ROOT/test/models/gen_bert.py" "$DIR/bert_medium" --layers 4 --hidden 256 \
+	--heads 4 --ffn 1024 --max-pos 512 --formats f32 --no-reference >/dev/null
 chmod -R a+rX "$DIR"
 echo "$DIR"

@@ -28,6 +28,7 @@
 
 #include "../core/bert.h"
 #include "../core/json.h"
+#include "../core/par.h"
 #include "blas.h"
 #include "models.h"
 #include "pgi_error.h"
@@ -176,6 +177,7 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 	BertRuntime rt = {BlasGet()->sgemm, CheckInterrupts, NULL, EMBED_BLOCK_ROWS};
 	int			i = 0;
 
+	par_set_threads(pgi_threads);
 	while (i < n)
 	{
 		int			j = i;
