@@ -63,8 +63,8 @@ ParseOptions(Jsonb *jb, const LoadedModel *m)
 	o.pooling = (BertPooling) m->pm.meta.pooling;
 	o.normalize = m->pm.meta.normalize != 0;
 	o.truncate = true;
-	if (jb == NULL)
-		return o;
+	if (jb == NULL || (JB_ROOT_IS_OBJECT(jb) && JB_ROOT_COUNT(jb) == 0))
+		return o;				/* the default '{}': no parsing per row */
 	txt = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 	if (json_parse(txt, strlen(txt), &doc, &err) != PGI_OK)
 		PgiReport(&err);
@@ -169,6 +169,34 @@ CheckInterrupts(void *arg)
 	CHECK_FOR_INTERRUPTS();
 }
 
+/*
+ * Work memory of forward passes, kept between calls: per-row calls would
+ * otherwise map and fault in fresh pages each time (malloc'd, not palloc'd,
+ * so it survives; an error leaves it for the next call)
+ */
+static float *workBuf = NULL;
+static size_t workCap = 0;
+
+/* At least n floats of work memory */
+static float *
+WorkMemory(size_t n)
+{
+	if (n > workCap)
+	{
+		float	   *p = malloc(n * sizeof(float));
+
+		if (p == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory"),
+					 errdetail("A forward pass needs %zu bytes of work memory.", n * sizeof(float))));
+		free(workBuf);
+		workBuf = p;
+		workCap = n;
+	}
+	return workBuf;
+}
+
 /* Embed enc[0..n-1] into out (n, hidden), in passes of max_batch_tokens */
 static void
 EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *out)
@@ -205,16 +233,12 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 			lens[k - i] = enc[k].n;
 			total += enc[k].n;
 		}
-		scratch = MemoryContextAllocHuge(CurrentMemoryContext,
-										 sizeof(float) * bert_scratch_floats(c, total, max_len));
-		hidden = MemoryContextAllocHuge(CurrentMemoryContext,
-										sizeof(float) * (size_t) total * c->hidden);
+		scratch = WorkMemory(bert_scratch_floats(c, total, max_len) + (size_t) total * c->hidden);
+		hidden = scratch + bert_scratch_floats(c, total, max_len);
 		if (bert_forward(c, &m->pm.weights, &rt, ids, lens, j - i, scratch, hidden, &err) != PGI_OK)
 			PgiReport(&err);
 		bert_pool(hidden, lens, j - i, c->hidden, o->pooling, o->normalize,
 				  out + (size_t) i * c->hidden);
-		pfree(scratch);
-		pfree(hidden);
 		pfree(ids);
 		pfree(lens);
 		i = j;
