@@ -18,18 +18,20 @@ printf 'not a model\n' > "$DIR/notes.txt"
 : > "$DIR/empty.gguf"
 ln -s "$ROOT/README.md" "$DIR/escape.gguf"	# a real file outside the directory
 ln -s "$DIR/tiny.gguf" "$DIR/inside_link.gguf"
-cat > "$DIR/hf/config.json" <<'JSON'
-{"architectures": ["BertModel"], "model_type": "bert", "hidden_size": 4,
- "max_position_embeddings": 16, "vocab_size": 3, "num_hidden_layers": 1}
-JSON
-cp "$FIX/tiny.safetensors" "$DIR/hf/model.safetensors"
-printf '[PAD]\n[UNK]\nhello\n' > "$DIR/hf/vocab.txt"
-cp "$DIR/hf/config.json" "$DIR/hf_notok/config.json"
-cp "$FIX/tiny.safetensors" "$DIR/hf_notok/model.safetensors"
 # random-weight BERT encoders in every layout, with NumPy reference outputs
 # (test/models/gen_bert.py), and a bigger one for cancellation timing
 /usr/bin/python3 "$ROOT/test/models/gen_bert.py" "$DIR/bert" >/dev/null
 /usr/bin/python3 "$ROOT/test/models/gen_bert.py" "$DIR/bert_medium" --layers 4 --hidden 256 \
 	--heads 4 --ffn 1024 --max-pos 512 --formats f32 --no-reference >/dev/null
+# a plain BertModel directory: config, weights, vocab.txt
+cp "$DIR/bert/hf/config.json" "$DIR/bert/hf/model.safetensors" "$DIR/bert/hf/vocab.txt" "$DIR/hf/"
+cp "$DIR/hf/config.json" "$DIR/hf/model.safetensors" "$DIR/hf_notok/"
+# BERT directories whose files disagree: weights narrower than config.json
+# says; a vocabulary shorter than the embedding matrix
+mkdir -p "$DIR/hf_badshape" "$DIR/hf_badvocab"
+sed 's/"hidden_size": 32/"hidden_size": 64/' "$DIR/hf/config.json" > "$DIR/hf_badshape/config.json"
+cp "$DIR/hf/model.safetensors" "$DIR/hf/vocab.txt" "$DIR/hf_badshape/"
+cp "$DIR/hf/config.json" "$DIR/hf/model.safetensors" "$DIR/hf_badvocab/"
+head -n 100 "$DIR/hf/vocab.txt" > "$DIR/hf_badvocab/vocab.txt"
 chmod -R a+rX "$DIR"
 echo "$DIR"

@@ -305,6 +305,69 @@ pgim_build_bert(uint8_t *dst, uint64_t dst_len, const BertConfig *c, const PgimM
 	return PGI_OK;
 }
 
+/* Check one source tensor's presence, shape and type without reading it */
+static PgiStatus
+check_tensor(PgimFindFn find, void *arg, const char *name, int64_t rows, int64_t cols,
+			 PgiError *err)
+{
+	PgimTensor	t;
+	int			found = 0;
+	const GgmlTypeInfo *ti;
+	PgiStatus	st = find(arg, name, &t, &found, err);
+
+	if (st != PGI_OK)
+		return st;
+	if (!found)
+		return pgi_error(err, PGI_ERR_CORRUPT, "Every tensor of the architecture must be present.",
+						 "model has no tensor \"%s\"", name);
+	if (!((t.n_dims == 2 && t.shape[0] == rows && t.shape[1] == cols) ||
+		  (rows == 1 && t.n_dims == 1 && t.shape[0] == cols)))
+		return pgi_error(err, PGI_ERR_CORRUPT, NULL,
+						 "tensor \"%s\" should have shape (%lld, %lld)",
+						 name, (long long) rows, (long long) cols);
+	ti = quant_type_info(t.type);
+	if (ti == NULL || !ti->dequant)
+		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
+						 "tensor \"%s\" has type %s, which pg_infer does not read",
+						 name, quant_type_name(t.type));
+	return PGI_OK;
+}
+
+PgiStatus
+pgim_check_bert(const BertConfig *c, const char *naming, PgimFindFn find, void *find_arg,
+				PgiError *err)
+{
+	Slot		slots[MAX_SLOTS];
+	int			n_slots;
+	const char *prefix = "";
+	PgiStatus	st;
+
+	if ((st = bert_config_check(c, err)) != PGI_OK)
+		return st;
+	if (strcmp(naming, "hf") == 0 && (st = hf_prefix(find, find_arg, &prefix, err)) != PGI_OK)
+		return st;
+	bert_layout(c, slots, &n_slots);
+	for (int i = 0; i < n_slots; i++)
+	{
+		char		names[3][160];
+		int			layer = i < SLOTS_GLOBAL ? -1 : (i - SLOTS_GLOBAL) / SLOTS_LAYER;
+		int			kind = i < SLOTS_GLOBAL ? i : SLOTS_GLOBAL + (i - SLOTS_GLOBAL) % SLOTS_LAYER;
+		int			n = slot_names(naming, prefix, kind, layer, names);
+		int64_t		rows = slots[i].rows / n;
+		int64_t		cols = slots[i].cols;
+
+		if (slots[i].rows == 1 && n == 3)
+		{
+			rows = 1;
+			cols = slots[i].cols / 3;
+		}
+		for (int j = 0; j < n; j++)
+			if ((st = check_tensor(find, find_arg, names[j], rows, cols, err)) != PGI_OK)
+				return st;
+	}
+	return PGI_OK;
+}
+
 /* Point w's fields into the weights section */
 static void
 bind_weights(const BertConfig *c, const uint8_t *base, BertWeights *w)

@@ -139,6 +139,13 @@ extern PgiStatus pgim_build_bert(uint8_t *dst, uint64_t dst_len, const BertConfi
 								 const uint8_t *blob, uint64_t blob_len,
 								 const char *sha256, PgiError *err);
 
+/*
+ * Check, without converting anything, that the source has every tensor of
+ * the config with the right shape and a readable type (registration)
+ */
+extern PgiStatus pgim_check_bert(const BertConfig *c, const char *naming,
+								 PgimFindFn find, void *find_arg, PgiError *err);
+
 /* Check and bind a prepared model held in data[0..len-1] */
 extern PgiStatus pgim_open(const uint8_t *data, uint64_t len, PgimModel *out,
 						   PgiError *err);

@@ -318,6 +318,34 @@ PrepareSource(BuildState *b, const char *path, PgimFindFn *find, void **find_arg
 	}
 }
 
+/*
+ * Check a BERT source completely at registration: config, tokenizer against
+ * the embedding matrix, every tensor's presence, shape and type
+ */
+void
+ModelValidate(const char *path)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer model check",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+	BuildState *b = palloc0(sizeof(BuildState));
+	PgimFindFn	find;
+	void	   *find_arg;
+	const char *naming;
+	PgiError	err = {0};
+
+	b->fd = -1;
+	cb->func = BuildCleanup;
+	cb->arg = b;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	naming = PrepareSource(b, path, &find, &find_arg);
+	if (pgim_check_bert(&b->prep.config, naming, find, find_arg, &err) != PGI_OK)
+		PgiReport(&err);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
 /* Write the prepared file of a registered source (caller holds the lock) */
 static void
 BuildPrepared(const char *name, const char *source, const char *sha, const char *dest)

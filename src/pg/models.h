@@ -35,6 +35,9 @@ extern void ModelsInit(void);
 /* The model registered as name, mapped and ready (ERROR if unknown) */
 extern LoadedModel *ModelGet(const char *name);
 
+/* Check a BERT model's files completely (registration); ERROR when bad */
+extern void ModelValidate(const char *path);
+
 /* Path of the prepared file of a sha256 in the server's cache */
 extern char *ModelCachePath(const char *sha256);
 

@@ -39,6 +39,7 @@
 #include "../core/model_info.h"
 #include "../core/safetensors.h"
 #include "pgi_error.h"
+#include "models.h"
 #include "registry.h"
 
 char	   *pgi_model_dir = NULL;
@@ -409,6 +410,9 @@ pgi_inspect_model(PG_FUNCTION_ARGS)
 		bytes = mf.len;
 		UnmapFile(&mf);
 	}
+	/* architectures pg_infer runs are checked tensor by tensor */
+	if (strcmp(info.architecture, "bert") == 0)
+		ModelValidate(path);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");

@@ -12,7 +12,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pg_infer;
 BEGIN;
-SELECT plan(44);
+SELECT plan(46);
 
 SELECT isnt(current_setting('pg_infer.model_dir'), '', 'setup: pg_infer.model_dir is set');
 CREATE TEMP TABLE pgi_dir AS SELECT current_setting('pg_infer.model_dir') AS d;
@@ -37,7 +37,7 @@ SELECT lives_ok($$SELECT load_model('hf', 'hf', '{"note": "x"}')$$, 'a Hugging F
 SELECT is((SELECT format || ' ' || architecture || ' ' || task || ' ' || dtype FROM pg_infer.models WHERE name = 'hf'),
 	'safetensors bert embedding F32', 'HF: format, architecture, task, dtype');
 SELECT is((SELECT ARRAY[dims, max_tokens, vocab_size] FROM pg_infer.models WHERE name = 'hf'),
-	ARRAY[4, 16, 3], 'HF: dims, max_tokens, vocab_size from config.json');
+	ARRAY[32, 64, 512], 'HF: dims, max_tokens, vocab_size from config.json');
 SELECT is((SELECT options FROM pg_infer.models WHERE name = 'hf'), '{"note": "x"}'::jsonb, 'HF: options kept');
 SELECT is((SELECT bytes FROM pg_infer.models WHERE name = 'hf'),
 	(SELECT sum((pg_stat_file(d || '/hf/' || f)).size)::bigint FROM pgi_dir,
@@ -61,6 +61,12 @@ SELECT throws_ok($$SELECT load_model('x', 'notes.txt')$$, '22023',
 SELECT throws_ok($$SELECT load_model('x', 'empty.gguf')$$, '22023', NULL, 'an empty file');
 SELECT throws_ok($$SELECT load_model('x', 'hf_notok')$$, 'XX001', 'model directory has no tokenizer',
 	'a model directory without tokenizer');
+SELECT throws_ok($$SELECT load_model('x', 'hf_badshape')$$, 'XX001',
+	'tensor "embeddings.word_embeddings.weight" should have shape (512, 64)',
+	'a BERT directory whose weights do not match config.json');
+SELECT throws_ok($$SELECT load_model('x', 'hf_badvocab')$$, 'XX001',
+	'tokenizer has 100 tokens but config.json says vocab_size 512',
+	'a BERT directory whose vocabulary does not match the embedding matrix');
 SELECT throws_ok($$SELECT load_model('x', '')$$, '22023', 'model source must not be empty', 'an empty source');
 SELECT throws_ok($$SELECT load_model('bad name!', 'tiny.gguf')$$, '22023', 'invalid model name "bad name!"', 'an invalid name');
 SELECT throws_ok($$SELECT load_model('x', 'tiny.gguf', '[1]')$$, '22023', 'model options must be a JSON object', 'options must be an object');
