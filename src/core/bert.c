@@ -244,6 +244,11 @@ bert_forward(const BertConfig *c, const BertWeights *w, const BertRuntime *rt,
 		encoder_layer(c, &w->layers[l], rt, lens, n_seqs, T, hidden_out,
 					  qkv, ctx, u, scores);
 	}
+	/* finite weights can still overflow float32: never return NaN or Inf */
+	for (size_t i = 0; i < T * (size_t) c->hidden; i++)
+		if (!isfinite(hidden_out[i]))
+			return pgi_error(err, PGI_ERR_DATA, "The model's weights overflow single precision.",
+							 "the model produced a non-finite value");
 	return PGI_OK;
 }
 

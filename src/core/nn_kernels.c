@@ -70,6 +70,8 @@ exp_scalar(float x)
 	int32_t		bits;
 	float		scale;
 
+	if (isnan(x))
+		return x;				/* (overflowing weights; the caller reports it) */
 	x = x > EXP_HI ? EXP_HI : (x < EXP_LO ? EXP_LO : x);
 	n = rintf(x * LOG2E);
 	r = x - n * LN2_HI - n * LN2_LO;
