@@ -24,11 +24,17 @@
  * double array of that many bytes (uint32 units), then NUL-terminated
  * replacement strings.  The library looks bytes of the text up in the
  * array and reads a replacement string at a leaf's value, with no bounds
- * checks, and keeps at most 32 matches per lookup.  check_charsmap walks
- * the whole trie from its root and requires every unit a lookup can read
- * to be inside the array, every node to be reached once (a tree, so the
- * walk ends), at most 32 leaves along any path, and every leaf's value to
- * point at a NUL-terminated string inside the map.
+ * checks, and keeps at most 32 matches per lookup while reading as many
+ * as it counted (a longer chain of nested rules overruns its stack array).
+ * check_charsmap walks the whole trie from its root and requires every
+ * unit a lookup can read to be inside the array, no cycle (darts-clone
+ * shares common suffixes, so the trie is a DAG), at most 32 leaves along
+ * any path, and every leaf's value to point at a NUL-terminated string
+ * inside the map.  A model whose trie fails any of these made
+ * libsentencepiece 0.1.97 crash in our tests.
+ *
+ * Pieces must be UTF-8 without NUL: the library keys its piece tries by C
+ * string and throws from deep inside on an empty key, leaking.
  *
  * Writing a vocabulary (tok_spm_proto_build) emits the pieces, a
  * trainer_spec with the model type, byte fallback and special ids and
@@ -375,9 +381,13 @@ check_charsmap(const uint8_t *blob, size_t len, const char *where, PgiError *err
 	return PGI_OK;
 }
 
-/* Is s[0..n-1] valid UTF-8 (no overlong forms, surrogates or > U+10FFFF)? */
+/*
+ * Is s[0..n-1] valid UTF-8 (no overlong forms, surrogates or > U+10FFFF)
+ * without NUL?  libsentencepiece keys its piece tries by C string: a NUL
+ * in a piece throws from inside the library, leaking what it had built.
+ */
 static bool
-utf8_valid(const uint8_t *s, size_t n)
+piece_text_ok(const uint8_t *s, size_t n)
 {
 	size_t		i = 0;
 
@@ -387,6 +397,8 @@ utf8_valid(const uint8_t *s, size_t n)
 		size_t		len;
 		uint32_t	cp;
 
+		if (c == 0)
+			return false;
 		if (c < 0x80)
 		{
 			i++;
@@ -434,9 +446,9 @@ check_piece(const uint8_t *data, size_t len, size_t index, PgiError *err)
 		{
 			if ((st = want_wire(&f, WIRE_LEN, "a piece's text", err)) != PGI_OK)
 				return st;
-			if (!utf8_valid(f.data, f.len))
-				return pgi_error(err, PGI_ERR_CORRUPT, "Pieces are UTF-8 text.",
-								 "invalid SentencePiece model: piece %zu is not valid UTF-8",
+			if (!piece_text_ok(f.data, f.len))
+				return pgi_error(err, PGI_ERR_CORRUPT, "Pieces are UTF-8 text without NUL.",
+								 "invalid SentencePiece model: piece %zu is not valid UTF-8 text",
 								 index);
 			has_piece = f.len > 0;
 		}
@@ -771,9 +783,9 @@ check_vocab(const TokSpmVocab *v, PgiError *err)
 
 		if (v->piece_lens[i] == 0 || v->pieces[i] == NULL)
 			return pgi_error(err, PGI_ERR_CORRUPT, NULL, "token %zu is empty", i);
-		if (!utf8_valid((const uint8_t *) v->pieces[i], v->piece_lens[i]))
-			return pgi_error(err, PGI_ERR_CORRUPT, "SentencePiece pieces are UTF-8 text.",
-							 "token %zu is not valid UTF-8", i);
+		if (!piece_text_ok((const uint8_t *) v->pieces[i], v->piece_lens[i]))
+			return pgi_error(err, PGI_ERR_CORRUPT, "SentencePiece pieces are UTF-8 text without NUL.",
+							 "token %zu is not valid UTF-8 text", i);
 		if (t < TOK_SPM_NORMAL || t > TOK_SPM_BYTE)
 			return pgi_error(err, PGI_ERR_CORRUPT, "Token types are 1 to 6.",
 							 "token %zu has type %d", i, (int) t);

@@ -29,6 +29,7 @@ extern "C"
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -68,24 +69,21 @@ static PgiStatus
 open_checked(const uint8_t *proto, size_t len, const TokSpmInfo *info,
 			 TokSpm **out, PgiError *err)
 {
-	TokSpm	   *sp = new TokSpm();
+	std::unique_ptr<TokSpm> sp(new TokSpm());
 	sentencepiece::util::Status status;
 
 	status = sp->proc.LoadFromSerializedProto(
 		absl::string_view(reinterpret_cast<const char *>(proto), len));
 	if (!status.ok())
-	{
-		delete sp;
 		return pgi_error(err, PGI_ERR_CORRUPT, status.error_message(),
 						 "invalid SentencePiece model");
-	}
 	sp->info = *info;
 	sp->info.n_pieces = sp->proc.GetPieceSize();
 	sp->info.unk_id = sp->proc.unk_id();
 	sp->info.bos_id = sp->proc.bos_id();
 	sp->info.eos_id = sp->proc.eos_id();
 	sp->info.pad_id = sp->proc.pad_id();
-	*out = sp;
+	*out = sp.release();
 	return PGI_OK;
 }
 
