@@ -182,7 +182,11 @@ _check_erf()
 
 
 def _gelu(x):
-    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+    g = erf(x * (1.0 / math.sqrt(2.0)))    # 0.5 * x * (1 + erf(x / sqrt(2))),
+    g += 1.0                                # in place (big batches)
+    g *= x
+    g *= 0.5
+    return g
 
 
 def _layer_norm(x, w, b, eps):
@@ -220,7 +224,9 @@ def forward(weights, cfg, batch_ids):
     add_mask = np.where(mask, 0.0, np.finfo(np.float64).min)[:, None, None, :]
 
     def lin(t, name):
-        return t @ w[name + ".weight"].T + w[name + ".bias"]
+        y = t @ w[name + ".weight"].T
+        y += w[name + ".bias"]
+        return y
 
     def heads(t):  # (B, S, H) -> (B, heads, S, d), contiguous for BLAS
         return np.ascontiguousarray(t.reshape(B, S, n_heads, d).transpose(0, 2, 1, 3))

@@ -17,9 +17,10 @@ a fixed order whatever --formats says).  Output (see README.md):
   OUT/bert-f32.gguf, bert-f16.gguf, bert-q8_0.gguf   llama.cpp BERT layout
   OUT/reference.json  ids and embeddings per text and pooling, per weight format
 
-Weights: word/position/type embeddings N(0, 0.5/0.3/0.3), matrices
-N(0, 1/in_features) so attention scores and activations stay O(1), biases
-N(0, 0.1), LayerNorm weights 1 + N(0, 0.1), LayerNorm biases N(0, 0.1).
+Weights (normal, mean 0 unless said): word / position / token type embeddings
+std 0.5 / 0.3 / 0.3; matrices std 1/sqrt(in_features), so attention scores
+and activations stay O(1); biases std 0.1; LayerNorm weights 1 + std 0.1,
+LayerNorm biases std 0.1.  Existing OUT/hf* directories are replaced.
 """
 
 import argparse
@@ -488,7 +489,8 @@ def make_cases(vocab_set, max_seq):
         ("long_word", "a " + "x" * 101 + " b"),   # > 100 chars: [UNK]
         ("numbers", "in 2024 there were 42 cats and 7 dogs"),
         ("spacing", "  multiple   spaces\tand\nnew lines\u00a0here  "),
-        ("control_chars", "stop\x00 and\x07 go"),
+        # removed by clean_text (Cc, Cf, U+FFFD); no NUL: PostgreSQL text has none
+        ("control_chars", "stop\x07 and\u200b go\ufffd"),
         ("punct_runs", "wait... what?! (yes) -- no;"),
         ("apostrophe", "don't stop, it's the dog's toy"),
         ("hyphen", "state-of-the-art vector search"),
