@@ -33,5 +33,28 @@ sed 's/"hidden_size": 32/"hidden_size": 64/' "$DIR/hf/config.json" > "$DIR/hf_ba
 cp "$DIR/hf/model.safetensors" "$DIR/hf/vocab.txt" "$DIR/hf_badshape/"
 cp "$DIR/hf/config.json" "$DIR/hf/model.safetensors" "$DIR/hf_badvocab/"
 head -n 100 "$DIR/hf/vocab.txt" > "$DIR/hf_badvocab/vocab.txt"
+# SentencePiece through a GGUF llama vocabulary: stories260K from ../shared
+# (when present) with ids from Python's sentencepiece on its tok512.model,
+# without remove_extra_whitespaces, which a GGUF does not carry (see
+# test/tokenizer/parity_sentencepiece.sh)
+SHARED="$ROOT/../shared/models/stories260K"
+if [ -f "$SHARED/stories260K.gguf" ] && [ -f "$SHARED/tok512.model" ]; then
+	cp "$SHARED/stories260K.gguf" "$DIR/stories260K.gguf"
+	/usr/bin/python3 - "$SHARED/tok512.model" "$DIR/stories_ref.json" "$ROOT" <<'PY'
+import json, random, sys
+import sentencepiece as spm
+sys.path.insert(0, sys.argv[3] + "/test/tokenizer/sentencepiece")
+from spm_ref import set_normalizer  # noqa: E402
+proto = set_normalizer(open(sys.argv[1], "rb").read(), remove_extra_whitespaces=False)
+sp = spm.SentencePieceProcessor(model_proto=proto)
+rng = random.Random(7)
+words = ["Once", "upon", "a", "time", "there", "was", "little", "girl", "Lily", "dog",
+         "café", "naïve", "日本語", "🙂", "  ", "\t", "don't", "2024", "x" * 50, "Zürich"]
+texts = ["", " ", "Once upon a time", "Hello  world ", "Tom said: \"Let's go!\""]
+texts += [" ".join(rng.choice(words) for _ in range(rng.randint(1, 12))) for _ in range(195)]
+json.dump([{"text": t, "ids": [sp.bos_id()] + sp.encode(t)} for t in texts],
+          open(sys.argv[2], "w"), ensure_ascii=False)
+PY
+fi
 chmod -R a+rX "$DIR"
 echo "$DIR"

@@ -368,6 +368,38 @@ pgim_check_bert(const BertConfig *c, const char *naming, PgimFindFn find, void *
 	return PGI_OK;
 }
 
+uint64_t
+pgim_tokenizer_file_size(uint64_t vocab_len, uint64_t blob_len)
+{
+	return PGIM_HEADER_SIZE + align_up(vocab_len) + align_up(blob_len);
+}
+
+void
+pgim_build_tokenizer(uint8_t *dst, const PgimMeta *meta, const uint8_t *vocab,
+					 uint64_t vocab_len, const uint8_t *blob, uint64_t blob_len,
+					 const char *sha256)
+{
+	PgimHeader *hd = (PgimHeader *) dst;
+
+	memset(dst, 0, PGIM_HEADER_SIZE);
+	memcpy(hd->magic, PGIM_MAGIC, 8);
+	hd->version = PGIM_VERSION;
+	hd->arch = PGIM_ARCH_TOKENIZER;
+	hd->file_size = pgim_tokenizer_file_size(vocab_len, blob_len);
+	snprintf(hd->sha256, sizeof(hd->sha256), "%s", sha256 ? sha256 : "");
+	hd->meta = *meta;
+	hd->weights_off = PGIM_HEADER_SIZE;
+	hd->weights_len = 0;
+	hd->vocab_off = PGIM_HEADER_SIZE;
+	hd->vocab_len = vocab_len;
+	hd->blob_off = hd->vocab_off + align_up(vocab_len);
+	hd->blob_len = blob_len;
+	if (vocab_len)
+		memcpy(dst + hd->vocab_off, vocab, vocab_len);
+	if (blob_len)
+		memcpy(dst + hd->blob_off, blob, blob_len);
+}
+
 /* Point w's fields into the weights section */
 static void
 bind_weights(const BertConfig *c, const uint8_t *base, BertWeights *w)
@@ -415,10 +447,28 @@ pgim_open(const uint8_t *data, uint64_t len, PgimModel *out, PgiError *err)
 
 	if (len < PGIM_HEADER_SIZE || memcmp(hd->magic, PGIM_MAGIC, 8) != 0)
 		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "not a prepared model file");
-	if (hd->version != PGIM_VERSION || hd->arch != PGIM_ARCH_BERT)
+	if (hd->version != PGIM_VERSION ||
+		(hd->arch != PGIM_ARCH_BERT && hd->arch != PGIM_ARCH_TOKENIZER))
 		return pgi_error(err, PGI_ERR_CORRUPT, NULL,
 						 "prepared model file has version %u, architecture %u",
 						 hd->version, hd->arch);
+	if (hd->arch == PGIM_ARCH_TOKENIZER)
+	{
+		if (hd->vocab_len > len || hd->blob_len > len ||
+			hd->file_size != len || pgim_tokenizer_file_size(hd->vocab_len, hd->blob_len) != len ||
+			hd->vocab_off != PGIM_HEADER_SIZE || hd->blob_off != PGIM_HEADER_SIZE + align_up(hd->vocab_len))
+			return pgi_error(err, PGI_ERR_CORRUPT, NULL,
+							 "prepared model file is truncated or inconsistent");
+		memset(out, 0, sizeof(*out));
+		out->header = hd;
+		out->arch = PGIM_ARCH_TOKENIZER;
+		out->meta = hd->meta;
+		out->vocab = data + hd->vocab_off;
+		out->vocab_len = hd->vocab_len;
+		out->blob = data + hd->blob_off;
+		out->blob_len = hd->blob_len;
+		return PGI_OK;
+	}
 	if ((st = pgim_file_size(&hd->config, hd->vocab_len, hd->blob_len, &total, err)) != PGI_OK)
 		return st;
 	if ((st = pgim_bert_weights_size(&hd->config, &wlen, err)) != PGI_OK)
@@ -430,6 +480,7 @@ pgim_open(const uint8_t *data, uint64_t len, PgimModel *out, PgiError *err)
 						 "prepared model file is truncated or inconsistent");
 	memset(out, 0, sizeof(*out));
 	out->header = hd;
+	out->arch = PGIM_ARCH_BERT;
 	out->config = hd->config;
 	out->meta = hd->meta;
 	bind_weights(&hd->config, data + PGIM_HEADER_SIZE, &out->weights);

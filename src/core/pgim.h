@@ -37,7 +37,9 @@
 
 typedef enum PgimArch
 {
-	PGIM_ARCH_BERT = 1
+	PGIM_ARCH_BERT = 1,
+	PGIM_ARCH_TOKENIZER = 2		/* a tokenizer only (models pg_infer cannot
+								 * run yet): no weights */
 } PgimArch;
 
 typedef enum PgimTokKind
@@ -69,8 +71,10 @@ typedef struct PgimMeta
 	int32_t		eos_id;
 	int32_t		pooling;		/* BertPooling */
 	int32_t		normalize;		/* L2-normalise embeddings by default */
-	int32_t		max_tokens;		/* with specials; <= max_pos */
-	int32_t		reserved[19];
+	int32_t		max_tokens;		/* with specials; <= max_pos (0: no limit) */
+	int32_t		add_bos;		/* tokenize() puts bos_id first */
+	int32_t		add_eos;		/* tokenize() puts eos_id last */
+	int32_t		reserved[17];
 } PgimMeta;
 
 /* The file's first bytes */
@@ -108,6 +112,7 @@ typedef PgiStatus (*PgimFindFn) (void *arg, const char *name, PgimTensor *out,
 typedef struct PgimModel
 {
 	const PgimHeader *header;
+	PgimArch	arch;
 	BertConfig	config;
 	PgimMeta	meta;
 	BertWeights weights;		/* pointers into the mapping */
@@ -145,6 +150,12 @@ extern PgiStatus pgim_build_bert(uint8_t *dst, uint64_t dst_len, const BertConfi
  */
 extern PgiStatus pgim_check_bert(const BertConfig *c, const char *naming,
 								 PgimFindFn find, void *find_arg, PgiError *err);
+
+/* Size and contents of a tokenizer-only prepared file */
+extern uint64_t pgim_tokenizer_file_size(uint64_t vocab_len, uint64_t blob_len);
+extern void pgim_build_tokenizer(uint8_t *dst, const PgimMeta *meta,
+								 const uint8_t *vocab, uint64_t vocab_len,
+								 const uint8_t *blob, uint64_t blob_len, const char *sha256);
 
 /* Check and bind a prepared model held in data[0..len-1] */
 extern PgiStatus pgim_open(const uint8_t *data, uint64_t len, PgimModel *out,

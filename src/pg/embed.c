@@ -134,32 +134,52 @@ ParseOptions(Jsonb *jb, const LoadedModel *m)
 	return o;
 }
 
-/* [CLS] pieces [SEP] of one text, truncated to the model's max_tokens */
+/*
+ * The ids of one text with the model's special tokens: [CLS] pieces [SEP]
+ * truncated to max_tokens (BERT), or BOS/EOS as the tokenizer says
+ */
 static Encoded
 EncodeText(LoadedModel *m, text *t, bool truncate)
 {
+	const PgimMeta *meta = &m->pm.meta;
 	Encoded		e;
 	int			n;
 	int32	   *pieces = TokenizerEncode(m->tok, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
-	int			max = m->pm.meta.max_tokens;
+	bool		bert = m->pm.arch == PGIM_ARCH_BERT;
+	int			before = bert ? 1 : (meta->add_bos ? 1 : 0);
+	int			after = bert ? 1 : (meta->add_eos ? 1 : 0);
+	int			max = meta->max_tokens;
 
-	if (n + 2 > max)
+	if (max > 0 && n + before + after > max)
 	{
 		if (!truncate)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("input of %d tokens is longer than model \"%s\" accepts (%d)",
-							n + 2, m->name, max),
+							n + before + after, m->name, max),
 					 errhint("Pass '{\"truncate\": true}' to keep the first %d tokens.", max)));
-		n = max - 2;
+		n = max - before - after;
 	}
-	e.n = n + 2;
-	e.ids = palloc(sizeof(int32) * e.n);
-	e.ids[0] = m->pm.meta.cls_id;
-	memcpy(e.ids + 1, pieces, sizeof(int32) * n);
-	e.ids[n + 1] = m->pm.meta.sep_id;
+	e.n = n + before + after;
+	e.ids = palloc(sizeof(int32) * Max(e.n, 1));
+	if (before)
+		e.ids[0] = bert ? meta->cls_id : meta->bos_id;
+	memcpy(e.ids + before, pieces, sizeof(int32) * n);
+	if (after)
+		e.ids[before + n] = bert ? meta->sep_id : meta->eos_id;
 	pfree(pieces);
 	return e;
+}
+
+/* ERROR unless the model computes embeddings */
+static void
+RequireEncoder(const LoadedModel *m)
+{
+	if (m->pm.arch != PGIM_ARCH_BERT)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" is not an embedding model pg_infer can run", m->name),
+				 errdetail("Only its tokenizer is available: tokenize(), detokenize(), token_count().")));
 }
 
 /* Interrupt check between layers: may longjmp out of the core */
@@ -263,10 +283,15 @@ EmbedOne(const char *model, text *input, Jsonb *options)
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	LoadedModel *m = ModelGet(model);
-	EmbedOptions o = ParseOptions(options, m);
-	Encoded		e = EncodeText(m, input, o.truncate);
-	float	   *out = palloc(sizeof(float) * m->pm.config.hidden);
+	EmbedOptions o;
+	Encoded		e;
+	float	   *out;
 	Vector	   *v;
+
+	RequireEncoder(m);
+	o = ParseOptions(options, m);
+	e = EncodeText(m, input, o.truncate);
+	out = palloc(sizeof(float) * m->pm.config.hidden);
 
 	EmbedEncoded(m, &e, 1, &o, out);
 	MemoryContextSwitchTo(old);
@@ -338,6 +363,7 @@ pgi_embed_batch(PG_FUNCTION_ARGS)
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	old = MemoryContextSwitchTo(cxt);
 	m = ModelGet(model);
+	RequireEncoder(m);
 	o = ParseOptions(options, m);
 	enc = palloc(sizeof(Encoded) * Max(n, 1));
 	for (int i = 0; i < n; i++)
@@ -390,9 +416,11 @@ pgi_token_count(PG_FUNCTION_ARGS)
 	text	   *t = PG_GETARG_TEXT_PP(1);
 	int			n;
 	int32	   *ids = TokenizerEncode(m->tok, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
+	int			specials = m->pm.arch == PGIM_ARCH_BERT ? 2 :
+		(m->pm.meta.add_bos ? 1 : 0) + (m->pm.meta.add_eos ? 1 : 0);
 
 	pfree(ids);
-	PG_RETURN_INT32(n + 2);
+	PG_RETURN_INT32(n + specials);
 }
 
 PG_FUNCTION_INFO_V1(pgi_detokenize);
@@ -421,11 +449,6 @@ pgi_detokenize(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("token ids must not be NULL")));
 		ids[i] = DatumGetInt32(elems[i]);
-		if (ids[i] < 0 || ids[i] >= m->pm.config.vocab)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("token id %d is outside the vocabulary of model \"%s\" (0..%d)",
-							ids[i], m->name, m->pm.config.vocab - 1)));
 	}
 	PG_RETURN_TEXT_P(cstring_to_text(TokenizerDecode(m->tok, ids, n)));
 }

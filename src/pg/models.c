@@ -58,7 +58,9 @@
 
 #include "../core/bert_load.h"
 #include "../core/gguf.h"
+#include "../core/json.h"
 #include "../core/safetensors.h"
+#include "../core/tok_spm.h"
 #include "models.h"
 #include "pgi_error.h"
 #include "registry.h"
@@ -201,6 +203,8 @@ typedef struct BuildState
 	char	   *tmp;
 	MappedFile	maps[96];		/* source files mapped for the build */
 	int			n_maps;
+	uint8_t    *blob;			/* tokenizer bytes (malloc'd by the core) */
+	size_t		blob_len;
 } BuildState;
 
 /* Remember a mapping to release with the build */
@@ -237,6 +241,7 @@ BuildCleanup(void *arg)
 		unlink(b->tmp);
 	for (int i = 0; i < b->n_maps; i++)
 		UnmapFile(&b->maps[i]);
+	free(b->blob);
 }
 
 /* Map an optional text file of a model directory */
@@ -254,14 +259,106 @@ OptText(BuildState *b, const char *dir, const char *name, size_t *len)
 	return mf.data ? (const char *) KeepMap(b, mf) : "";
 }
 
-/* Parse the source into b->prep and open its tensors; returns the naming */
+/* Meta of a SentencePiece tokenizer-only model */
+static void
+SpmMeta(PgimMeta *m, const TokSpmInfo *info)
+{
+	memset(m, 0, sizeof(*m));
+	m->tok_kind = PGIM_TOK_SENTENCEPIECE;
+	m->cls_id = m->sep_id = m->mask_id = -1;
+	m->unk_id = info->unk_id;
+	m->pad_id = info->pad_id;
+	m->bos_id = info->bos_id;
+	m->eos_id = info->eos_id;
+	m->add_bos = info->add_bos > 0 && info->bos_id >= 0;
+	m->add_eos = info->add_eos > 0 && info->eos_id >= 0;
+}
+
+/*
+ * A model pg_infer cannot run yet, but whose tokenizer it can: a GGUF file
+ * with a "llama" (SentencePiece) vocabulary, or a directory with a
+ * SentencePiece model file.  Returns false when neither.
+ */
+static bool
+PrepareTokenizerOnly(BuildState *b, const char *path, bool dir)
+{
+	PgiError	err = {0};
+	TokSpmInfo	info;
+
+	if (!dir)
+	{
+		const GgufKV *kv = gguf_find_kv(b->gguf, "tokenizer.ggml.model");
+
+		if (kv == NULL || kv->type != GGUF_TYPE_STRING || kv->str_len != 5 ||
+			memcmp(kv->str, "llama", 5) != 0)
+			return false;
+		if (tok_spm_proto_from_gguf(b->gguf, &b->blob, &b->blob_len, &info, &err) != PGI_OK)
+			PgiReport(&err);
+	}
+	else
+	{
+		static const char *const files[] = {"tokenizer.model", "spiece.model",
+		"sentencepiece.bpe.model", NULL};
+		size_t		len = 0;
+		const char *bytes = NULL;
+
+		for (int i = 0; files[i] && bytes == NULL; i++)
+			bytes = OptText(b, path, files[i], &len);
+		if (bytes == NULL)
+			return false;
+		if (tok_spm_proto_check((const uint8_t *) bytes, len, &info, &err) != PGI_OK)
+			PgiReport(&err);
+		if ((b->blob = malloc(Max(len, 1))) == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		memcpy(b->blob, bytes, len);
+		b->blob_len = len;
+	}
+	SpmMeta(&b->prep.meta, &info);
+	return true;
+}
+
+/* The architecture named by a directory's config.json ("" when unknown) */
+static char *
+HfModelType(BuildState *b, const char *path)
+{
+	size_t		len;
+	const char *cfg = OptText(b, path, "config.json", &len);
+	JsonDoc    *doc;
+	PgiError	err = {0};
+	const JsonValue *v;
+	size_t		l;
+	const char *t;
+	char	   *result = "";
+
+	if (cfg && json_parse(cfg, len, &doc, &err) == PGI_OK)
+	{
+		if ((v = json_get(json_root(doc), "model_type")) && (t = json_str(v, &l)))
+			result = pnstrdup(t, l);
+		json_free(doc);
+	}
+	return result;
+}
+
+/*
+ * Parse the source into b->prep and open its tensors; returns the naming
+ * ("hf" or "gguf"), or "tokenizer" for a tokenizer-only model
+ */
 static const char *
 PrepareSource(BuildState *b, const char *path, PgimFindFn *find, void **find_arg)
 {
 	struct stat st;
 	PgiError	err = {0};
 
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+		strcmp(HfModelType(b, path), "bert") != 0)
+	{
+		if (PrepareTokenizerOnly(b, path, true))
+			return "tokenizer";
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pg_infer cannot run or tokenize model type \"%s\" yet", HfModelType(b, path))));
+	}
+	if (S_ISDIR(st.st_mode))
 	{
 		BertHfFiles f = {0};
 		MappedFile *w;
@@ -307,9 +404,23 @@ PrepareSource(BuildState *b, const char *path, PgimFindFn *find, void **find_arg
 	{
 		MappedFile	mf = MapFile(path);
 
+		const char *arch;
+		size_t		alen;
+
 		KeepMap(b, mf);
 		if (gguf_open(mf.data, mf.len, &b->gguf, &err) != PGI_OK)
 			PgiReport(&err);
+		if (gguf_get_str(b->gguf, "general.architecture", &arch, &alen, &err) != PGI_OK)
+			PgiReport(&err);
+		if (!(alen == 4 && memcmp(arch, "bert", 4) == 0))
+		{
+			if (PrepareTokenizerOnly(b, path, false))
+				return "tokenizer";
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("pg_infer cannot run or tokenize GGUF architecture \"%.*s\" yet",
+							(int) Min(alen, 64), arch)));
+		}
 		if (bert_prep_gguf(b->gguf, &b->prep, &err) != PGI_OK)
 			PgiReport(&err);
 		*find = bert_find_gguf;
@@ -340,7 +451,8 @@ ModelValidate(const char *path)
 	cb->arg = b;
 	MemoryContextRegisterResetCallback(cxt, cb);
 	naming = PrepareSource(b, path, &find, &find_arg);
-	if (pgim_check_bert(&b->prep.config, naming, find, find_arg, &err) != PGI_OK)
+	if (strcmp(naming, "tokenizer") != 0 &&
+		pgim_check_bert(&b->prep.config, naming, find, find_arg, &err) != PGI_OK)
 		PgiReport(&err);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
@@ -378,7 +490,9 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 				 errhint("Register the new content with load_model(name, source, '{\"force\": true}').")));
 
 	naming = PrepareSource(b, path, &find, &find_arg);
-	if (pgim_file_size(&b->prep.config, b->prep.vocab_len, 0, &size, &err) != PGI_OK)
+	if (strcmp(naming, "tokenizer") == 0)
+		size = pgim_tokenizer_file_size(0, b->blob_len);
+	else if (pgim_file_size(&b->prep.config, b->prep.vocab_len, 0, &size, &err) != PGI_OK)
 		PgiReport(&err);
 
 	(void) MakePGDirectory(psprintf("%s/pg_infer", DataDir));
@@ -406,8 +520,10 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 				(errcode_for_file_access(),
 				 errmsg("could not map \"%s\": %m", b->tmp)));
 	}
-	if (pgim_build_bert(b->out, size, &b->prep.config, &b->prep.meta, naming, find, find_arg,
-						b->prep.vocab, b->prep.vocab_len, NULL, 0, sha, &err) != PGI_OK)
+	if (strcmp(naming, "tokenizer") == 0)
+		pgim_build_tokenizer(b->out, &b->prep.meta, NULL, 0, b->blob, b->blob_len, sha);
+	else if (pgim_build_bert(b->out, size, &b->prep.config, &b->prep.meta, naming, find, find_arg,
+							 b->prep.vocab, b->prep.vocab_len, NULL, 0, sha, &err) != PGI_OK)
 		PgiReport(&err);
 	munmap(b->out, size);
 	b->out = NULL;

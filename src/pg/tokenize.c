@@ -15,13 +15,15 @@
 #include "mb/pg_wchar.h"
 #include "utils/memutils.h"
 
+#include "../core/tok_spm.h"
 #include "../core/tok_wordpiece.h"
 #include "models.h"
 #include "pgi_error.h"
 
 struct PgiTokenizer
 {
-	TokWordPiece *wp;
+	TokWordPiece *wp;			/* one of these */
+	TokSpm	   *sp;
 };
 
 /*
@@ -67,6 +69,8 @@ TokenizerFree(PgiTokenizer *tok)
 {
 	if (tok->wp)
 		tok_wordpiece_free(tok->wp);
+	if (tok->sp)
+		tok_spm_free(tok->sp);
 	pfree(tok);
 }
 
@@ -85,6 +89,16 @@ TokenizerCreate(const PgimModel *pm)
 	PgiTokenizer *tok;
 	PgiStatus	st;
 
+	if (pm->meta.tok_kind == PGIM_TOK_SENTENCEPIECE)
+	{
+		tok = MemoryContextAllocZero(TopMemoryContext, sizeof(PgiTokenizer));
+		if (tok_spm_open(pm->blob, pm->blob_len, &tok->sp, &err) != PGI_OK)
+		{
+			pfree(tok);
+			PgiReport(&err);
+		}
+		return tok;
+	}
 	if (pm->meta.tok_kind != PGIM_TOK_WORDPIECE)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -131,7 +145,12 @@ TokenizerEncode(PgiTokenizer *tok, const char *text, int len, int *n)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("tokenizers need a UTF8 database")));
-	if (tok_wordpiece_encode(tok->wp, text, (size_t) len, &ids, &err) != PGI_OK)
+	if (tok->sp)
+	{
+		if (tok_spm_encode(tok->sp, text, (size_t) len, &ids.ids, &ids.len, &err) != PGI_OK)
+			PgiReport(&err);
+	}
+	else if (tok_wordpiece_encode(tok->wp, text, (size_t) len, &ids, &err) != PGI_OK)
 	{
 		free(ids.ids);
 		PgiReport(&err);
@@ -151,7 +170,11 @@ TokenizerDecode(PgiTokenizer *tok, const int32 *ids, int n)
 	PgiError	err = {0};
 	char	   *out;
 
-	if (tok_wordpiece_decode(tok->wp, ids, (size_t) n, true, &s, &len, &err) != PGI_OK)
+	PgiStatus	st = tok->sp ?
+		tok_spm_decode(tok->sp, ids, (size_t) n, &s, &len, &err) :
+		tok_wordpiece_decode(tok->wp, ids, (size_t) n, true, &s, &len, &err);
+
+	if (st != PGI_OK)
 		PgiReport(&err);
 	out = pnstrdup(s, len);
 	free(s);
