@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "tok_wordpiece.h"
 
 /* ------------------------------------------------------------ vocab section */
 
@@ -461,24 +462,56 @@ gguf_opt_i32(const GgufFile *g, const char *key, int32_t dflt, int32_t *out, Pgi
 }
 
 /*
- * llama.cpp stores WordPiece vocabularies with word-initial pieces
- * prefixed by U+2581 and continuation pieces without "##"; special
- * [BRACKETED] tokens are kept.  Back to Hugging Face's form.
+ * The vocabulary of a GGUF "bert" tokenizer in Hugging Face's form (llama.cpp
+ * spells it differently: tok_wordpiece_vocab_from_gguf undoes that)
  */
-static int
-put_hf_piece(Buf *b, const char *s, size_t l)
+static PgiStatus
+gguf_vocab_to_hf(const GgufFile *g, const GgufKV *kv, Buf *b, PgiError *err)
 {
-	static const char phantom[] = "\xe2\x96\x81";
+	const GgufKV *types = gguf_find_kv(g, "tokenizer.ggml.token_type");
+	const char **toks = malloc(sizeof(char *) * kv->n);
+	size_t	   *lens = malloc(sizeof(size_t) * kv->n);
+	int32_t    *tt = NULL;
+	TokWordPieceVocab v = {0};
+	uint32_t	zero = 0;
+	PgiStatus	st = PGI_OK;
 
-	if (l >= 3 && memcmp(s, phantom, 3) == 0)
-		return buf_token(b, s + 3, l - 3);
-	if (l >= 2 && s[0] == '[' && s[l - 1] == ']')
-		return buf_token(b, s, l);
+	if (toks == NULL || lens == NULL)
+		st = pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
+	for (uint64_t i = 0; st == PGI_OK && i < kv->n; i++)
+		if ((toks[i] = gguf_arr_str(kv, i, &lens[i])) == NULL)
+			st = pgi_error(err, PGI_ERR_CORRUPT, NULL, "GGUF token %llu is not a string",
+						   (unsigned long long) i);
+	if (st == PGI_OK && types && types->type == GGUF_TYPE_ARRAY && types->n == kv->n)
 	{
-		uint32_t	len = (uint32_t) l + 2;
+		if ((tt = malloc(sizeof(int32_t) * kv->n)) == NULL)
+			st = pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
+		for (uint64_t i = 0; st == PGI_OK && i < kv->n; i++)
+		{
+			int64_t		t;
 
-		return buf_put(b, &len, 4) && buf_put(b, "##", 2) && buf_put(b, s, l);
+			tt[i] = gguf_arr_i64(types, i, &t) && t >= INT32_MIN && t <= INT32_MAX ? (int32_t) t : 0;
+		}
 	}
+	if (st == PGI_OK)
+		st = tok_wordpiece_vocab_from_gguf(toks, lens, tt, (int32_t) kv->n, &v, err);
+	if (st == PGI_OK && !buf_put(b, &zero, 4))
+		st = pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
+	for (int32_t i = 0; st == PGI_OK && i < v.n_tokens; i++)
+		if (!buf_token(b, v.tokens[i], v.lens[i]))
+			st = pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
+	if (st == PGI_OK)
+		buf_set_count(b, (uint32_t) v.n_tokens);
+	else
+	{
+		free(b->data);
+		b->data = NULL;
+	}
+	tok_wordpiece_vocab_free(&v);
+	free(toks);
+	free(lens);
+	free(tt);
+	return st;
 }
 
 PgiStatus
@@ -493,7 +526,6 @@ bert_prep_gguf(const GgufFile *g, BertPrep *out, PgiError *err)
 	uint32_t	u;
 	int32_t		pool;
 	Buf			b = {0};
-	uint32_t	zero = 0;
 	PgiStatus	st;
 
 	memset(out, 0, sizeof(*out));
@@ -546,19 +578,8 @@ bert_prep_gguf(const GgufFile *g, BertPrep *out, PgiError *err)
 		return pgi_error(err, PGI_ERR_CORRUPT, "The tokenizer must match the embedding matrix.",
 						 "GGUF has %llu tokens but token_embd.weight has %d rows",
 						 (unsigned long long) kv->n, c->vocab);
-	if (!buf_put(&b, &zero, 4))
-		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
-	for (uint64_t i = 0; i < kv->n; i++)
-	{
-		const char *t = gguf_arr_str(kv, i, &l);
-
-		if (t == NULL || !put_hf_piece(&b, t, l))
-		{
-			free(b.data);
-			return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
-		}
-	}
-	buf_set_count(&b, (uint32_t) kv->n);
+	if ((st = gguf_vocab_to_hf(g, kv, &b, err)) != PGI_OK)
+		return st;
 	meta_specials(&out->meta, &b, NULL);
 #define OPT_ID(key, field) \
 	do { \

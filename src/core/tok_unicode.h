@@ -107,7 +107,7 @@ extern bool tok_unicode_bert_is_punct(uint32_t cp);
 /* BERT accent: a non-spacing mark (Mn), what strip_accents removes */
 extern bool tok_unicode_bert_is_nonspacing_mark(uint32_t cp);
 
-/* Whether the reference's NFD leaves cp undecomposed (see the generator) */
+/* Whether the reference's NFD leaves cp alone, as a starter (see the generator) */
 extern bool tok_unicode_bert_nfd_keep(uint32_t cp);
 
 /* A "Chinese character" as BERT defines it: the CJK ideograph blocks */

@@ -455,10 +455,12 @@ nfd_run(const TokWordPiece *wp, const uint32_t *in, size_t n, CpBuf *out, PgiErr
 }
 
 /*
- * NFD of in into out, the callback seeing runs between NULs and the code
- * points the reference does not decompose (both are starters that stay as
- * they are, so splitting there changes nothing); runs below U+00C0 are
- * copied, since NFD leaves them alone.
+ * NFD of in into out.  The callback sees the runs between NULs and the
+ * code points the reference's NFD leaves alone as starters (U+11938, marks
+ * newer than its Unicode 9.0 data): copying those and normalising the runs
+ * around them separately is exactly what the reference computes, and
+ * splitting at a NUL changes nothing.  Runs below U+00C0 are copied, since
+ * NFD leaves them alone.
  */
 static PgiStatus
 nfd_all(const TokWordPiece *wp, const CpBuf *in, CpBuf *out, PgiError *err)

@@ -27,40 +27,28 @@ struct PgiTokenizer
 };
 
 /*
- * NFD through PostgreSQL's unicode_normalize (see TokNfdFn): never lets an
- * error escape into the core, returns -1 instead
+ * NFD through PostgreSQL's unicode_normalize (see TokNfdFn).  Its only
+ * possible error is running out of memory for the result, which is raised
+ * from here through the core: the core's work buffers of that one call
+ * are then lost (a few times the text's size, only on out-of-memory).
  */
 static int64_t
 PgNfd(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
 {
-	MemoryContext old = CurrentMemoryContext;
-	int64_t		result = -1;
+	pg_wchar   *src = palloc(sizeof(pg_wchar) * (n_in + 1));
+	pg_wchar   *dst;
+	size_t		m = 0;
 
-	PG_TRY();
-	{
-		pg_wchar   *src = palloc(sizeof(pg_wchar) * (n_in + 1));
-		pg_wchar   *dst;
-		size_t		m = 0;
-
-		memcpy(src, in, sizeof(pg_wchar) * n_in);
-		src[n_in] = 0;
-		dst = unicode_normalize(UNICODE_NFD, src);
-		while (dst[m])
-			m++;
-		if (m <= out_cap)
-			memcpy(out, dst, sizeof(uint32_t) * m);
-		result = (int64_t) m;
-		pfree(src);
-		pfree(dst);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(old);
-		FlushErrorState();
-		result = -1;
-	}
-	PG_END_TRY();
-	return result;
+	memcpy(src, in, sizeof(pg_wchar) * n_in);
+	src[n_in] = 0;
+	dst = unicode_normalize(UNICODE_NFD, src);
+	while (dst[m])
+		m++;
+	if (m <= out_cap)
+		memcpy(out, dst, sizeof(uint32_t) * m);
+	pfree(src);
+	pfree(dst);
+	return (int64_t) m;
 }
 
 /* Free a tokenizer (and its core object) */

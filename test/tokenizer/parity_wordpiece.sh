@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# WordPiece parity: our tokenizer (src/core/tok_wordpiece.c) against Hugging
+# Face tokenizers (npm "tokenizers", the Rust implementation with prebuilt
+# binaries) on generated strings in three configurations; see
+# test/tokenizer/wordpiece/parity.js.  The reference packages are installed
+# into build/tokenizer/wordpiece (pinned in wordpiece/package.json, no
+# lockfile).  A missing reference is a failure, not a pass.
+#
+# Last line: "parity: N passed, M failed".
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SRC="$ROOT/test/tokenizer/wordpiece"
+OUT="$ROOT/build/tokenizer/wordpiece"
+cd "$ROOT"
+
+skip() {
+	echo "skip: $*"
+	echo "parity: 0 passed, 1 failed"
+	exit 1
+}
+
+command -v node >/dev/null 2>&1 || skip "node is not installed"
+command -v npm >/dev/null 2>&1 || skip "npm is not installed"
+command -v pg_config >/dev/null 2>&1 || skip "pg_config is not installed"
+mkdir -p "$OUT/work" || skip "cannot create $OUT"
+
+# --- reference packages, reinstalled only when package.json changed
+if ! cmp -s "$SRC/package.json" "$OUT/package.json" || [ ! -d "$OUT/node_modules/tokenizers" ]; then
+	cp "$SRC/package.json" "$OUT/package.json"
+	(cd "$OUT" && npm install --no-package-lock --no-audit --no-fund --loglevel=error \
+		--cache "$OUT/npm-cache") \
+		> "$OUT/npm.log" 2>&1 || { tail -5 "$OUT/npm.log"; rm -f "$OUT/package.json"; skip "npm install of the reference failed"; }
+fi
+
+# --- our side: the driver over the core's tokenizer files
+CC=${CC:-cc}
+PGINC=$(pg_config --includedir-server)
+PGLIB=
+for d in "$(pg_config --pkglibdir)" "$(pg_config --libdir)"; do
+	[ -f "$d/libpgcommon.a" ] && { PGLIB=$d; break; }
+done
+[ -n "$PGLIB" ] || skip "libpgcommon.a not found (PostgreSQL server development files)"
+CFLAGS="-O2 -g -Wall -Wextra -Werror"
+$CC -std=gnu11 $CFLAGS -isystem "$PGINC" -c -o "$OUT/pg_unicode_norm.o" \
+	test/unit/pgcommon/pg_unicode_norm.c || skip "cannot build the NFD adapter"
+$CC -std=c11 -D_GNU_SOURCE $CFLAGS -Isrc/core -Itest/unit -o "$OUT/tok_driver" \
+	"$SRC/tok_driver.c" src/core/tok_unicode.c src/core/tok_unicode_tables.c \
+	src/core/tok_wordpiece.c src/core/json.c src/core/pgi_status.c "$OUT/pg_unicode_norm.o" \
+	"$PGLIB/libpgcommon.a" "$PGLIB/libpgport.a" -lm || skip "cannot build tok_driver"
+
+node "$SRC/parity.js" "$OUT" "$OUT/tok_driver" "$OUT/work"
