@@ -174,7 +174,8 @@ JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_infer';
 SELECT is_empty($$SELECT oid::regprocedure::text FROM pgi_ext_funcs
 				  WHERE prokind = 'f' AND proname NOT IN ('pg_input_is_valid', 'pg_input_error_info',
 															   'hnswhandler', 'hnsw_check',
-															   'load_model', 'drop_model')
+															   'load_model', 'drop_model', 'unload_model')
+					AND oid::regprocedure::text <> 'embed(text)'	-- reads a setting: STABLE (embed.sql)
 					AND pronamespace::regnamespace::text <> 'pg_infer'
 					AND (provolatile <> 'i' OR proparallel <> 's' OR NOT proisstrict)$$,
 	'functions: all IMMUTABLE, PARALLEL SAFE and STRICT');
