@@ -3,11 +3,23 @@
  * par.c
  *	  Worker threads for data-parallel loops (see par.h).
  *
- * Protocol: the caller publishes a job (fn, arg, n, thread count) and
- * increments the generation; each worker runs its range for a generation
- * it has not seen and increments done.  Workers that see no new
- * generation spin for ~SPIN_ROUNDS polls, then sleep on the condition
- * variable until the next generation is broadcast.
+ * A job is a range [0, n) cut into small chunks; the caller and the
+ * workers take chunks from a shared counter until none is left, so the
+ * work is balanced dynamically.  That matters on a database server, where
+ * the other cores are often busy: a worker that is not scheduled in time
+ * simply takes no chunk, and the caller does the work itself instead of
+ * waiting for it (a static split would stall every product for a time
+ * slice).
+ *
+ * Protocol: the caller writes the job, opens it (closed = 0) and bumps the
+ * generation.  A worker that sees a new generation registers (active++),
+ * then checks closed: if the job is still open it takes chunks, else it
+ * backs out; either way it deregisters.  The caller, having run out of
+ * chunks, closes the job and waits until active is 0.  Both sides write
+ * their flag before reading the other's (sequentially consistent atomics),
+ * so a worker either is seen by the caller or sees the job closed.
+ * Workers that see no new generation spin for a while, then sleep on a
+ * condition variable.
  *
  * src/core/par.c
  *
@@ -20,6 +32,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define SPIN_ROUNDS 20000
 
@@ -28,28 +41,46 @@ typedef struct Pool
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	atomic_uint generation;
-	atomic_int	done;
 	atomic_int	sleepers;
+	atomic_int	active;			/* workers inside the current job */
+	atomic_int	closed;			/* the current job takes no more workers */
+	atomic_int	next;			/* first chunk not taken */
 	/* the current job */
 	par_fn		fn;
 	void	   *arg;
 	int			n;
-	int			nthreads;		/* threads of this job, caller included */
+	int			grain;
 	int			started;		/* workers running */
 } Pool;
 
 static Pool pool = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.wake = PTHREAD_COND_INITIALIZER,
+	.closed = 1,
 };
 static int	wanted = 1;
 
-/* Range of thread t of nt over [0, n) */
-static void
-range(int n, int t, int nt, int *b, int *e)
+/* Pause in a spin loop */
+static inline void
+relax(void)
 {
-	*b = (int) ((long long) n * t / nt);
-	*e = (int) ((long long) n * (t + 1) / nt);
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/* Take chunks of the current job until none is left */
+static void
+run_chunks(void)
+{
+	for (;;)
+	{
+		int			b = atomic_fetch_add(&pool.next, pool.grain);
+
+		if (b >= pool.n)
+			return;
+		pool.fn(pool.arg, b, b + pool.grain < pool.n ? b + pool.grain : pool.n);
+	}
 }
 
 /* Wait for a generation after seen: spin, then sleep */
@@ -62,9 +93,7 @@ wait_generation(unsigned seen)
 	{
 		if ((g = atomic_load_explicit(&pool.generation, memory_order_acquire)) != seen)
 			return g;
-#if defined(__x86_64__) || defined(__i386__)
-		__builtin_ia32_pause();
-#endif
+		relax();
 	}
 	pthread_mutex_lock(&pool.lock);
 	atomic_fetch_add(&pool.sleepers, 1);
@@ -75,26 +104,20 @@ wait_generation(unsigned seen)
 	return g;
 }
 
-/* Worker thread t (1..): run its range of each job */
+/* Worker thread: join each job that is still open */
 static void *
 worker(void *p)
 {
-	int			t = (int) (intptr_t) p;
 	unsigned	seen = 0;
 
+	(void) p;
 	for (;;)
 	{
-		int			b,
-					e;
-
 		seen = wait_generation(seen);
-		if (t < pool.nthreads)
-		{
-			range(pool.n, t, pool.nthreads, &b, &e);
-			if (b < e)
-				pool.fn(pool.arg, b, e);
-		}
-		atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+		atomic_fetch_add(&pool.active, 1);
+		if (!atomic_load(&pool.closed))
+			run_chunks();
+		atomic_fetch_sub(&pool.active, 1);
 	}
 	return NULL;
 }
@@ -115,7 +138,7 @@ ensure_workers(int n)
 	{
 		pthread_t	th;
 
-		if (pthread_create(&th, NULL, worker, (void *) (intptr_t) (pool.started + 1)) != 0)
+		if (pthread_create(&th, NULL, worker, NULL) != 0)
 			break;
 		pthread_detach(th);
 		pool.started++;
@@ -140,8 +163,6 @@ void
 par_for(int n, par_fn fn, void *arg)
 {
 	int			nt = wanted < n ? wanted : n;
-	int			b,
-				e;
 
 	if (nt > 1)
 		nt = ensure_workers(nt);
@@ -151,33 +172,27 @@ par_for(int n, par_fn fn, void *arg)
 			fn(arg, 0, n);
 		return;
 	}
+	/* about four chunks per thread: balance without much counter traffic */
 	pool.fn = fn;
 	pool.arg = arg;
 	pool.n = n;
-	pool.nthreads = nt;
-	atomic_store(&pool.done, 0);
-	atomic_fetch_add(&pool.generation, 1);	/* seq_cst: ordered before the sleepers load */
+	pool.grain = n / (4 * nt) > 0 ? n / (4 * nt) : 1;
+	atomic_store(&pool.next, 0);
+	atomic_store(&pool.closed, 0);
+	atomic_fetch_add(&pool.generation, 1);	/* seq_cst: before the sleepers load */
 	if (atomic_load(&pool.sleepers) > 0)
 	{
 		pthread_mutex_lock(&pool.lock);
 		pthread_cond_broadcast(&pool.wake);
 		pthread_mutex_unlock(&pool.lock);
 	}
-	range(n, 0, nt, &b, &e);
-	fn(arg, b, e);
-	/*
-	 * every started worker reports, including those with no range; yield
-	 * after a short spin, since on a busy server a worker may be waiting
-	 * for a CPU
-	 */
-	for (int i = 0; atomic_load_explicit(&pool.done, memory_order_acquire) < pool.started; i++)
+	run_chunks();
+	atomic_store(&pool.closed, 1);
+	/* wait for the chunks workers are still running */
+	for (int i = 0; atomic_load(&pool.active) > 0; i++)
 	{
 		if (i < 4000)
-		{
-#if defined(__x86_64__) || defined(__i386__)
-			__builtin_ia32_pause();
-#endif
-		}
+			relax();
 		else
 			sched_yield();
 	}

@@ -19,6 +19,7 @@
 #include "bert_load.h"
 #include "json.h"
 #include "nn_kernels.h"
+#include "par.h"
 #include "pgim.h"
 #include "unit.h"
 
@@ -373,6 +374,10 @@ main(int argc, char **argv)
 	check_source(cases, "bert-f32.gguf", "reference", 1e-4);
 	check_source(cases, "bert-f16.gguf", "reference_f16", 1e-4);
 	check_source(cases, "bert-q8_0.gguf", "reference_q8_0", 1e-4);
+	/* the products split over worker threads give the same answers */
+	par_set_threads(3);
+	check_source(cases, "bert-f32.gguf", "reference", 1e-4);
+	par_set_threads(1);
 	check_bad_inputs();
 	json_free(doc);
 	free(text);

