@@ -159,3 +159,32 @@ build/fuzz/fuzz_wordpiece: test/fuzz/fuzz_wordpiece.c $(PG_NORM_SRCS) $(CORE_SRC
 		-c -o build/fuzz/pg_unicode_norm.o test/unit/pgcommon/pg_unicode_norm.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) build/fuzz/pg_unicode_norm.o \
 		$(PG_FE_LIBS) -lm
+
+# --- USE Lite (use_load, use_lite, tok_unigram) tests
+# test_use_lite and fuzz_use_load take NFKC from libpgcommon through the
+# adapter in test/unit/pgcommon/ (see the wordpiece block above, whose
+# PG_FE_* variables they reuse).  The random TF.js model the unit test
+# compares against is written by test/models/gen_use.py into
+# build/use_fixture; the real model (npm) and TF.js references
+# (../shared/reference/use-lite) are used when present, skipped otherwise.
+USE_FIXTURE = build/use_fixture/reference.json
+$(USE_FIXTURE): test/models/gen_use.py
+	/usr/bin/python3 test/models/gen_use.py build/use_fixture >/dev/null
+
+unit: $(USE_FIXTURE)
+
+build/unit/test_use_lite: test/unit/test_use_lite.c $(PG_NORM_SRCS) $(CORE_SRCS) \
+		$(wildcard src/core/*.h) test/unit/unit.h $(USE_FIXTURE)
+	@mkdir -p build/unit
+	$(CORE_CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror $(PG_FE_INCLUDES) \
+		-c -o build/unit/pg_unicode_norm_use.o test/unit/pgcommon/pg_unicode_norm.c
+	$(CORE_CC) $(CORE_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) build/unit/pg_unicode_norm_use.o \
+		$(PG_FE_LIBS) -lopenblas -lm
+
+build/fuzz/fuzz_use_load: test/fuzz/fuzz_use_load.c $(PG_NORM_SRCS) $(CORE_SRCS)
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) -std=gnu11 -g -O1 -fsanitize=address,undefined $(PG_FE_INCLUDES) \
+		-c -o build/fuzz/pg_unicode_norm_use.o test/unit/pgcommon/pg_unicode_norm.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) build/fuzz/pg_unicode_norm_use.o \
+		$(PG_FE_LIBS) -lm
+# --- end USE Lite

@@ -400,6 +400,46 @@ pgim_build_tokenizer(uint8_t *dst, const PgimMeta *meta, const uint8_t *vocab,
 		memcpy(dst + hd->blob_off, blob, blob_len);
 }
 
+PgiStatus
+pgim_use_file_size(const UseConfig *c, uint64_t *bytes, PgiError *err)
+{
+	uint64_t	w;
+	PgiStatus	st = use_weights_size(c, &w, err);
+
+	if (st == PGI_OK)
+		*bytes = PGIM_HEADER_SIZE + w;
+	return st;
+}
+
+PgiStatus
+pgim_build_use(uint8_t *dst, uint64_t dst_len, const UseSource *src, const PgimMeta *meta,
+			   const char *sha256, PgiError *err)
+{
+	PgimHeader *hd = (PgimHeader *) dst;
+	const UseConfig *c = use_source_config(src);
+	uint64_t	size;
+	PgiStatus	st;
+
+	if ((st = pgim_use_file_size(c, &size, err)) != PGI_OK)
+		return st;
+	if (size != dst_len)
+		return pgi_error(err, PGI_ERR_PARAM, NULL, "prepared model buffer has the wrong size");
+	memset(dst, 0, PGIM_HEADER_SIZE);
+	if ((st = use_pack(src, dst + PGIM_HEADER_SIZE, size - PGIM_HEADER_SIZE, err)) != PGI_OK)
+		return st;
+	memcpy(hd->magic, PGIM_MAGIC, 8);
+	hd->version = PGIM_VERSION;
+	hd->arch = PGIM_ARCH_USE;
+	hd->file_size = size;
+	snprintf(hd->sha256, sizeof(hd->sha256), "%s", sha256 ? sha256 : "");
+	hd->use_config = *c;
+	hd->meta = *meta;
+	hd->weights_off = PGIM_HEADER_SIZE;
+	hd->weights_len = size - PGIM_HEADER_SIZE;
+	hd->vocab_off = hd->blob_off = size;
+	return PGI_OK;
+}
+
 /* Point w's fields into the weights section */
 static void
 bind_weights(const BertConfig *c, const uint8_t *base, BertWeights *w)
@@ -448,10 +488,28 @@ pgim_open(const uint8_t *data, uint64_t len, PgimModel *out, PgiError *err)
 	if (len < PGIM_HEADER_SIZE || memcmp(hd->magic, PGIM_MAGIC, 8) != 0)
 		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "not a prepared model file");
 	if (hd->version != PGIM_VERSION ||
-		(hd->arch != PGIM_ARCH_BERT && hd->arch != PGIM_ARCH_TOKENIZER))
+		(hd->arch != PGIM_ARCH_BERT && hd->arch != PGIM_ARCH_TOKENIZER && hd->arch != PGIM_ARCH_USE))
 		return pgi_error(err, PGI_ERR_CORRUPT, NULL,
 						 "prepared model file has version %u, architecture %u",
 						 hd->version, hd->arch);
+	if (hd->arch == PGIM_ARCH_USE)
+	{
+		uint64_t	size;
+
+		memset(out, 0, sizeof(*out));
+		if ((st = pgim_use_file_size(&hd->use_config, &size, err)) != PGI_OK)
+			return st;
+		if (hd->file_size != len || size != len || hd->weights_off != PGIM_HEADER_SIZE ||
+			hd->weights_len != len - PGIM_HEADER_SIZE)
+			return pgi_error(err, PGI_ERR_CORRUPT, NULL,
+							 "prepared model file is truncated or inconsistent");
+		out->header = hd;
+		out->arch = PGIM_ARCH_USE;
+		out->meta = hd->meta;
+		out->use_config = hd->use_config;
+		return use_bind(&out->use_config, data + PGIM_HEADER_SIZE, hd->weights_len,
+						&out->use_weights, err);
+	}
 	if (hd->arch == PGIM_ARCH_TOKENIZER)
 	{
 		if (hd->vocab_len > len || hd->blob_len > len ||

@@ -29,17 +29,20 @@
 
 #include "bert.h"
 #include "pgi_status.h"
+#include "use_load.h"
 
 #define PGIM_MAGIC			"PGIMODL1"
-#define PGIM_VERSION		2
+#define PGIM_VERSION		3
 #define PGIM_HEADER_SIZE	4096
 #define PGIM_ALIGN			64
 
 typedef enum PgimArch
 {
 	PGIM_ARCH_BERT = 1,
-	PGIM_ARCH_TOKENIZER = 2		/* a tokenizer only (models pg_infer cannot
+	PGIM_ARCH_TOKENIZER = 2,	/* a tokenizer only (models pg_infer cannot
 								 * run yet): no weights */
+	PGIM_ARCH_USE = 3			/* Universal Sentence Encoder Lite: the
+								 * weights section is use_pack's (use_load.h) */
 } PgimArch;
 
 typedef enum PgimTokKind
@@ -47,7 +50,8 @@ typedef enum PgimTokKind
 	PGIM_TOK_NONE = 0,
 	PGIM_TOK_WORDPIECE = 1,
 	PGIM_TOK_SENTENCEPIECE = 2,
-	PGIM_TOK_BPE = 3
+	PGIM_TOK_BPE = 3,
+	PGIM_TOK_UNIGRAM = 4		/* USE Lite's (tok_unigram.h), from the weights */
 } PgimTokKind;
 
 /* tok_flags bits */
@@ -87,6 +91,7 @@ typedef struct PgimHeader
 	char		sha256[72];		/* of the source, NUL-terminated hex */
 	BertConfig	config;
 	PgimMeta	meta;
+	UseConfig	use_config;		/* PGIM_ARCH_USE */
 	uint64_t	weights_off;
 	uint64_t	weights_len;
 	uint64_t	vocab_off;
@@ -115,7 +120,9 @@ typedef struct PgimModel
 	PgimArch	arch;
 	BertConfig	config;
 	PgimMeta	meta;
-	BertWeights weights;		/* pointers into the mapping */
+	BertWeights weights;		/* pointers into the mapping (BERT) */
+	UseConfig	use_config;		/* PGIM_ARCH_USE */
+	UseWeights	use_weights;
 	const uint8_t *vocab;		/* vocab section */
 	uint64_t	vocab_len;
 	const uint8_t *blob;
@@ -156,6 +163,11 @@ extern uint64_t pgim_tokenizer_file_size(uint64_t vocab_len, uint64_t blob_len);
 extern void pgim_build_tokenizer(uint8_t *dst, const PgimMeta *meta,
 								 const uint8_t *vocab, uint64_t vocab_len,
 								 const uint8_t *blob, uint64_t blob_len, const char *sha256);
+
+/* Size and contents (from a loaded TF.js source) of a USE Lite prepared file */
+extern PgiStatus pgim_use_file_size(const UseConfig *c, uint64_t *bytes, PgiError *err);
+extern PgiStatus pgim_build_use(uint8_t *dst, uint64_t dst_len, const UseSource *src,
+								const PgimMeta *meta, const char *sha256, PgiError *err);
 
 /* Check and bind a prepared model held in data[0..len-1] */
 extern PgiStatus pgim_open(const uint8_t *data, uint64_t len, PgimModel *out,

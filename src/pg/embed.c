@@ -29,6 +29,7 @@
 #include "../core/bert.h"
 #include "../core/json.h"
 #include "../core/par.h"
+#include "../core/use_lite.h"
 #include "blas.h"
 #include "models.h"
 #include "pgi_error.h"
@@ -131,6 +132,12 @@ ParseOptions(Jsonb *jb, const LoadedModel *m)
 		}
 	}
 	json_free(doc);
+	if (m->pm.arch == PGIM_ARCH_USE &&
+		(o.pooling != (BertPooling) m->pm.meta.pooling || !o.normalize))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" has its own pooling and always returns unit-length vectors", m->name),
+				 errhint("Only the truncate option applies to it.")));
 	return o;
 }
 
@@ -146,8 +153,9 @@ EncodeText(LoadedModel *m, text *t, bool truncate)
 	int			n;
 	int32	   *pieces = TokenizerEncode(m->tok, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
 	bool		bert = m->pm.arch == PGIM_ARCH_BERT;
-	int			before = bert ? 1 : (meta->add_bos ? 1 : 0);
-	int			after = bert ? 1 : (meta->add_eos ? 1 : 0);
+	bool		use = m->pm.arch == PGIM_ARCH_USE;	/* no special tokens */
+	int			before = bert ? 1 : (!use && meta->add_bos ? 1 : 0);
+	int			after = bert ? 1 : (!use && meta->add_eos ? 1 : 0);
 	int			max = meta->max_tokens;
 
 	if (max > 0 && n + before + after > max)
@@ -171,11 +179,18 @@ EncodeText(LoadedModel *m, text *t, bool truncate)
 	return e;
 }
 
+/* Width of a model's embeddings */
+static int
+ModelDims(const LoadedModel *m)
+{
+	return m->pm.arch == PGIM_ARCH_USE ? m->pm.use_config.d_model : m->pm.config.hidden;
+}
+
 /* ERROR unless the model computes embeddings */
 static void
 RequireEncoder(const LoadedModel *m)
 {
-	if (m->pm.arch != PGIM_ARCH_BERT)
+	if (m->pm.arch != PGIM_ARCH_BERT && m->pm.arch != PGIM_ARCH_USE)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("model \"%s\" is not an embedding model pg_infer can run", m->name),
@@ -222,6 +237,8 @@ static void
 EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *out)
 {
 	const BertConfig *c = &m->pm.config;
+	bool		use = m->pm.arch == PGIM_ARCH_USE;
+	int			dims = ModelDims(m);
 	BertRuntime rt = {BlasGet()->sgemm, CheckInterrupts, NULL, EMBED_BLOCK_ROWS};
 	int			i = 0;
 
@@ -238,13 +255,13 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 		PgiError	err = {0};
 
 		/* as many sequences as fit the token budget (at least one) */
-		while (j < n && (j == i || total + enc[j].n <= pgi_max_batch_tokens))
+		while (j < n && (j == i || (total + enc[j].n <= pgi_max_batch_tokens && j - i < 4096)))
 		{
 			total += enc[j].n;
 			max_len = Max(max_len, enc[j].n);
 			j++;
 		}
-		ids = palloc(sizeof(int32) * total);
+		ids = palloc(sizeof(int32) * Max(total, 1));
 		lens = palloc(sizeof(int32) * (j - i));
 		total = 0;
 		for (int k = i; k < j; k++)
@@ -253,12 +270,22 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 			lens[k - i] = enc[k].n;
 			total += enc[k].n;
 		}
-		scratch = WorkMemory(bert_scratch_floats(c, total, max_len) + (size_t) total * c->hidden);
-		hidden = scratch + bert_scratch_floats(c, total, max_len);
-		if (bert_forward(c, &m->pm.weights, &rt, ids, lens, j - i, scratch, hidden, &err) != PGI_OK)
-			PgiReport(&err);
-		bert_pool(hidden, lens, j - i, c->hidden, o->pooling, o->normalize,
-				  out + (size_t) i * c->hidden);
+		if (use)
+		{
+			scratch = WorkMemory(use_scratch_floats(&m->pm.use_config, total, max_len));
+			if (use_forward(&m->pm.use_config, &m->pm.use_weights, &rt, ids, lens, j - i,
+							scratch, out + (size_t) i * dims, &err) != PGI_OK)
+				PgiReport(&err);
+		}
+		else
+		{
+			scratch = WorkMemory(bert_scratch_floats(c, total, max_len) + (size_t) total * c->hidden);
+			hidden = scratch + bert_scratch_floats(c, total, max_len);
+			if (bert_forward(c, &m->pm.weights, &rt, ids, lens, j - i, scratch, hidden, &err) != PGI_OK)
+				PgiReport(&err);
+			bert_pool(hidden, lens, j - i, c->hidden, o->pooling, o->normalize,
+					  out + (size_t) i * c->hidden);
+		}
 		pfree(ids);
 		pfree(lens);
 		i = j;
@@ -291,11 +318,11 @@ EmbedOne(const char *model, text *input, Jsonb *options)
 	RequireEncoder(m);
 	o = ParseOptions(options, m);
 	e = EncodeText(m, input, o.truncate);
-	out = palloc(sizeof(float) * m->pm.config.hidden);
+	out = palloc(sizeof(float) * ModelDims(m));
 
 	EmbedEncoded(m, &e, 1, &o, out);
 	MemoryContextSwitchTo(old);
-	v = MakeVector(out, m->pm.config.hidden);
+	v = MakeVector(out, ModelDims(m));
 	MemoryContextDelete(cxt);
 	return v;
 }
@@ -369,7 +396,7 @@ pgi_embed_batch(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 		if (!nulls[i])
 			enc[nreal++] = EncodeText(m, DatumGetTextPP(elems[i]), o.truncate);
-	out = MemoryContextAllocHuge(cxt, sizeof(float) * (size_t) Max(nreal, 1) * m->pm.config.hidden);
+	out = MemoryContextAllocHuge(cxt, sizeof(float) * (size_t) Max(nreal, 1) * ModelDims(m));
 	if (nreal > 0)
 		EmbedEncoded(m, enc, nreal, &o, out);
 	MemoryContextSwitchTo(old);
@@ -379,8 +406,8 @@ pgi_embed_batch(PG_FUNCTION_ARGS)
 	nreal = 0;
 	for (int i = 0; i < n; i++)
 		if (!nulls[i])
-			vecs[i] = PointerGetDatum(MakeVector(out + (size_t) (nreal++) * m->pm.config.hidden,
-												 m->pm.config.hidden));
+			vecs[i] = PointerGetDatum(MakeVector(out + (size_t) (nreal++) * ModelDims(m),
+												 ModelDims(m)));
 		else
 			vecs[i] = (Datum) 0;
 	dims[0] = n;

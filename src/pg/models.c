@@ -61,6 +61,7 @@
 #include "../core/json.h"
 #include "../core/safetensors.h"
 #include "../core/tok_spm.h"
+#include "../core/use_load.h"
 #include "models.h"
 #include "pgi_error.h"
 #include "registry.h"
@@ -205,6 +206,7 @@ typedef struct BuildState
 	int			n_maps;
 	uint8_t    *blob;			/* tokenizer bytes (malloc'd by the core) */
 	size_t		blob_len;
+	UseSource  *use;			/* a TF.js USE Lite model */
 } BuildState;
 
 /* Remember a mapping to release with the build */
@@ -242,6 +244,8 @@ BuildCleanup(void *arg)
 	for (int i = 0; i < b->n_maps; i++)
 		UnmapFile(&b->maps[i]);
 	free(b->blob);
+	if (b->use)
+		use_source_free(b->use);
 }
 
 /* Map an optional text file of a model directory */
@@ -339,15 +343,72 @@ HfModelType(BuildState *b, const char *path)
 	return result;
 }
 
+/* Whether a directory holds a TF.js model (model.json, vocab.json) */
+bool
+IsTfjsDir(const char *path)
+{
+	return FileInDir(path, "config.json", true) == NULL &&
+		FileInDir(path, "model.json", true) != NULL &&
+		FileInDir(path, "vocab.json", true) != NULL;
+}
+
+/* Load a TF.js USE Lite directory into b->use (every file checked) */
+static void
+PrepareTfjs(BuildState *b, const char *path)
+{
+	size_t		mlen,
+				vlen;
+	const char *mjson = OptText(b, path, "model.json", &mlen);
+	const char *vjson = OptText(b, path, "vocab.json", &vlen);
+	char	  **names;
+	int			n;
+	const uint8 **shards;
+	size_t	   *lens;
+	PgiError	err = {0};
+	char	  **copies;
+
+	if (use_tfjs_shard_paths(mjson, mlen, &names, &n, &err) != PGI_OK)
+		PgiReport(&err);
+	copies = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		copies[i] = pstrdup(names[i]);
+	use_tfjs_paths_free(names, n);
+	shards = palloc(sizeof(uint8 *) * Max(n, 1));
+	lens = palloc(sizeof(size_t) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		MappedFile	mf = MapFile(FileInDir(path, copies[i], false));
+
+		shards[i] = KeepMap(b, mf);
+		lens[i] = mf.len;
+	}
+	if (use_load_tfjs(mjson, mlen, shards, lens, n, vjson, vlen, &b->use, &err) != PGI_OK)
+		PgiReport(&err);
+	memset(&b->prep.meta, 0, sizeof(b->prep.meta));
+	b->prep.meta.tok_kind = PGIM_TOK_UNIGRAM;
+	b->prep.meta.cls_id = b->prep.meta.sep_id = b->prep.meta.pad_id = -1;
+	b->prep.meta.mask_id = b->prep.meta.bos_id = b->prep.meta.eos_id = -1;
+	b->prep.meta.unk_id = 0;
+	b->prep.meta.normalize = 1;
+	b->prep.meta.max_tokens = use_source_config(b->use)->max_tokens;
+}
+
 /*
  * Parse the source into b->prep and open its tensors; returns the naming
- * ("hf" or "gguf"), or "tokenizer" for a tokenizer-only model
+ * ("hf" or "gguf"), "use" for a TF.js USE Lite model, or "tokenizer" for
+ * a tokenizer-only model
  */
 static const char *
 PrepareSource(BuildState *b, const char *path, PgimFindFn *find, void **find_arg)
 {
 	struct stat st;
 	PgiError	err = {0};
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && IsTfjsDir(path))
+	{
+		PrepareTfjs(b, path);
+		return "use";
+	}
 
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
 		strcmp(HfModelType(b, path), "bert") != 0)
@@ -429,6 +490,30 @@ PrepareSource(BuildState *b, const char *path, PgimFindFn *find, void **find_arg
 	}
 }
 
+/* Facts of a TF.js USE Lite directory for pg_infer.models (checks every file) */
+void
+ModelDescribeTfjs(const char *path, int64 *dims, int64 *max_tokens, int64 *vocab)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer model check",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+	BuildState *b = palloc0(sizeof(BuildState));
+	const UseConfig *c;
+
+	b->fd = -1;
+	cb->func = BuildCleanup;
+	cb->arg = b;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	PrepareTfjs(b, path);
+	c = use_source_config(b->use);
+	*dims = c->d_model;
+	*max_tokens = c->max_tokens;
+	*vocab = c->n_pieces;
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
 /*
  * Check a BERT source completely at registration: config, tokenizer against
  * the embedding matrix, every tensor's presence, shape and type
@@ -451,7 +536,7 @@ ModelValidate(const char *path)
 	cb->arg = b;
 	MemoryContextRegisterResetCallback(cxt, cb);
 	naming = PrepareSource(b, path, &find, &find_arg);
-	if (strcmp(naming, "tokenizer") != 0 &&
+	if (strcmp(naming, "tokenizer") != 0 && strcmp(naming, "use") != 0 &&
 		pgim_check_bert(&b->prep.config, naming, find, find_arg, &err) != PGI_OK)
 		PgiReport(&err);
 	MemoryContextSwitchTo(old);
@@ -492,6 +577,11 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 	naming = PrepareSource(b, path, &find, &find_arg);
 	if (strcmp(naming, "tokenizer") == 0)
 		size = pgim_tokenizer_file_size(0, b->blob_len);
+	else if (strcmp(naming, "use") == 0)
+	{
+		if (pgim_use_file_size(use_source_config(b->use), &size, &err) != PGI_OK)
+			PgiReport(&err);
+	}
 	else if (pgim_file_size(&b->prep.config, b->prep.vocab_len, 0, &size, &err) != PGI_OK)
 		PgiReport(&err);
 
@@ -522,6 +612,11 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 	}
 	if (strcmp(naming, "tokenizer") == 0)
 		pgim_build_tokenizer(b->out, &b->prep.meta, NULL, 0, b->blob, b->blob_len, sha);
+	else if (strcmp(naming, "use") == 0)
+	{
+		if (pgim_build_use(b->out, size, b->use, &b->prep.meta, sha, &err) != PGI_OK)
+			PgiReport(&err);
+	}
 	else if (pgim_build_bert(b->out, size, &b->prep.config, &b->prep.meta, naming, find, find_arg,
 							 b->prep.vocab, b->prep.vocab_len, NULL, 0, sha, &err) != PGI_OK)
 		PgiReport(&err);
@@ -555,35 +650,48 @@ LockBuild(const char *sha)
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
-/* Map the prepared file of sha, building it first if needed */
+/* Map and check a prepared file; false (nothing mapped) when it is unusable */
+static bool
+TryMapPrepared(LoadedModel *m, const char *path, const char *sha, PgiError *err)
+{
+	MappedFile	mf = MapFile(path);
+
+	if (pgim_open(mf.data, mf.len, &m->pm, err) != PGI_OK ||
+		strcmp(m->pm.header->sha256, sha) != 0)
+	{
+		UnmapFile(&mf);
+		return false;
+	}
+	m->map = mf.data;
+	m->map_len = mf.len;
+	return true;
+}
+
+/*
+ * Map the prepared file of sha, building it first if needed; a file left
+ * by another version of pg_infer (or damaged) is rebuilt once
+ */
 static void
 MapPrepared(LoadedModel *m, const char *name, const char *source, const char *sha)
 {
 	char	   *path = ModelCachePath(sha);
-	MappedFile	mf;
 	PgiError	err = {0};
 	struct stat st;
 
-	if (stat(path, &st) != 0)
-	{
-		LockBuild(sha);
-		if (stat(path, &st) != 0)
-			BuildPrepared(name, source, sha, path);
-	}
-	mf = MapFile(path);
-	if (pgim_open(mf.data, mf.len, &m->pm, &err) != PGI_OK ||
-		strcmp(m->pm.header->sha256, sha) != 0)
-	{
-		UnmapFile(&mf);
-		(void) unlink(path);
+	if (stat(path, &st) == 0 && TryMapPrepared(m, path, sha, &err))
+		return;
+	LockBuild(sha);
+	/* another backend may have rebuilt it while we waited */
+	if (stat(path, &st) == 0 && TryMapPrepared(m, path, sha, &err))
+		return;
+	(void) unlink(path);
+	BuildPrepared(name, source, sha, path);
+	memset(&err, 0, sizeof(err));
+	if (!TryMapPrepared(m, path, sha, &err))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("prepared model file \"%s\" is invalid and was removed", path),
-				 errdetail("%s", err.msg[0] ? err.msg : "Its sha256 does not match the registry."),
-				 errhint("Run the query again to rebuild it.")));
-	}
-	m->map = mf.data;
-	m->map_len = mf.len;
+				 errmsg("prepared model file \"%s\" is invalid", path),
+				 errdetail("%s", err.msg[0] ? err.msg : "Its sha256 does not match the registry.")));
 }
 
 /* Drop a model's mapping and tokenizer */

@@ -35,6 +35,12 @@ extern void ModelsInit(void);
 /* The model registered as name, mapped and ready (ERROR if unknown) */
 extern LoadedModel *ModelGet(const char *name);
 
+/* Whether a directory holds a TF.js model (USE Lite) */
+extern bool IsTfjsDir(const char *path);
+
+/* Facts of a TF.js USE Lite directory (ERROR when any file is bad) */
+extern void ModelDescribeTfjs(const char *path, int64 *dims, int64 *max_tokens, int64 *vocab);
+
 /* Check a BERT model's files completely (registration); ERROR when bad */
 extern void ModelValidate(const char *path);
 

@@ -37,7 +37,9 @@
 #include "utils/guc.h"
 
 #include "../core/model_info.h"
+#include "../core/json.h"
 #include "../core/safetensors.h"
+#include "../core/use_load.h"
 #include "pgi_error.h"
 #include "models.h"
 #include "registry.h"
@@ -316,6 +318,82 @@ InspectHf(const char *dir, ModelInfo *info, char **sha, int64 *bytes)
 	UnmapFile(&cfg);
 }
 
+/*
+ * A TF.js model directory (the default model, USE Lite): model.json, the
+ * weight shards it lists, vocab.json.  The sha256 covers each file's name
+ * and bytes in that order; every file is checked (use_load.h).
+ */
+static void
+InspectTfjs(const char *dir, ModelInfo *info, char **sha, int64 *bytes)
+{
+	MappedFile	mj = MapFile(FileInDir(dir, "model.json", false));
+	MappedFile	vj = MapFile(FileInDir(dir, "vocab.json", false));
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	char	  **names;
+	int			n;
+	PgiError	err = {0};
+	JsonDoc    *doc;
+	const JsonValue *groups;
+
+	if (use_tfjs_shard_paths((const char *) mj.data, mj.len, &names, &n, &err) != PGI_OK)
+		PgiReport(&err);
+	if (pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not start sha256");
+	HashFile(ctx, "model.json", &mj);
+	*bytes = mj.len + vj.len;
+	for (int i = 0; i < n; i++)
+	{
+		MappedFile	sf = MapFile(FileInDir(dir, names[i], false));
+
+		HashFile(ctx, names[i], &sf);
+		*bytes += sf.len;
+		UnmapFile(&sf);
+	}
+	use_tfjs_paths_free(names, n);
+	HashFile(ctx, "vocab.json", &vj);
+	*sha = HashHex(ctx);
+	pg_cryptohash_free(ctx);
+
+	memset(info, 0, sizeof(*info));
+	strcpy(info->format, "tfjs");
+	strcpy(info->architecture, "use-lite");
+	strcpy(info->task, "embedding");
+	strcpy(info->dtype, "F32");
+	ModelDescribeTfjs(dir, &info->dims, &info->max_tokens, &info->vocab_size);
+	/* parameters: the float32 tensors of the manifest */
+	if (json_parse((const char *) mj.data, mj.len, &doc, &err) != PGI_OK)
+		PgiReport(&err);
+	groups = json_get(json_root(doc), "weightsManifest");
+	for (size_t g = 0; groups && g < json_size(groups); g++)
+	{
+		const JsonValue *ws = json_get(json_at(groups, g), "weights");
+
+		for (size_t i = 0; ws && i < json_size(ws); i++)
+		{
+			const JsonValue *w = json_at(ws, i);
+			const JsonValue *dt = json_get(w, "dtype");
+			const JsonValue *shape = json_get(w, "shape");
+			size_t		l;
+			const char *d = dt ? json_str(dt, &l) : NULL;
+			int64		count = 1;
+
+			if (d == NULL || strcmp(d, "float32") != 0 || shape == NULL)
+				continue;
+			for (size_t k = 0; k < json_size(shape); k++)
+			{
+				int64_t		e;
+
+				if (json_int(json_at(shape, k), &e) && e >= 0 && e < ((int64_t) 1 << 31))
+					count *= e;
+			}
+			info->parameters += count;
+		}
+	}
+	json_free(doc);
+	UnmapFile(&mj);
+	UnmapFile(&vj);
+}
+
 /* sha256 of a GGUF file's bytes, as sha256sum prints it */
 static char *
 HashWhole(const char *path, const MappedFile *mf)
@@ -341,8 +419,13 @@ SourceSha256(const char *path)
 	{
 		int64		bytes;
 		int			tok;
+		ModelInfo	info;
+		char	   *sha;
 
-		return HashHfDir(path, &bytes, &tok);
+		if (!IsTfjsDir(path))
+			return HashHfDir(path, &bytes, &tok);
+		InspectTfjs(path, &info, &sha, &bytes);
+		return sha;
 	}
 	else
 	{
@@ -393,7 +476,9 @@ pgi_inspect_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not stat model source \"%s\": %m", path)));
-	if (S_ISDIR(st.st_mode))
+	if (S_ISDIR(st.st_mode) && IsTfjsDir(path))
+		InspectTfjs(path, &info, &sha, &bytes);
+	else if (S_ISDIR(st.st_mode))
 		InspectHf(path, &info, &sha, &bytes);
 	else
 	{

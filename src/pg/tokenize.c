@@ -16,6 +16,8 @@
 #include "utils/memutils.h"
 
 #include "../core/tok_spm.h"
+#include "../core/tok_unigram.h"
+#include "../core/use_load.h"
 #include "../core/tok_wordpiece.h"
 #include "models.h"
 #include "pgi_error.h"
@@ -24,16 +26,18 @@ struct PgiTokenizer
 {
 	TokWordPiece *wp;			/* one of these */
 	TokSpm	   *sp;
+	TokUnigram *ug;
 };
 
 /*
- * NFD through PostgreSQL's unicode_normalize (see TokNfdFn).  Its only
+ * NFD / NFKC through PostgreSQL's unicode_normalize (see TokNfdFn).  Its only
  * possible error is running out of memory for the result, which is raised
  * from here through the core: the core's work buffers of that one call
  * are then lost (a few times the text's size, only on out-of-memory).
  */
 static int64_t
-PgNfd(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
+PgNormalize(UnicodeNormalizationForm form, const uint32_t *in, size_t n_in,
+			uint32_t *out, size_t out_cap)
 {
 	pg_wchar   *src = palloc(sizeof(pg_wchar) * (n_in + 1));
 	pg_wchar   *dst;
@@ -41,7 +45,7 @@ PgNfd(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
 
 	memcpy(src, in, sizeof(pg_wchar) * n_in);
 	src[n_in] = 0;
-	dst = unicode_normalize(UNICODE_NFD, src);
+	dst = unicode_normalize(form, src);
 	while (dst[m])
 		m++;
 	if (m <= out_cap)
@@ -49,6 +53,20 @@ PgNfd(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
 	pfree(src);
 	pfree(dst);
 	return (int64_t) m;
+}
+
+/* NFD (TokNfdFn) */
+static int64_t
+PgNfd(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
+{
+	return PgNormalize(UNICODE_NFD, in, n_in, out, out_cap);
+}
+
+/* NFKC (TokNfkcFn) */
+static int64_t
+PgNfkc(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
+{
+	return PgNormalize(UNICODE_NFKC, in, n_in, out, out_cap);
 }
 
 /* Free a tokenizer (and its core object) */
@@ -59,6 +77,8 @@ TokenizerFree(PgiTokenizer *tok)
 		tok_wordpiece_free(tok->wp);
 	if (tok->sp)
 		tok_spm_free(tok->sp);
+	if (tok->ug)
+		tok_unigram_free(tok->ug);
 	pfree(tok);
 }
 
@@ -77,6 +97,17 @@ TokenizerCreate(const PgimModel *pm)
 	PgiTokenizer *tok;
 	PgiStatus	st;
 
+	if (pm->meta.tok_kind == PGIM_TOK_UNIGRAM)
+	{
+		tok = MemoryContextAllocZero(TopMemoryContext, sizeof(PgiTokenizer));
+		if (use_tokenizer_from_weights(&pm->use_config, &pm->use_weights, PgNfkc, NULL,
+									   &tok->ug, &err) != PGI_OK)
+		{
+			pfree(tok);
+			PgiReport(&err);
+		}
+		return tok;
+	}
 	if (pm->meta.tok_kind == PGIM_TOK_SENTENCEPIECE)
 	{
 		tok = MemoryContextAllocZero(TopMemoryContext, sizeof(PgiTokenizer));
@@ -138,6 +169,18 @@ TokenizerEncode(PgiTokenizer *tok, const char *text, int len, int *n)
 		if (tok_spm_encode(tok->sp, text, (size_t) len, &ids.ids, &ids.len, &err) != PGI_OK)
 			PgiReport(&err);
 	}
+	else if (tok->ug)
+	{
+		TokUnigramIds u = {0};
+
+		if (tok_unigram_encode(tok->ug, text, (size_t) len, &u, &err) != PGI_OK)
+		{
+			free(u.ids);
+			PgiReport(&err);
+		}
+		ids.ids = u.ids;
+		ids.len = u.len;
+	}
 	else if (tok_wordpiece_encode(tok->wp, text, (size_t) len, &ids, &err) != PGI_OK)
 	{
 		free(ids.ids);
@@ -158,8 +201,8 @@ TokenizerDecode(PgiTokenizer *tok, const int32 *ids, int n)
 	PgiError	err = {0};
 	char	   *out;
 
-	PgiStatus	st = tok->sp ?
-		tok_spm_decode(tok->sp, ids, (size_t) n, &s, &len, &err) :
+	PgiStatus	st = tok->sp ? tok_spm_decode(tok->sp, ids, (size_t) n, &s, &len, &err) :
+		tok->ug ? tok_unigram_decode(tok->ug, ids, (size_t) n, &s, &len, &err) :
 		tok_wordpiece_decode(tok->wp, ids, (size_t) n, true, &s, &len, &err);
 
 	if (st != PGI_OK)

@@ -9,7 +9,16 @@ CREATE EXTENSION IF NOT EXISTS pg_infer;
 SELECT no_plan();
 
 CREATE TEMP TABLE have AS
-SELECT (pg_stat_file(current_setting('pg_infer.model_dir') || '/stories_ref.json', true)) IS NOT NULL AS ok;
+SELECT (pg_stat_file(current_setting('pg_infer.model_dir') || '/stories_ref.json', true)).size IS NOT NULL AS ok;
+
+-- registered in its own statement (see use_lite.sql)
+DO $$
+BEGIN
+	IF (SELECT ok FROM have) THEN
+		PERFORM load_model('stories', 'stories260K.gguf');
+	END IF;
+END
+$$;
 
 CREATE FUNCTION pg_temp.run() RETURNS SETOF text LANGUAGE plpgsql AS $$
 BEGIN
@@ -17,7 +26,6 @@ BEGIN
 		RETURN NEXT skip('../shared/models/stories260K is absent', 6);
 		RETURN;
 	END IF;
-	PERFORM load_model('stories', 'stories260K.gguf');
 	CREATE TEMP TABLE sref AS
 	SELECT r->>'text' AS body, ARRAY(SELECT jsonb_array_elements_text(r->'ids')::int) AS ids
 	FROM jsonb_array_elements(pg_read_file(current_setting('pg_infer.model_dir') || '/stories_ref.json')::jsonb) r;

@@ -43,3 +43,31 @@ pg_unicode_nfd(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t
 	free(res);
 	return (int64_t) m;
 }
+
+/* NFKC of in[0..n_in); see TokNfkcFn in tok_unigram.h */
+int64_t
+pg_unicode_nfkc(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
+{
+	pg_wchar   *buf;
+	pg_wchar   *res;
+	size_t		m = 0;
+
+	(void) arg;
+	buf = malloc((n_in + 1) * sizeof(pg_wchar));
+	if (buf == NULL)
+		return -1;
+	for (size_t i = 0; i < n_in; i++)
+		buf[i] = in[i];
+	buf[n_in] = 0;
+	res = unicode_normalize(UNICODE_NFKC, buf);
+	free(buf);
+	if (res == NULL)
+		return -1;
+	while (res[m] != 0)
+		m++;
+	if (m <= out_cap)
+		for (size_t i = 0; i < m; i++)
+			out[i] = res[i];
+	free(res);
+	return (int64_t) m;
+}
