@@ -166,7 +166,7 @@ cmd_demo() {
 	trap stop EXIT
 	pgenv
 	log "demo"
-	psql -X -v ON_ERROR_STOP=1 -q -f "$ROOT/demo/demo.sql"
+	"$ROOT/demo/demo.sh"
 }
 
 cmd_test() {

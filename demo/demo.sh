@@ -48,12 +48,13 @@ total=$(q -At -c "SELECT count(*) FROM packages")
 printf '%s packages, e.g.\n' "$total"
 q -c "SELECT name, section, description FROM packages WHERE name IN ('postgresql-15', 'python3-yaml', 'gnuchess') ORDER BY name"
 
-printf '== Embedding %s descriptions with use-lite (one embed() call per row, %s rows per UPDATE)\n' "$total" "$CHUNK"
+printf '== Embedding %s descriptions with use-lite (one embed() call per row, %s rows per UPDATE, pg_infer.threads = %s)\n' "$total" "$CHUNK" "$(nproc)"
 start=$(date +%s.%N)
 lo=1
 while [ "$lo" -le "$total" ]; do
 	hi=$((lo + CHUNK))
-	q -c "UPDATE packages SET emb = embed('use-lite', description) WHERE id >= $lo AND id < $hi"
+	q -c "SET pg_infer.threads = $(nproc)" \
+		-c "UPDATE packages SET emb = embed('use-lite', description) WHERE id >= $lo AND id < $hi"
 	now=$(date +%s.%N)
 	done_rows=$((hi - 1 < total ? hi - 1 : total))
 	awk -v d="$done_rows" -v t="$total" -v s="$start" -v n="$now" \

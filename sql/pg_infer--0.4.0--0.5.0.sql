@@ -65,3 +65,20 @@ CREATE FUNCTION detokenize(model text, ids integer[])
 CREATE FUNCTION token_count(model text, input text)
 	RETURNS integer AS 'MODULE_PATHNAME', 'pgi_token_count'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 1000;
+
+-- The default model.  When pg_infer.model_dir holds use-lite/ (Universal
+-- Sentence Encoder Lite, installed by ./pg_infer.sh from npm), it is
+-- registered here, so embed(text) works right after CREATE EXTENSION.  That
+-- row is not dumped (CREATE EXTENSION makes it again on restore).
+SELECT pg_catalog.pg_extension_config_dump('pg_infer_model_registry', 'WHERE name <> ''use-lite''');
+DO $$
+BEGIN
+	IF coalesce(current_setting('pg_infer.model_dir', true), '') <> '' AND
+	   (pg_catalog.pg_stat_file(current_setting('pg_infer.model_dir') || '/use-lite/model.json', true)).size IS NOT NULL THEN
+		PERFORM @extschema@.load_model('use-lite', 'use-lite');
+	END IF;
+EXCEPTION WHEN OTHERS THEN
+	RAISE NOTICE 'the default model "use-lite" was not registered: %', SQLERRM
+		USING HINT = 'SELECT load_model(''use-lite'', ''use-lite'') once its files are in pg_infer.model_dir.';
+END
+$$;
