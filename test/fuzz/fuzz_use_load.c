@@ -256,7 +256,9 @@ run_model(uint8_t mode, const uint8_t *data, size_t size)
 
 		for (int p = 0; p < gpaths[g]; p++)
 		{
-			uint64_t	take = p == gpaths[g] - 1 ? left : left / (uint64_t) (gpaths[g] - p);
+			/* whole words, so the pattern stays aligned across shards */
+			uint64_t	take = p == gpaths[g] - 1 ? left :
+				(left / (uint64_t) (gpaths[g] - p)) & ~(uint64_t) 3;
 
 			shards[n_shards] = blob;
 			lens[n_shards++] = (size_t) take;
