@@ -56,5 +56,27 @@ json.dump([{"text": t, "ids": [sp.bos_id()] + sp.encode(t)} for t in texts],
           open(sys.argv[2], "w"), ensure_ascii=False)
 PY
 fi
+# byte-level BPE through a GGUF gpt2 vocabulary: the GPT-2 vocabulary the
+# BPE parity test wrote as GGUF, with ids from Hugging Face tokenizers
+# (npm, installed by test/tokenizer/parity_bpe.sh) for its stress strings
+BPE="$ROOT/build/tokenizer/bpe"
+if [ -f "$BPE/work/gpt2.gguf" ] && [ -f "$BPE/work/gpt2.json" ] && [ -d "$BPE/node_modules/tokenizers" ] \
+		&& command -v node >/dev/null; then
+	cp "$BPE/work/gpt2.gguf" "$DIR/bpe_gpt2.gguf"
+	(cd "$BPE" && node - "$BPE/work/gpt2.json" "$BPE/work/gpt2-gguf.strings.json" "$DIR/bpe_ref.json" <<'JS'
+const fs = require('fs');
+const tk = require('tokenizers');
+const [json, strings, out] = process.argv.slice(2);
+const t = tk.Tokenizer.fromString(fs.readFileSync(json, 'utf8'));
+const texts = JSON.parse(fs.readFileSync(strings, 'utf8')).map((x) => x.s)
+	.filter((s) => !s.includes('\u0000')).slice(0, 400);
+t.encodeBatch(texts, { addSpecialTokens: false }).then(async (encs) => {
+	const ids = encs.map((e) => e.getIds());
+	const dec = await t.decodeBatch(ids, true);
+	fs.writeFileSync(out, JSON.stringify(texts.map((s, i) => ({ text: s, ids: ids[i], decoded: dec[i] }))));
+});
+JS
+	)
+fi
 chmod -R a+rX "$DIR"
 echo "$DIR"

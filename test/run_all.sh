@@ -18,6 +18,28 @@ add() { passed=$((passed + $1)); failed=$((failed + $2)); }
 
 section() { printf '\n== %s\n' "$*"; }
 
+# --- tokenizer parity ---------------------------------------------------------
+# Each test/tokenizer/parity_*.sh compares our token ids with a reference
+# implementation and prints "parity: N passed, M failed" as its last line.
+# First, because the pgTAP suites reuse their reference libraries.
+section "tokenizer parity (test/tokenizer)"
+for t in test/tokenizer/parity_*.sh; do
+	[ -e "$t" ] || continue
+	name=$(basename "$t" .sh)
+	"$t" > "$OUT/$name.log" 2>&1
+	st=$?
+	line=$(grep -E '^parity: [0-9]+ passed, [0-9]+ failed' "$OUT/$name.log" | tail -1)
+	k_ok=$(echo "$line" | awk '{print $2 + 0}')
+	k_bad=$(echo "$line" | awk '{print $4 + 0}')
+	if [ -z "$line" ] || { [ "$st" -ne 0 ] && [ "$k_bad" -eq 0 ]; }; then
+		tail -20 "$OUT/$name.log" | sed 's/^/    /'
+		k_bad=$((k_bad + 1))
+	fi
+	grep -E '^(skip|FAIL)' "$OUT/$name.log" | head -20 | sed 's/^/    /'
+	echo "  $name: $k_ok passed, $k_bad failed"
+	add "$k_ok" "$k_bad"
+done
+
 # --- pg_regress --------------------------------------------------------------
 section "pg_regress (test/sql)"
 make -s installcheck > "$OUT/regress.log" 2>&1
@@ -62,27 +84,6 @@ if ! grep -q '^Result: PASS' "$OUT/tap.log"; then
 fi
 echo "  tap: $p_ok passed, $p_bad failed"
 add "$p_ok" "$p_bad"
-
-# --- tokenizer parity ---------------------------------------------------------
-# Each test/tokenizer/parity_*.sh compares our token ids with a reference
-# implementation and prints "parity: N passed, M failed" as its last line.
-section "tokenizer parity (test/tokenizer)"
-for t in test/tokenizer/parity_*.sh; do
-	[ -e "$t" ] || continue
-	name=$(basename "$t" .sh)
-	"$t" > "$OUT/$name.log" 2>&1
-	st=$?
-	line=$(grep -E '^parity: [0-9]+ passed, [0-9]+ failed' "$OUT/$name.log" | tail -1)
-	k_ok=$(echo "$line" | awk '{print $2 + 0}')
-	k_bad=$(echo "$line" | awk '{print $4 + 0}')
-	if [ -z "$line" ] || { [ "$st" -ne 0 ] && [ "$k_bad" -eq 0 ]; }; then
-		tail -20 "$OUT/$name.log" | sed 's/^/    /'
-		k_bad=$((k_bad + 1))
-	fi
-	grep -E '^(skip|FAIL)' "$OUT/$name.log" | head -20 | sed 's/^/    /'
-	echo "  $name: $k_ok passed, $k_bad failed"
-	add "$k_ok" "$k_bad"
-done
 
 # --- C unit tests ------------------------------------------------------------
 section "C unit tests (make unit)"

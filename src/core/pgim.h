@@ -59,6 +59,8 @@ typedef enum PgimTokKind
 #define PGIM_TOK_STRIP_ACCENTS	0x02
 #define PGIM_TOK_CHINESE_CHARS	0x04
 #define PGIM_TOK_CLEAN_TEXT		0x08
+#define PGIM_TOK_BLOB_JSON		0x10	/* BPE: the blob is a tokenizer.json
+										 * (else a GGUF of tokenizer keys) */
 
 /* What the runtime needs besides weights: tokenizer and embedding defaults */
 typedef struct PgimMeta

@@ -60,6 +60,8 @@
 #include "../core/gguf.h"
 #include "../core/json.h"
 #include "../core/safetensors.h"
+#include "../core/gguf_subset.h"
+#include "../core/tok_bpe.h"
 #include "../core/tok_spm.h"
 #include "../core/use_load.h"
 #include "models.h"
@@ -283,6 +285,45 @@ SpmMeta(PgimMeta *m, const TokSpmInfo *info)
  * with a "llama" (SentencePiece) vocabulary, or a directory with a
  * SentencePiece model file.  Returns false when neither.
  */
+/* Meta of a byte-level BPE tokenizer-only model (validates the tokenizer) */
+static void
+BpeMeta(BuildState *b, bool json)
+{
+	PgiError	err = {0};
+	TokBpe	   *bpe = NULL;
+	TokBpeOptions opts = {NULL, NULL};
+	const TokBpeInfo *info;
+	PgimMeta   *m = &b->prep.meta;
+	PgiStatus	st;
+
+	if (json)
+		st = tok_bpe_from_json_text((const char *) b->blob, b->blob_len, &opts, &bpe, &err);
+	else
+	{
+		GgufFile   *g;
+
+		st = gguf_open(b->blob, b->blob_len, &g, &err);
+		if (st == PGI_OK)
+		{
+			st = tok_bpe_from_gguf(g, &opts, &bpe, &err);
+			gguf_free(g);
+		}
+	}
+	if (st != PGI_OK)
+		PgiReport(&err);
+	info = tok_bpe_info(bpe);
+	memset(m, 0, sizeof(*m));
+	m->tok_kind = PGIM_TOK_BPE;
+	m->tok_flags = json ? PGIM_TOK_BLOB_JSON : 0;
+	m->cls_id = m->sep_id = m->mask_id = m->unk_id = -1;
+	m->pad_id = info->pad_id;
+	m->bos_id = info->bos_id;
+	m->eos_id = info->eos_id;
+	m->add_bos = info->add_bos && info->bos_id >= 0;
+	m->add_eos = info->add_eos && info->eos_id >= 0;
+	tok_bpe_free(bpe);
+}
+
 static bool
 PrepareTokenizerOnly(BuildState *b, const char *path, bool dir)
 {
@@ -292,7 +333,17 @@ PrepareTokenizerOnly(BuildState *b, const char *path, bool dir)
 	if (!dir)
 	{
 		const GgufKV *kv = gguf_find_kv(b->gguf, "tokenizer.ggml.model");
+		static const char *const keep[] = {"tokenizer.", "general.architecture", NULL};
 
+		if (kv != NULL && kv->type == GGUF_TYPE_STRING && kv->str_len == 4 &&
+			memcmp(kv->str, "gpt2", 4) == 0)
+		{
+			/* byte-level BPE: keep its keys as a small GGUF */
+			if (gguf_subset(b->gguf, keep, &b->blob, &b->blob_len, &err) != PGI_OK)
+				PgiReport(&err);
+			BpeMeta(b, false);
+			return true;
+		}
 		if (kv == NULL || kv->type != GGUF_TYPE_STRING || kv->str_len != 5 ||
 			memcmp(kv->str, "llama", 5) != 0)
 			return false;
@@ -309,7 +360,18 @@ PrepareTokenizerOnly(BuildState *b, const char *path, bool dir)
 		for (int i = 0; files[i] && bytes == NULL; i++)
 			bytes = OptText(b, path, files[i], &len);
 		if (bytes == NULL)
-			return false;
+		{
+			/* a tokenizer.json with a BPE model */
+			bytes = OptText(b, path, "tokenizer.json", &len);
+			if (bytes == NULL || strstr(bytes, "\"BPE\"") == NULL)
+				return false;
+			if ((b->blob = malloc(Max(len, 1))) == NULL)
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+			memcpy(b->blob, bytes, len);
+			b->blob_len = len;
+			BpeMeta(b, true);
+			return true;
+		}
 		if (tok_spm_proto_check((const uint8_t *) bytes, len, &info, &err) != PGI_OK)
 			PgiReport(&err);
 		if ((b->blob = malloc(Max(len, 1))) == NULL)

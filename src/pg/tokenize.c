@@ -15,6 +15,8 @@
 #include "mb/pg_wchar.h"
 #include "utils/memutils.h"
 
+#include "../core/gguf.h"
+#include "../core/tok_bpe.h"
 #include "../core/tok_spm.h"
 #include "../core/tok_unigram.h"
 #include "../core/use_load.h"
@@ -27,6 +29,7 @@ struct PgiTokenizer
 	TokWordPiece *wp;			/* one of these */
 	TokSpm	   *sp;
 	TokUnigram *ug;
+	TokBpe	   *bpe;
 };
 
 /*
@@ -62,6 +65,13 @@ PgNfd(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
 	return PgNormalize(UNICODE_NFD, in, n_in, out, out_cap);
 }
 
+/* NFC (TokNfcFn) */
+static int64_t
+PgNfc(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
+{
+	return PgNormalize(UNICODE_NFC, in, n_in, out, out_cap);
+}
+
 /* NFKC (TokNfkcFn) */
 static int64_t
 PgNfkc(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
@@ -79,6 +89,8 @@ TokenizerFree(PgiTokenizer *tok)
 		tok_spm_free(tok->sp);
 	if (tok->ug)
 		tok_unigram_free(tok->ug);
+	if (tok->bpe)
+		tok_bpe_free(tok->bpe);
 	pfree(tok);
 }
 
@@ -97,6 +109,32 @@ TokenizerCreate(const PgimModel *pm)
 	PgiTokenizer *tok;
 	PgiStatus	st;
 
+	if (pm->meta.tok_kind == PGIM_TOK_BPE)
+	{
+		TokBpeOptions opts = {PgNfc, NULL};
+		PgiStatus	st;
+
+		tok = MemoryContextAllocZero(TopMemoryContext, sizeof(PgiTokenizer));
+		if (pm->meta.tok_flags & PGIM_TOK_BLOB_JSON)
+			st = tok_bpe_from_json_text((const char *) pm->blob, pm->blob_len, &opts, &tok->bpe, &err);
+		else
+		{
+			GgufFile   *g;
+
+			st = gguf_open(pm->blob, pm->blob_len, &g, &err);
+			if (st == PGI_OK)
+			{
+				st = tok_bpe_from_gguf(g, &opts, &tok->bpe, &err);
+				gguf_free(g);
+			}
+		}
+		if (st != PGI_OK)
+		{
+			pfree(tok);
+			PgiReport(&err);
+		}
+		return tok;
+	}
 	if (pm->meta.tok_kind == PGIM_TOK_UNIGRAM)
 	{
 		tok = MemoryContextAllocZero(TopMemoryContext, sizeof(PgiTokenizer));
@@ -169,6 +207,18 @@ TokenizerEncode(PgiTokenizer *tok, const char *text, int len, int *n)
 		if (tok_spm_encode(tok->sp, text, (size_t) len, &ids.ids, &ids.len, &err) != PGI_OK)
 			PgiReport(&err);
 	}
+	else if (tok->bpe)
+	{
+		TokBpeIds b = {0};
+
+		if (tok_bpe_encode(tok->bpe, text, (size_t) len, &b, &err) != PGI_OK)
+		{
+			free(b.ids);
+			PgiReport(&err);
+		}
+		ids.ids = b.ids;
+		ids.len = b.len;
+	}
 	else if (tok->ug)
 	{
 		TokUnigramIds u = {0};
@@ -203,6 +253,7 @@ TokenizerDecode(PgiTokenizer *tok, const int32 *ids, int n)
 
 	PgiStatus	st = tok->sp ? tok_spm_decode(tok->sp, ids, (size_t) n, &s, &len, &err) :
 		tok->ug ? tok_unigram_decode(tok->ug, ids, (size_t) n, &s, &len, &err) :
+		tok->bpe ? tok_bpe_decode(tok->bpe, ids, (size_t) n, true, &s, &len, &err) :
 		tok_wordpiece_decode(tok->wp, ids, (size_t) n, true, &s, &len, &err);
 
 	if (st != PGI_OK)
