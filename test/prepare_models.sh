@@ -23,6 +23,9 @@ ln -s "$DIR/tiny.gguf" "$DIR/inside_link.gguf"
 /usr/bin/python3 "$ROOT/test/models/gen_bert.py" "$DIR/bert" >/dev/null
 /usr/bin/python3 "$ROOT/test/models/gen_bert.py" "$DIR/bert_medium" --layers 4 --hidden 256 \
 	--heads 4 --ffn 1024 --max-pos 512 --formats f32 --no-reference >/dev/null
+# a sentence-transformers directory whose max_seq_length leaves no room
+cp -r "$DIR/bert/hf" "$DIR/hf_msl1"
+echo '{"max_seq_length": 1, "do_lower_case": false}' > "$DIR/hf_msl1/sentence_bert_config.json"
 # a plain BertModel directory: config, weights, vocab.txt
 cp "$DIR/bert/hf/config.json" "$DIR/bert/hf/model.safetensors" "$DIR/bert/hf/vocab.txt" "$DIR/hf/"
 cp "$DIR/hf/config.json" "$DIR/hf/model.safetensors" "$DIR/hf_notok/"

@@ -351,7 +351,8 @@ hf_sentence_transformers(const JsonValue *modules, const JsonValue *pooling,
 	{
 		int64_t		msl = cfg_int(st, "max_seq_length", -1);
 
-		if (msl > 0 && msl < m->max_tokens)
+		/* room for [CLS] and [SEP] at least */
+		if (msl >= 2 && msl < m->max_tokens)
 			m->max_tokens = (int32_t) msl;
 	}
 }

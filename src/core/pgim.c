@@ -536,6 +536,17 @@ pgim_open(const uint8_t *data, uint64_t len, PgimModel *out, PgiError *err)
 		hd->blob_off != hd->vocab_off + align_up(hd->vocab_len))
 		return pgi_error(err, PGI_ERR_CORRUPT, NULL,
 						 "prepared model file is truncated or inconsistent");
+	{
+		int64_t		nv = hd->vocab_len >= 4 ? (int64_t) *(const uint32_t *) (data + hd->vocab_off) : 0;
+		const PgimMeta *m = &hd->meta;
+
+		/* the ids the runtime indexes with must be in the vocabulary */
+		if (nv != hd->config.vocab || m->cls_id < 0 || m->cls_id >= nv || m->sep_id < 0 ||
+			m->sep_id >= nv || m->unk_id < 0 || m->unk_id >= nv || m->pad_id >= nv ||
+			m->mask_id >= nv || m->max_tokens < 2 || m->max_tokens > hd->config.max_pos)
+			return pgi_error(err, PGI_ERR_CORRUPT, NULL,
+							 "prepared model file has inconsistent tokenizer settings");
+	}
 	memset(out, 0, sizeof(*out));
 	out->header = hd;
 	out->arch = PGIM_ARCH_BERT;

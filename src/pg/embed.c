@@ -158,6 +158,10 @@ EncodeText(LoadedModel *m, text *t, bool truncate)
 	int			after = bert ? 1 : (!use && meta->add_eos ? 1 : 0);
 	int			max = meta->max_tokens;
 
+	if (max > 0 && max < before + after)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model \"%s\" allows %d tokens, fewer than its special tokens", m->name, max)));
 	if (max > 0 && n + before + after > max)
 	{
 		if (!truncate)
@@ -242,6 +246,10 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 	BertRuntime rt = {BlasGet()->sgemm, CheckInterrupts, NULL, EMBED_BLOCK_ROWS};
 	int			i = 0;
 
+	/* the budget, within what one pass can index (bert_forward's limit) */
+	int64		widest = use ? 4 * (int64) dims : Max(3 * (int64) c->hidden, (int64) c->ffn);
+	int64		cap = Min((int64) pgi_max_batch_tokens, (int64) (INT32_MAX / 2) / widest);
+
 	par_set_threads(pgi_threads);
 	while (i < n)
 	{
@@ -255,7 +263,7 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 		PgiError	err = {0};
 
 		/* as many sequences as fit the token budget (at least one) */
-		while (j < n && (j == i || (total + enc[j].n <= pgi_max_batch_tokens && j - i < 4096)))
+		while (j < n && (j == i || (total + enc[j].n <= cap && j - i < 4096)))
 		{
 			total += enc[j].n;
 			max_len = Max(max_len, enc[j].n);
@@ -289,6 +297,13 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 		pfree(ids);
 		pfree(lens);
 		i = j;
+	}
+	/* do not keep a big batch's work memory for the life of the backend */
+	if (workCap > ((size_t) 64 << 20) / sizeof(float))
+	{
+		free(workBuf);
+		workBuf = NULL;
+		workCap = 0;
 	}
 }
 

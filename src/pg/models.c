@@ -80,6 +80,8 @@ RegistryInvalidated(Datum arg, Oid relid)
 {
 	if (relid != InvalidOid && relid != registryRelid)
 		return;
+	/* the table may be gone (DROP EXTENSION): look it up again next time */
+	registryRelid = InvalidOid;
 	for (LoadedModel *m = models; m; m = m->next)
 		m->stale = true;
 }
@@ -363,7 +365,7 @@ PrepareTokenizerOnly(BuildState *b, const char *path, bool dir)
 		{
 			/* a tokenizer.json with a BPE model */
 			bytes = OptText(b, path, "tokenizer.json", &len);
-			if (bytes == NULL || strstr(bytes, "\"BPE\"") == NULL)
+			if (bytes == NULL || memmem(bytes, len, "\"BPE\"", 5) == NULL)
 				return false;
 			if ((b->blob = malloc(Max(len, 1))) == NULL)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
@@ -466,14 +468,17 @@ PrepareSource(BuildState *b, const char *path, PgimFindFn *find, void **find_arg
 	struct stat st;
 	PgiError	err = {0};
 
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && IsTfjsDir(path))
+	if (stat(path, &st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat model source \"%s\": %m", path)));
+	if (S_ISDIR(st.st_mode) && IsTfjsDir(path))
 	{
 		PrepareTfjs(b, path);
 		return "use";
 	}
 
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
-		strcmp(HfModelType(b, path), "bert") != 0)
+	if (S_ISDIR(st.st_mode) && strcmp(HfModelType(b, path), "bert") != 0)
 	{
 		if (PrepareTokenizerOnly(b, path, true))
 			return "tokenizer";
@@ -746,7 +751,7 @@ MapPrepared(LoadedModel *m, const char *name, const char *source, const char *sh
 	/* another backend may have rebuilt it while we waited */
 	if (stat(path, &st) == 0 && TryMapPrepared(m, path, sha, &err))
 		return;
-	(void) unlink(path);
+	/* (a stale file is replaced atomically by the rename at the end) */
 	BuildPrepared(name, source, sha, path);
 	memset(&err, 0, sizeof(err));
 	if (!TryMapPrepared(m, path, sha, &err))

@@ -193,6 +193,12 @@ FileInDir(const char *dir, const char *name, bool missing_ok)
 	return pstrdup(resolved);
 }
 
+/* Files of a directory that change how it tokenizes, pools or normalises */
+static const char *const hfSettingFiles[] = {
+	"tokenizer_config.json", "modules.json", "sentence_bert_config.json",
+	"1_Pooling/config.json", NULL
+};
+
 static const char *const hfTokenizerFiles[] = {
 	"tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.model",
 	"sentencepiece.bpe.model", NULL
@@ -281,6 +287,29 @@ HashHfDir(const char *dir, int64 *bytes, int *has_tokenizer)
 			*bytes += tf.len;
 			UnmapFile(&tf);
 			*has_tokenizer = 1;
+		}
+	}
+	/* every other file the loader reads (pooling, normalisation, lengths) */
+	for (int i = 0; hfSettingFiles[i]; i++)
+	{
+		char	   *sub = strchr(hfSettingFiles[i], '/');
+		char	   *tp;
+
+		if (sub)
+		{
+			char	   *subdir = FileInDir(dir, pnstrdup(hfSettingFiles[i], sub - hfSettingFiles[i]), true);
+
+			tp = subdir ? FileInDir(subdir, sub + 1, true) : NULL;
+		}
+		else
+			tp = FileInDir(dir, hfSettingFiles[i], true);
+		if (tp != NULL)
+		{
+			MappedFile	tf = MapFile(tp);
+
+			HashFile(ctx, hfSettingFiles[i], &tf);
+			*bytes += tf.len;
+			UnmapFile(&tf);
 		}
 	}
 	hex = HashHex(ctx);
@@ -384,7 +413,7 @@ InspectTfjs(const char *dir, ModelInfo *info, char **sha, int64 *bytes)
 				int64_t		e;
 
 				if (json_int(json_at(shape, k), &e) && e >= 0 && e < ((int64_t) 1 << 31))
-					count *= e;
+					count = count > ((int64) 1 << 40) / Max(e, 1) ? ((int64) 1 << 40) : count * e;
 			}
 			info->parameters += count;
 		}

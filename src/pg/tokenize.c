@@ -33,18 +33,24 @@ struct PgiTokenizer
 };
 
 /*
- * NFD / NFKC through PostgreSQL's unicode_normalize (see TokNfdFn).  Its only
- * possible error is running out of memory for the result, which is raised
- * from here through the core: the core's work buffers of that one call
- * are then lost (a few times the text's size, only on out-of-memory).
+ * NFD / NFKC through PostgreSQL's unicode_normalize (see TokNfdFn).  Runs
+ * too long for palloc are refused here (-1: the core reports out of
+ * memory); the only error left is the server running out of memory, which
+ * is raised from here through the core: the core's work buffers of that one
+ * call are then lost.
  */
 static int64_t
 PgNormalize(UnicodeNormalizationForm form, const uint32_t *in, size_t n_in,
 			uint32_t *out, size_t out_cap)
 {
-	pg_wchar   *src = palloc(sizeof(pg_wchar) * (n_in + 1));
+	pg_wchar   *src;
 	pg_wchar   *dst;
 	size_t		m = 0;
+
+	/* unicode_normalize pallocs: keep well below MaxAllocSize (decomposition grows) */
+	if (n_in > MaxAllocSize / sizeof(pg_wchar) / 8)
+		return -1;
+	src = palloc(sizeof(pg_wchar) * (n_in + 1));
 
 	memcpy(src, in, sizeof(pg_wchar) * n_in);
 	src[n_in] = 0;
@@ -258,7 +264,24 @@ TokenizerDecode(PgiTokenizer *tok, const int32 *ids, int n)
 
 	if (st != PGI_OK)
 		PgiReport(&err);
-	out = pnstrdup(s, len);
+	if (GetDatabaseEncoding() != PG_UTF8)
+	{
+		free(s);
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("tokenizers need a UTF8 database")));
+	}
+	/* byte-level pieces can decode to a NUL or a broken sequence: refuse those */
+	if (!pg_verifymbstr(s, (int) len, true))
+	{
+		free(s);
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("these token ids do not decode to valid UTF-8 text")));
+	}
+	out = palloc(len + 1);
+	memcpy(out, s, len);
+	out[len] = '\0';
 	free(s);
 	return out;
 }

@@ -167,6 +167,38 @@ SELECT throws_ok($$SELECT unload_model('bert-hf')$$, '42501', NULL, 'a plain use
 RESET ROLE;
 DROP ROLE pgi_embed_user;
 
+-- the SECURITY DEFINER functions resolve names in pg_catalog: an operator
+-- planted in the extension's schema cannot run with their rights
+DROP ROLE IF EXISTS pgi_mallory;
+CREATE ROLE pgi_mallory;
+GRANT CREATE ON SCHEMA public TO pgi_mallory;
+SET ROLE pgi_mallory;
+CREATE FUNCTION public.pgi_evil(a text, b text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE 'ALTER ROLE pgi_mallory SUPERUSER';
+	RETURN a OPERATOR(pg_catalog.=) b;
+END
+$$;
+CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.pgi_evil);
+RESET ROLE;
+SELECT lives_ok($$SELECT unload_model('bert-hf'), load_model('bert-hf', 'bert/hf'), drop_model('bert-sharded'),
+	load_model('bert-sharded', 'bert/hf_sharded')$$, 'admin functions run with a hostile operator in the schema');
+SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'pgi_mallory'), false,
+	'... which they do not call: no privilege escalation');
+SELECT lives_ok($$SELECT embed('bert-hf', 'the cat')$$, 'the unloaded model is used again');
+DROP OPERATOR public.= (text, text);
+DROP FUNCTION public.pgi_evil(text, text);
+REVOKE CREATE ON SCHEMA public FROM pgi_mallory;
+DROP ROLE pgi_mallory;
+
+-- settings files are part of a model's identity, and a length below the
+-- special tokens is ignored (it crashed once)
+SELECT lives_ok($$SELECT load_model('bert-msl1', 'hf_msl1')$$, 'a directory with max_seq_length 1 registers');
+SELECT isnt((SELECT sha256 FROM pg_infer.models WHERE name = 'bert-msl1'),
+	(SELECT sha256 FROM pg_infer.models WHERE name = 'bert-hf'), 'sentence_bert_config.json changes the sha256');
+SELECT is(cardinality(tokenize('bert-msl1', 'the cat sat')), 5, 'max_seq_length < 2 is ignored');
+SELECT drop_model('bert-msl1');
+
 -- cancellation: statement_timeout stops a long batch within 100 ms of firing
 SELECT lives_ok($$SELECT load_model('bert-medium', 'bert_medium/bert-f32.gguf')$$, 'register a bigger model');
 SELECT lives_ok($$SELECT embed('bert-medium', 'warm up')$$, 'load it');
