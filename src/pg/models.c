@@ -217,6 +217,7 @@ typedef struct BuildState
 static const uint8 *
 KeepMap(BuildState *b, MappedFile mf)
 {
+	KeepMapping(&mf);			/* released by BuildCleanup */
 	if (b->n_maps >= (int) lengthof(b->maps))
 	{
 		UnmapFile(&mf);
@@ -729,6 +730,7 @@ TryMapPrepared(LoadedModel *m, const char *path, const char *sha, PgiError *err)
 		UnmapFile(&mf);
 		return false;
 	}
+	KeepMapping(&mf);			/* the backend's, until ModelRelease */
 	m->map = mf.data;
 	m->map_len = mf.len;
 	return true;

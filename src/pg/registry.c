@@ -57,10 +57,21 @@ RegistryInit(void)
 }
 
 /* Map path (already confined) read-only; an empty file maps to len 0 */
+/* Unmap a tracked mapping when its memory context goes (an ERROR) */
+static void
+MapTrackerRelease(void *arg)
+{
+	MapTracker *t = (MapTracker *) arg;
+
+	if (t->data)
+		munmap((void *) t->data, t->len);
+	t->data = NULL;
+}
+
 MappedFile
 MapFile(const char *path)
 {
-	MappedFile	mf = {NULL, 0};
+	MappedFile	mf = {NULL, 0, NULL};
 	struct stat st;
 	int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
@@ -90,6 +101,18 @@ MapFile(const char *path)
 		mf.data = p;
 	}
 	close(fd);
+	if (mf.data)
+	{
+		/* unmapped with the current memory context unless kept or unmapped first */
+		MapTracker *t = palloc(sizeof(MapTracker));
+
+		t->data = mf.data;
+		t->len = mf.len;
+		t->cb.func = MapTrackerRelease;
+		t->cb.arg = t;
+		MemoryContextRegisterResetCallback(CurrentMemoryContext, &t->cb);
+		mf.tracker = t;
+	}
 	return mf;
 }
 
@@ -97,9 +120,21 @@ MapFile(const char *path)
 void
 UnmapFile(MappedFile *mf)
 {
+	if (mf->tracker)
+		mf->tracker->data = NULL;
 	if (mf->data)
 		munmap((void *) mf->data, mf->len);
 	mf->data = NULL;
+	mf->tracker = NULL;
+}
+
+/* Take over a mapping: it is no longer unmapped with its memory context */
+void
+KeepMapping(MappedFile *mf)
+{
+	if (mf->tracker)
+		mf->tracker->data = NULL;
+	mf->tracker = NULL;
 }
 
 /*

@@ -12,15 +12,30 @@
 
 extern char *pgi_model_dir;
 
+/* A mapping's link to the memory context that unmaps it on ERROR */
+typedef struct MapTracker
+{
+	const uint8 *data;			/* NULL once unmapped or kept */
+	size_t		len;
+	MemoryContextCallback cb;
+} MapTracker;
+
 /* A file mapped read-only */
 typedef struct MappedFile
 {
 	const uint8 *data;
 	size_t		len;
+	MapTracker *tracker;
 } MappedFile;
 
+/*
+ * Map a file read-only.  The mapping is released with the current memory
+ * context (so an ERROR leaks nothing) unless UnmapFile releases it first
+ * or KeepMapping takes it over.
+ */
 extern MappedFile MapFile(const char *path);
 extern void UnmapFile(MappedFile *mf);
+extern void KeepMapping(MappedFile *mf);
 
 /* Canonical path of a model source inside pg_infer.model_dir (ERROR if outside) */
 extern char *ResolveSource(const char *source);
