@@ -93,9 +93,9 @@ linear_panels(void *arg, int p0, int p1)
 	gemm_packed_range(j->a, j->k, j->w, j->c, j->n, j->rows, j->n, j->k, p0, p1);
 }
 
-static void
-linear(const BertRuntime *rt, size_t T, int n, int k, const float *a,
-	   const float *w, float *c)
+void
+bert_linear(const BertRuntime *rt, size_t T, int n, int k, const float *a,
+			const float *w, float *c)
 {
 	size_t		step = rt->block_rows > 0 ? (size_t) rt->block_rows : T;
 
@@ -171,7 +171,7 @@ encoder_layer(const BertConfig *c, const BertLayer *l, const BertRuntime *rt,
 
 	/* qkv (T, 3h) = x Wqkv^T + b */
 	nn_fill_rows(qkv, T, (size_t) 3 * h, l->qkv_b);
-	linear(rt, T, 3 * h, h, x, l->qkv_w, qkv);
+	bert_linear(rt, T, 3 * h, h, x, l->qkv_w, qkv);
 
 	for (int32_t s = 0; s < n_seqs; s++)
 	{
@@ -181,20 +181,20 @@ encoder_layer(const BertConfig *c, const BertLayer *l, const BertRuntime *rt,
 
 	/* x = LN(x + ctx Wo^T + bo); qkv is free, use it for x + bo */
 	nn_add_bias_rows(qkv, x, T, (size_t) h, l->out_b);
-	linear(rt, T, h, h, ctx, l->out_w, qkv);
+	bert_linear(rt, T, h, h, ctx, l->out_w, qkv);
 	memcpy(x, qkv, T * (size_t) h * sizeof(float));
 	nn_layernorm_rows(x, T, (size_t) h, l->ln1_w, l->ln1_b, c->ln_eps);
 
 	/* u = GELU(x Wup^T + bup) */
 	nn_fill_rows(u, T, (size_t) f, l->up_b);
-	linear(rt, T, f, h, x, l->up_w, u);
+	bert_linear(rt, T, f, h, x, l->up_w, u);
 	nn_gelu(u, T * (size_t) f);
 
 	/* x = LN(x + u Wdown^T + bdown), accumulated in place */
 	for (size_t t = 0; t < T; t++)
 		for (int i = 0; i < h; i++)
 			x[t * h + i] += l->down_b[i];
-	linear(rt, T, h, f, u, l->down_w, x);
+	bert_linear(rt, T, h, f, u, l->down_w, x);
 	nn_layernorm_rows(x, T, (size_t) h, l->ln2_w, l->ln2_b, c->ln_eps);
 }
 

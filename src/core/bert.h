@@ -108,6 +108,14 @@ typedef enum BertPooling
 	BERT_POOL_LAST
 } BertPooling;
 
+/*
+ * C (T, n) += A (T, k) W^T with W (n, k) packed by gemm_pack: in blocks of
+ * rt->block_rows rows with rt->check between them, each block's output
+ * panels split over the threads of par.h (also used by other encoders)
+ */
+extern void bert_linear(const BertRuntime *rt, size_t T, int n, int k, const float *a,
+						const float *w, float *c);
+
 /* Check a configuration's sizes and limits */
 extern PgiStatus bert_config_check(const BertConfig *c, PgiError *err);
 

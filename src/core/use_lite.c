@@ -44,44 +44,6 @@ use_scratch_floats(const UseConfig *c, int64_t total_tokens, int32_t max_len)
 		(size_t) USE_HEAD_ROWS * D;
 }
 
-/* C (rows, n) += A (rows, k) W^T, W packed (n, k): one product's job */
-typedef struct UseLinearJob
-{
-	const float *a;
-	const float *w;
-	float	   *c;
-	int			rows;
-	int			n;
-	int			k;
-} UseLinearJob;
-
-/* par_for body: output panels [p0, p1) */
-static void
-use_linear_panels(void *arg, int p0, int p1)
-{
-	UseLinearJob *j = (UseLinearJob *) arg;
-
-	gemm_packed_range(j->a, j->k, j->w, j->c, j->n, j->rows, j->n, j->k, p0, p1);
-}
-
-/* C (T, n) += A (T, k) W^T in row blocks, the check callback between them */
-static void
-use_linear(const BertRuntime *rt, size_t T, int n, int k, const float *a,
-		   const float *w, float *c)
-{
-	size_t		step = rt->block_rows > 0 ? (size_t) rt->block_rows : T;
-
-	for (size_t t0 = 0; t0 < T; t0 += step)
-	{
-		UseLinearJob job = {a + t0 * (size_t) k, w, c + t0 * (size_t) n,
-		(int) (T - t0 < step ? T - t0 : step), n, k};
-
-		if (t0 > 0 && rt->check)
-			rt->check(rt->check_arg);
-		par_for((n + GEMM_NR - 1) / GEMM_NR, use_linear_panels, &job);
-	}
-}
-
 /* x0 (T, E) = Emb[id] + (Emb[id] + timing signal), float32 as the graph */
 static void
 embed_tokens(const UseConfig *c, const UseWeights *w, const int32_t *ids,
@@ -181,7 +143,7 @@ attention(const UseConfig *c, const UseLayer *l, int layer, const BertRuntime *r
 	size_t		t0 = 0;
 
 	nn_fill_rows(qkv, T, (size_t) 3 * din, l->qkv_b);
-	use_linear(rt, T, 3 * din, din, h, l->qkv_w, qkv);
+	bert_linear(rt, T, 3 * din, din, h, l->qkv_w, qkv);
 	for (size_t t = 0; t < T; t++)
 		for (int i = 0; i < din; i++)
 			qkv[t * 3 * din + i] *= qs;
@@ -203,13 +165,13 @@ ffn(const UseConfig *c, const UseLayer *l, const BertRuntime *rt, size_t T, floa
 
 	layer_norm(z, h, T, (size_t) D, l->ln_ffn_g, l->ln_ffn_b, c->ln_eps);
 	nn_fill_rows(u, T, (size_t) F, l->up_b);
-	use_linear(rt, T, F, D, h, l->up_w, u);
+	bert_linear(rt, T, F, D, h, l->up_w, u);
 	for (size_t i = 0; i < T * (size_t) F; i++)
 		u[i] = u[i] > 0 ? u[i] : 0;
 	for (size_t t = 0; t < T; t++)
 		for (int i = 0; i < D; i++)
 			z[t * D + i] += l->down_b[i];
-	use_linear(rt, T, D, F, u, l->down_w, z);
+	bert_linear(rt, T, D, F, u, l->down_w, z);
 }
 
 PgiStatus
@@ -275,8 +237,8 @@ use_forward(const UseConfig *c, const UseWeights *w, const BertRuntime *rt,
 		for (size_t t = 0; t < T; t++)
 			for (int i = 0; i < D; i++)
 				z[t * D + i] += w->res_b[i];
-		use_linear(rt, T, D, E, o, l0->out_w, z);
-		use_linear(rt, T, D, E, x0, w->res_w, z);
+		bert_linear(rt, T, D, E, o, l0->out_w, z);
+		bert_linear(rt, T, D, E, x0, w->res_w, z);
 		ffn(c, l0, rt, T, z, h, big);
 
 		/* layer 1: z += Att1(LN(z)); z += FFN1(z) */
@@ -287,7 +249,7 @@ use_forward(const UseConfig *c, const UseWeights *w, const BertRuntime *rt,
 		for (size_t t = 0; t < T; t++)
 			for (int i = 0; i < D; i++)
 				z[t * D + i] += l1->out_b[i];
-		use_linear(rt, T, D, D, o, l1->out_w, z);
+		bert_linear(rt, T, D, D, o, l1->out_w, z);
 		ffn(c, l1, rt, T, z, h, big);
 
 		/* mean pooling into out */
@@ -321,7 +283,7 @@ use_forward(const UseConfig *c, const UseWeights *w, const BertRuntime *rt,
 		float	   *m = out + (size_t) s0 * D;
 
 		nn_fill_rows(head, (size_t) rows, (size_t) D, w->tanh_b);
-		use_linear(rt, (size_t) rows, D, D, m, w->tanh_w, head);
+		bert_linear(rt, (size_t) rows, D, D, m, w->tanh_w, head);
 		for (int r = 0; r < rows; r++)
 		{
 			float	   *u = head + (size_t) r * D;
