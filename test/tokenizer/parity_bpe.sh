@@ -43,12 +43,12 @@ for d in "$(pg_config --pkglibdir)" "$(pg_config --libdir)"; do
 done
 [ -n "$PGLIB" ] || skip "libpgcommon.a not found (PostgreSQL server development files)"
 CFLAGS="-O2 -g -Wall -Wextra -Werror"
-$CC -std=gnu11 $CFLAGS -isystem "$PGINC" -c -o "$OUT/pg_nfc.o" "$SRC/pg_nfc.c" \
+$CC -std=gnu11 $CFLAGS -isystem "$PGINC" -c -o "$OUT/pg_unicode_norm.o" test/unit/pgcommon/pg_unicode_norm.c \
 	|| skip "cannot build the NFC adapter"
-$CC -std=c11 -D_GNU_SOURCE $CFLAGS -Isrc/core -I"$SRC" -o "$OUT/bpe_driver" \
+$CC -std=c11 -D_GNU_SOURCE $CFLAGS -Isrc/core -I"$SRC" -Itest/unit/pgcommon -o "$OUT/bpe_driver" \
 	"$SRC/bpe_driver.c" src/core/tok_bpe.c src/core/tok_bpe_pre.c src/core/tok_bpe_load.c src/core/tok_bpe_unicode.c \
 	src/core/tok_unicode.c src/core/tok_unicode_tables.c src/core/json.c src/core/gguf.c \
-	src/core/quant.c src/core/pgi_status.c "$OUT/pg_nfc.o" \
+	src/core/quant.c src/core/pgi_status.c "$OUT/pg_unicode_norm.o" \
 	"$PGLIB/libpgcommon.a" "$PGLIB/libpgport.a" -lm || skip "cannot build bpe_driver"
 
 node "$SRC/parity.js" "$OUT" "$OUT/bpe_driver" "$OUT/work"

@@ -29,7 +29,7 @@
 
 #include "json.h"
 #include "tok_bpe.h"
-#include "pg_nfc.h"
+#include "pg_unicode_norm.h"
 
 /* Print s[0..n) as a JSON string literal */
 static void

@@ -20,4 +20,8 @@ extern int64_t pg_unicode_nfd(void *arg, const uint32_t *in, size_t n_in,
 extern int64_t pg_unicode_nfkc(void *arg, const uint32_t *in, size_t n_in,
 							   uint32_t *out, size_t out_cap);
 
+/* NFC of in[0..n_in) into out; a TokNfcFn (see src/core/tok_bpe.h) */
+extern int64_t pg_unicode_nfc(void *arg, const uint32_t *in, size_t n_in,
+							  uint32_t *out, size_t out_cap);
+
 #endif
