@@ -917,8 +917,9 @@ typedef struct HeapItem
 	int32_t		id;
 } HeapItem;
 
+/* Free the work buffers (the pointers are overwritten or cleared next) */
 static void
-ctx_free(EncCtx *c)
+ctx_free_buffers(EncCtx *c)
 {
 	free(c->cps);
 	free(c->cls);
@@ -935,6 +936,12 @@ ctx_free(EncCtx *c)
 	free(c->sym_dead);
 	free(c->heap);
 	free(c->mapped);
+}
+
+static void
+ctx_free(EncCtx *c)
+{
+	ctx_free_buffers(c);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -947,21 +954,7 @@ ctx_reserve(EncCtx *c, size_t n)
 
 	if (cp <= c->cap)
 		return PGI_OK;
-	free(c->cps);
-	free(c->cls);
-	free(c->offs);
-	free(c->ranges[0]);
-	free(c->ranges[1]);
-	free(c->pcps);
-	free(c->pcls);
-	free(c->poffs);
-	free(c->pbytes);
-	free(c->sym_id);
-	free(c->sym_prev);
-	free(c->sym_next);
-	free(c->sym_dead);
-	free(c->heap);
-	free(c->mapped);
+	ctx_free_buffers(c);
 	c->cps = malloc(cp * sizeof(uint32_t));
 	c->cls = malloc(cp);
 	c->offs = malloc((cp + 1) * sizeof(size_t));
