@@ -31,6 +31,7 @@
 #include "../core/par.h"
 #include "../core/use_lite.h"
 #include "blas.h"
+#include "embed.h"
 #include "models.h"
 #include "pgi_error.h"
 #include "vector.h"
@@ -50,6 +51,8 @@ typedef struct Encoded
 	int32	   *ids;
 	int			n;
 } Encoded;
+
+static Encoded EncodeChecked(LoadedModel *m, text *t, bool truncate, bool *too_long);
 
 /* Options from jsonb over the model's defaults */
 static EmbedOptions
@@ -148,6 +151,26 @@ ParseOptions(Jsonb *jb, const LoadedModel *m)
 static Encoded
 EncodeText(LoadedModel *m, text *t, bool truncate)
 {
+	return EncodeChecked(m, t, truncate, NULL);
+}
+
+/*
+ * EncodeText for a row batch: false, instead of an ERROR, when the text is
+ * too long and truncate is false (the row is then evaluated alone)
+ */
+static bool
+EncodeFits(LoadedModel *m, text *t, bool truncate, Encoded *e)
+{
+	bool		too_long = false;
+
+	*e = EncodeChecked(m, t, truncate, &too_long);
+	return !too_long;
+}
+
+/* EncodeText; with too_long, an over-long text sets it instead of an ERROR */
+static Encoded
+EncodeChecked(LoadedModel *m, text *t, bool truncate, bool *too_long)
+{
 	const PgimMeta *meta = &m->pm.meta;
 	Encoded		e;
 	int			n;
@@ -164,6 +187,14 @@ EncodeText(LoadedModel *m, text *t, bool truncate)
 				 errmsg("model \"%s\" allows %d tokens, fewer than its special tokens", m->name, max)));
 	if (max > 0 && n + before + after > max)
 	{
+		if (!truncate && too_long != NULL)
+		{
+			pfree(pieces);
+			*too_long = true;
+			e.ids = NULL;
+			e.n = 0;
+			return e;
+		}
 		if (!truncate)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -318,7 +349,7 @@ MakeVector(const float *x, int dim)
 }
 
 /* Embed one text with a model given by name */
-static Vector *
+Vector *
 EmbedOne(const char *model, text *input, Jsonb *options)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer embed",
@@ -340,6 +371,46 @@ EmbedOne(const char *model, text *input, Jsonb *options)
 	v = MakeVector(out, ModelDims(m));
 	MemoryContextDelete(cxt);
 	return v;
+}
+
+/*
+ * Embeddings of texts[0..n-1] in one pass, for the executor's row batches
+ * (batch.c).  out[i] is NULL where texts[i] is NULL, and where evaluating
+ * that row alone would raise an ERROR (too long with truncate false): the
+ * caller evaluates such a row by itself (EmbedOne), so the error comes from
+ * that row, in row order, as without batching.  Results are palloc'd in
+ * the current context.
+ */
+void
+EmbedRows(const char *model, Jsonb *options, text **texts, int n, Vector **out)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer embed rows",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	LoadedModel *m = ModelGet(model);
+	EmbedOptions o;
+	Encoded    *enc = palloc(sizeof(Encoded) * Max(n, 1));
+	int		   *row = palloc(sizeof(int) * Max(n, 1));
+	int			nreal = 0;
+	int			dims = ModelDims(m);
+	float	   *x;
+
+	RequireEncoder(m);
+	o = ParseOptions(options, m);
+	for (int i = 0; i < n; i++)
+	{
+		out[i] = NULL;
+		if (texts[i] == NULL || !EncodeFits(m, texts[i], o.truncate, &enc[nreal]))
+			continue;
+		row[nreal++] = i;
+	}
+	x = MemoryContextAllocHuge(cxt, sizeof(float) * (size_t) Max(nreal, 1) * dims);
+	if (nreal > 0)
+		EmbedEncoded(m, enc, nreal, &o, x);
+	MemoryContextSwitchTo(old);
+	for (int k = 0; k < nreal; k++)
+		out[row[k]] = MakeVector(x + (size_t) k * dims, dims);
+	MemoryContextDelete(cxt);
 }
 
 PG_FUNCTION_INFO_V1(pgi_embed);

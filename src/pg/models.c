@@ -35,6 +35,7 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/parallel.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
@@ -162,9 +163,9 @@ ModelCachePath(const char *sha256)
 	return psprintf("%s/pg_infer/%s.pgim", DataDir, sha256);
 }
 
-/* Registry row of name: source and sha256 (ERROR when not registered) */
-static void
-RegistryLookup(const char *name, char **source, char **sha)
+/* Registry row of name: source and sha256; false when not registered */
+static bool
+RegistryFind(const char *name, char **source, char **sha)
 {
 	Oid			nsp = ExtensionSchema();
 	char	   *sql = psprintf("SELECT source, sha256 FROM %s.pg_infer_model_registry WHERE name = $1",
@@ -188,7 +189,14 @@ RegistryLookup(const char *name, char **source, char **sha)
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
-	if (!found)
+	return found;
+}
+
+/* Registry row of name: source and sha256 (ERROR when not registered) */
+static void
+RegistryLookup(const char *name, char **source, char **sha)
+{
+	if (!RegistryFind(name, source, sha))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" does not exist", name),
@@ -784,12 +792,31 @@ StillCached(LoadedModel *m)
 	return stat(ModelCachePath(m->sha256), &st) == 0 && (size_t) st.st_size == m->map_len;
 }
 
+/* Once per backend: what is missing without shared_preload_libraries */
+static void
+NoticeNotPreloaded(void)
+{
+	static bool noticed = false;
+
+	if (noticed || pgi_shared_preload || IsBackgroundWorker || IsParallelWorker())
+		return;
+	noticed = true;
+	ereport(NOTICE,
+			(errmsg("pg_infer is not in shared_preload_libraries"),
+			 errdetail("Models still share their prepared files between backends, but "
+					   "pg_infer.preload_models is not applied and a session's first query is "
+					   "planned without cross-row batching."),
+			 errhint("Add pg_infer to shared_preload_libraries and restart the server.")));
+}
+
 LoadedModel *
 ModelGet(const char *name)
 {
 	LoadedModel *m;
 	char	   *source;
 	char	   *sha;
+
+	NoticeNotPreloaded();
 
 	for (m = models; m; m = m->next)
 		if (strcmp(m->name, name) == 0)
@@ -816,6 +843,34 @@ ModelGet(const char *name)
 	}
 	m->stale = false;
 	return m;
+}
+
+/*
+ * Preload (pg_infer.preload_models): load a registered model, building its
+ * prepared file if needed, and read the file through so its pages are in
+ * the page cache; false when name is not registered
+ */
+bool
+ModelPreload(const char *name, size_t *bytes)
+{
+	char	   *source;
+	char	   *sha;
+	LoadedModel *m;
+	volatile uint8 sum = 0;
+
+	if (!OidIsValid(registryRelid))
+		registryRelid = RegistryRelid();
+	if (!RegistryFind(name, &source, &sha))
+		return false;
+	m = ModelGet(name);
+	for (size_t i = 0; i < m->map_len; i += 4096)
+	{
+		sum += m->map[i];
+		if ((i & ((1 << 24) - 1)) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	*bytes = m->map_len;
+	return true;
 }
 
 PG_FUNCTION_INFO_V1(pgi_model_cached);

@@ -29,11 +29,15 @@ typedef struct LoadedModel
 
 extern char *pgi_default_model;
 extern int	pgi_max_batch_tokens;
+extern bool pgi_shared_preload;	/* pg_infer.c */
 
 extern void ModelsInit(void);
 
 /* The model registered as name, mapped and ready (ERROR if unknown) */
 extern LoadedModel *ModelGet(const char *name);
+
+/* Load name and read its prepared file into the page cache; false if unknown */
+extern bool ModelPreload(const char *name, size_t *bytes);
 
 /* Whether a directory holds a TF.js model (USE Lite) */
 extern bool IsTfjsDir(const char *path);

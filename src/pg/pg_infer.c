@@ -13,24 +13,33 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "batch.h"
 #include "blas.h"
 #include "hnsw.h"
 #include "models.h"
+#include "preload.h"
 #include "registry.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
+/* Whether the library was loaded by shared_preload_libraries */
+bool		pgi_shared_preload = false;
+
 /* Register GUCs and hooks */
 void
 _PG_init(void)
 {
+	pgi_shared_preload = process_shared_preload_libraries_in_progress;
 	HnswInit();
 	BlasInit();
 	RegistryInit();
 	ModelsInit();
+	BatchInit();
+	PreloadInit();
 	MarkGUCPrefixReserved("pg_infer");
 }
