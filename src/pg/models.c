@@ -29,6 +29,7 @@
 #include "postgres.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,14 +49,13 @@
 #include "miscadmin.h"
 #include "commands/trigger.h"
 #include "storage/fd.h"
-#include "storage/lmgr.h"
-#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "../core/bert_load.h"
 #include "../core/gguf.h"
@@ -619,6 +619,27 @@ ModelValidate(const char *path)
 	MemoryContextDelete(cxt);
 }
 
+/* The tensor lookup of a build, with a check for cancel between tensors */
+typedef struct CancelFind
+{
+	PgimFindFn	find;
+	void	   *arg;
+} CancelFind;
+
+/*
+ * A cancel seen here makes the lookup fail (the core then frees what it
+ * holds and returns); BuildPrepared raises the cancel itself afterwards
+ */
+static PgiStatus
+FindOrCancel(void *arg, const char *name, PgimTensor *out, int *found, PgiError *err)
+{
+	CancelFind *cf = arg;
+
+	if (InterruptPending)
+		return pgi_error(err, PGI_ERR_IO, NULL, "model conversion interrupted");
+	return cf->find(cf->arg, name, out, found, err);
+}
+
 /* Write the prepared file of a registered source (caller holds the lock) */
 static void
 BuildPrepared(const char *name, const char *source, const char *sha, const char *dest)
@@ -693,9 +714,18 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 		if (pgim_build_use(b->out, size, b->use, &b->prep.meta, sha, &err) != PGI_OK)
 			PgiReport(&err);
 	}
-	else if (pgim_build_bert(b->out, size, &b->prep.config, &b->prep.meta, naming, find, find_arg,
-							 b->prep.vocab, b->prep.vocab_len, NULL, 0, sha, &err) != PGI_OK)
-		PgiReport(&err);
+	else
+	{
+		CancelFind	cf = {find, find_arg};
+
+		if (pgim_build_bert(b->out, size, &b->prep.config, &b->prep.meta, naming, FindOrCancel, &cf,
+							b->prep.vocab, b->prep.vocab_len, NULL, 0, sha, &err) != PGI_OK)
+		{
+			CHECK_FOR_INTERRUPTS();
+			PgiReport(&err);
+		}
+	}
+	CHECK_FOR_INTERRUPTS();
 	munmap(b->out, size);
 	b->out = NULL;
 	if (pg_fsync(b->fd) != 0)
@@ -713,17 +743,44 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 	MemoryContextDelete(cxt);
 }
 
-/* Lock the build of one sha256 (transaction-scoped advisory lock) */
-static void
+/*
+ * Lock the build of one sha256: flock on $PGDATA/pg_infer/<sha>.lock, so
+ * that one process converts a model while the others wait.  A file lock,
+ * not a heavyweight lock: the parallel workers of one query are a lock
+ * group whose heavyweight locks never conflict, and each would build the
+ * same file.  The wait polls so that cancel still works; the descriptor is
+ * a transient file, closed (and the lock released) by UnlockBuild or when
+ * the (sub)transaction aborts, and by the kernel if the process dies.
+ */
+static int
 LockBuild(const char *sha)
 {
-	LOCKTAG		tag;
-	uint32		k1 = (uint32) strtoul(pnstrdup(sha, 8), NULL, 16);
-	uint32		k2 = (uint32) strtoul(pnstrdup(sha + 8, 8), NULL, 16);
+	char	   *dir = psprintf("%s/pg_infer", DataDir);
+	char	   *path = psprintf("%s/%s.lock", dir, sha);
+	int			fd;
 
-	/* class 3: distinct from pg_advisory_lock's int8 (1) and int4 pairs (2) */
-	SET_LOCKTAG_ADVISORY(tag, InvalidOid, k1, k2, 3);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	(void) MakePGDirectory(dir);
+	fd = OpenTransientFile(path, O_RDWR | O_CREAT | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open \"%s\": %m", path)));
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0)
+	{
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not lock \"%s\": %m", path)));
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(10000L);
+	}
+	return fd;
+}
+
+static void
+UnlockBuild(int fd)
+{
+	CloseTransientFile(fd);		/* releases the flock */
 }
 
 /* Map and check a prepared file; false (nothing mapped) when it is unusable */
@@ -755,13 +812,22 @@ MapPrepared(LoadedModel *m, const char *name, const char *source, const char *sh
 	PgiError	err = {0};
 	struct stat st;
 
+	int			lock;
+	TimestampTz start;
+	long		secs;
+	int			usecs;
+
 	if (stat(path, &st) == 0 && TryMapPrepared(m, path, sha, &err))
 		return;
-	LockBuild(sha);
-	/* another backend may have rebuilt it while we waited */
+	lock = LockBuild(sha);
+	/* another process may have built it while we waited */
 	if (stat(path, &st) == 0 && TryMapPrepared(m, path, sha, &err))
+	{
+		UnlockBuild(lock);
 		return;
+	}
 	/* (a stale file is replaced atomically by the rename at the end) */
+	start = GetCurrentTimestamp();
 	BuildPrepared(name, source, sha, path);
 	memset(&err, 0, sizeof(err));
 	if (!TryMapPrepared(m, path, sha, &err))
@@ -769,6 +835,12 @@ MapPrepared(LoadedModel *m, const char *name, const char *source, const char *sh
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("prepared model file \"%s\" is invalid", path),
 				 errdetail("%s", err.msg[0] ? err.msg : "Its sha256 does not match the registry.")));
+	UnlockBuild(lock);
+	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+	ereport(LOG,
+			(errmsg("pg_infer: prepared model \"%s\" (%.1f MB) in %ld ms",
+					name, m->map_len / 1048576.0, secs * 1000 + usecs / 1000),
+			 errhidestmt(true)));
 }
 
 /* Drop a model's mapping and tokenizer */

@@ -178,12 +178,27 @@ ResolveSource(const char *source)
 	return pstrdup(resolved);
 }
 
+/* Add bytes to a running sha256 in 16 MB steps, checking for cancel between */
+static bool
+HashBytes(pg_cryptohash_ctx *ctx, const uint8 *data, size_t len)
+{
+	const size_t step = (size_t) 16 << 20;
+
+	for (size_t off = 0; off < len; off += step)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (pg_cryptohash_update(ctx, data + off, Min(step, len - off)) < 0)
+			return false;
+	}
+	return true;
+}
+
 /* Add a file (name and bytes) to the running sha256 */
 static void
 HashFile(pg_cryptohash_ctx *ctx, const char *name, const MappedFile *mf)
 {
 	if (pg_cryptohash_update(ctx, (const uint8 *) name, strlen(name) + 1) < 0 ||
-		(mf->len > 0 && pg_cryptohash_update(ctx, mf->data, mf->len) < 0))
+		!HashBytes(ctx, mf->data, mf->len))
 		elog(ERROR, "could not compute sha256 of model file \"%s\"", name);
 }
 
@@ -465,8 +480,7 @@ HashWhole(const char *path, const MappedFile *mf)
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 	char	   *hex;
 
-	if (pg_cryptohash_init(ctx) < 0 ||
-		(mf->len > 0 && pg_cryptohash_update(ctx, mf->data, mf->len) < 0))
+	if (pg_cryptohash_init(ctx) < 0 || !HashBytes(ctx, mf->data, mf->len))
 		elog(ERROR, "could not compute sha256 of model file \"%s\"", path);
 	hex = HashHex(ctx);
 	pg_cryptohash_free(ctx);
