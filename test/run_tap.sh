@@ -70,5 +70,6 @@ as_runner env \
 	PGPORT="${PGPORT:-65432}" \
 	PG_REGRESS="$PG_REGRESS" \
 	PGI_TEST_MODELS="${PGI_TEST_MODELS:-$ROOT/build/test_models}" \
+	PGI_ROOT="$ROOT" \
 	prove -I "$PERL_LIB" ${PROVE_FLAGS:-} "${tests[@]}"
 # prove's exit status is this script's

@@ -743,6 +743,23 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 	MemoryContextDelete(cxt);
 }
 
+/* Arguments of BuildPrepared under WithMappedFiles */
+typedef struct BuildArgs
+{
+	const char *name;
+	const char *source;
+	const char *sha;
+	const char *dest;
+} BuildArgs;
+
+static void
+BuildPreparedGuarded(void *arg)
+{
+	BuildArgs  *a = arg;
+
+	BuildPrepared(a->name, a->source, a->sha, a->dest);
+}
+
 /*
  * Lock the build of one sha256: flock on $PGDATA/pg_infer/<sha>.lock, so
  * that one process converts a model while the others wait.  A file lock,
@@ -813,6 +830,7 @@ MapPrepared(LoadedModel *m, const char *name, const char *source, const char *sh
 	struct stat st;
 
 	int			lock;
+	BuildArgs	args;
 	TimestampTz start;
 	long		secs;
 	int			usecs;
@@ -828,7 +846,11 @@ MapPrepared(LoadedModel *m, const char *name, const char *source, const char *sh
 	}
 	/* (a stale file is replaced atomically by the rename at the end) */
 	start = GetCurrentTimestamp();
-	BuildPrepared(name, source, sha, path);
+	args.name = name;
+	args.source = source;
+	args.sha = sha;
+	args.dest = path;
+	WithMappedFiles(source, BuildPreparedGuarded, &args);
 	memset(&err, 0, sizeof(err));
 	if (!TryMapPrepared(m, path, sha, &err))
 		ereport(ERROR,

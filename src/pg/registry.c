@@ -23,6 +23,8 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -528,17 +530,120 @@ InspectGguf(const char *path, MappedFile *mf, ModelInfo *info, char **sha)
 /* Text datum or NULL for unknown (-1) integers */
 #define INT_OR_NULL(v, i) do { if ((v) >= 0) values[i] = Int64GetDatum(v); else nulls[i] = true; } while (0)
 
+/* The jump of the innermost WithMappedFiles, NULL outside */
+static sigjmp_buf *busJump = NULL;
+
+/* SIGBUS: back to WithMappedFiles; elsewhere, the default (a crash) */
+static void
+BusHandler(int sig)
+{
+	if (busJump != NULL)
+		siglongjmp(*busJump, 1);
+	signal(SIGBUS, SIG_DFL);
+	raise(SIGBUS);
+}
+
+/*
+ * Model files are mapped, not read: a file truncated by someone else while
+ * it is mapped raises SIGBUS at the first access past its new end, which
+ * would take the whole server down.  While fn reads mapped files, SIGBUS
+ * jumps back here and becomes an ERROR.  The jump may skip PG_TRY blocks of
+ * fn, so the error state they would restore is restored here; whatever fn
+ * allocated belongs to memory contexts below ours, whose reset callbacks
+ * release the mappings, descriptors and temporary files.
+ */
+void
+WithMappedFiles(const char *source, MappedReadFn fn, void *arg)
+{
+	sigjmp_buf	jb;
+	sigjmp_buf *volatile outer = busJump;
+	sigjmp_buf *volatile exc = PG_exception_stack;
+	ErrorContextCallback *volatile ecs = error_context_stack;
+	MemoryContext volatile cxt = CurrentMemoryContext;
+	struct sigaction sa;
+	struct sigaction old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = BusHandler;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, &old) != 0)
+		elog(ERROR, "could not install a SIGBUS handler: %m");
+	if (sigsetjmp(jb, 1) != 0)
+	{
+		busJump = outer;
+		sigaction(SIGBUS, &old, NULL);
+		PG_exception_stack = exc;
+		error_context_stack = ecs;
+		MemoryContextSwitchTo(cxt);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a file of model source \"%s\" was truncated while being read", source),
+				 errhint("Replace model files by renaming new files into place, not by writing over files in use.")));
+	}
+	busJump = &jb;
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_FINALLY();
+	{
+		busJump = outer;
+		sigaction(SIGBUS, &old, NULL);
+	}
+	PG_END_TRY();
+}
+
+/* What pgi_inspect_model reads from the files */
+typedef struct Inspection
+{
+	const char *source;
+	char	   *path;
+	ModelInfo	info;
+	char	   *sha;
+	int64		bytes;
+} Inspection;
+
+/* Inspect and validate a model source (under WithMappedFiles) */
+static void
+InspectSource(void *arg)
+{
+	Inspection *in = arg;
+	struct stat st;
+
+	if (stat(in->path, &st) < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat model source \"%s\": %m", in->path)));
+	if (S_ISDIR(st.st_mode) && IsTfjsDir(in->path))
+		InspectTfjs(in->path, &in->info, &in->sha, &in->bytes);
+	else if (S_ISDIR(st.st_mode))
+		InspectHf(in->path, &in->info, &in->sha, &in->bytes);
+	else
+	{
+		MappedFile	mf = MapFile(in->path);
+
+		if (mf.len < 4 || memcmp(mf.data, "GGUF", 4) != 0)
+		{
+			UnmapFile(&mf);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model source \"%s\" is not a GGUF file or a model directory", in->source)));
+		}
+		InspectGguf(in->path, &mf, &in->info, &in->sha);
+		in->bytes = mf.len;
+		UnmapFile(&mf);
+	}
+	/* architectures pg_infer runs are checked tensor by tensor */
+	if (strcmp(in->info.architecture, "bert") == 0)
+		ModelValidate(in->path);
+}
+
 PG_FUNCTION_INFO_V1(pgi_inspect_model);
 /* pg_infer._inspect_model(source): see the file header */
 Datum
 pgi_inspect_model(PG_FUNCTION_ARGS)
 {
-	char	   *source = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *path;
-	struct stat st;
-	ModelInfo	info;
-	char	   *sha = NULL;
-	int64		bytes = 0;
+	Inspection	in = {0};
 	TupleDesc	tupdesc;
 	Datum		values[11];
 	bool		nulls[11] = {false};
@@ -549,46 +654,22 @@ pgi_inspect_model(PG_FUNCTION_ARGS)
 				 errmsg("permission denied to read model files"),
 				 errhint("Use load_model(), which a superuser may grant.")));
 
-	path = ResolveSource(source);
-	if (stat(path, &st) < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not stat model source \"%s\": %m", path)));
-	if (S_ISDIR(st.st_mode) && IsTfjsDir(path))
-		InspectTfjs(path, &info, &sha, &bytes);
-	else if (S_ISDIR(st.st_mode))
-		InspectHf(path, &info, &sha, &bytes);
-	else
-	{
-		MappedFile	mf = MapFile(path);
-
-		if (mf.len < 4 || memcmp(mf.data, "GGUF", 4) != 0)
-		{
-			UnmapFile(&mf);
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("model source \"%s\" is not a GGUF file or a model directory", source)));
-		}
-		InspectGguf(path, &mf, &info, &sha);
-		bytes = mf.len;
-		UnmapFile(&mf);
-	}
-	/* architectures pg_infer runs are checked tensor by tensor */
-	if (strcmp(info.architecture, "bert") == 0)
-		ModelValidate(path);
+	in.source = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	in.path = ResolveSource(in.source);
+	WithMappedFiles(in.source, InspectSource, &in);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	values[0] = CStringGetTextDatum(path);
-	values[1] = CStringGetTextDatum(info.format);
-	values[2] = CStringGetTextDatum(info.architecture);
-	values[3] = CStringGetTextDatum(info.task);
-	values[4] = Int64GetDatum(info.parameters);
-	INT_OR_NULL(info.dims, 5);
-	INT_OR_NULL(info.max_tokens, 6);
-	INT_OR_NULL(info.vocab_size, 7);
-	values[8] = CStringGetTextDatum(info.dtype);
-	values[9] = Int64GetDatum(bytes);
-	values[10] = CStringGetTextDatum(sha);
+	values[0] = CStringGetTextDatum(in.path);
+	values[1] = CStringGetTextDatum(in.info.format);
+	values[2] = CStringGetTextDatum(in.info.architecture);
+	values[3] = CStringGetTextDatum(in.info.task);
+	values[4] = Int64GetDatum(in.info.parameters);
+	INT_OR_NULL(in.info.dims, 5);
+	INT_OR_NULL(in.info.max_tokens, 6);
+	INT_OR_NULL(in.info.vocab_size, 7);
+	values[8] = CStringGetTextDatum(in.info.dtype);
+	values[9] = Int64GetDatum(in.bytes);
+	values[10] = CStringGetTextDatum(in.sha);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -46,6 +46,13 @@ extern int	MapHfWeights(const char *dir, MappedFile **files, char ***names);
 /* sha256 (hex) binding a model name to a source's content */
 extern char *SourceSha256(const char *path);
 
+/*
+ * Run fn(arg), which reads mapped model files, turning SIGBUS (a file
+ * truncated by someone else after it was mapped) into an ERROR about source
+ */
+typedef void (*MappedReadFn) (void *arg);
+extern void WithMappedFiles(const char *source, MappedReadFn fn, void *arg);
+
 extern void RegistryInit(void);
 
 #endif							/* PGI_REGISTRY_H */
