@@ -179,10 +179,11 @@ encoder_layer(const BertConfig *c, const BertLayer *l, const BertRuntime *rt,
 		t0 += (size_t) lens[s];
 	}
 
-	/* x = LN(x + ctx Wo^T + bo); qkv is free, use it for x + bo */
-	nn_add_bias_rows(qkv, x, T, (size_t) h, l->out_b);
-	bert_linear(rt, T, h, h, ctx, l->out_w, qkv);
-	memcpy(x, qkv, T * (size_t) h * sizeof(float));
+	/* x = LN(x + ctx Wo^T + bo), accumulated in place */
+	for (size_t t = 0; t < T; t++)
+		for (int i = 0; i < h; i++)
+			x[t * h + i] += l->out_b[i];
+	bert_linear(rt, T, h, h, ctx, l->out_w, x);
 	nn_layernorm_rows(x, T, (size_t) h, l->ln1_w, l->ln1_b, c->ln_eps);
 
 	/* u = GELU(x Wup^T + bup) */

@@ -160,7 +160,9 @@ gelu_avx2(__m256 x)
 	__m256		z = _mm256_mul_ps(_mm256_andnot_ps(sign_mask, x), _mm256_set1_ps(INV_SQRT2));
 	__m256		one = _mm256_set1_ps(1.0f);
 	__m256		half = _mm256_set1_ps(0.5f);
-	__m256		t = _mm256_div_ps(one, _mm256_fmadd_ps(half, z, one));
+	__m256		d = _mm256_fmadd_ps(half, z, one);
+	__m256		r0 = _mm256_rcp_ps(d);	/* 1/d to 12 bits, then one Newton step */
+	__m256		t = _mm256_mul_ps(r0, _mm256_fnmadd_ps(d, r0, _mm256_set1_ps(2.0f)));
 	__m256		p = _mm256_set1_ps(ERF_E9);
 	__m256		e,
 				pos,

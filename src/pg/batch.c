@@ -46,11 +46,13 @@
 #include "nodes/extensible.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "optimizer/planner.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
@@ -78,6 +80,7 @@ typedef struct Collect
 	List	   *calls;			/* distinct batchable FuncExprs */
 	List	   *vars;			/* distinct Vars outside them */
 	bool		ok;
+	int			conditional;	/* depth inside CASE, COALESCE, AND, OR */
 } Collect;
 
 /* Executor state of one EmbedBatch node */
@@ -132,9 +135,40 @@ static const CustomExecMethods batchExecMethods = {
  * ---------------------------------------------------------------------
  */
 
+/* Kinds of the functions seen by this backend's planner (reset on pg_proc changes) */
+#define KIND_CACHE 64
+static Oid	kindOid[KIND_CACHE];
+static EmbedKind kindOf[KIND_CACHE];
+static int	kindCount = 0;
+
+static void
+ResetKinds(Datum arg, int cacheid, uint32 hashvalue)
+{
+	kindCount = 0;
+}
+
+static EmbedKind LookupFunctionKind(Oid funcid);
+
 /* Whether funcid is one of pg_infer's embed(text) functions, and which */
 static EmbedKind
 EmbedFunctionKind(Oid funcid)
+{
+	EmbedKind	kind;
+
+	for (int i = 0; i < kindCount; i++)
+		if (kindOid[i] == funcid)
+			return kindOf[i];
+	kind = LookupFunctionKind(funcid);
+	if (kindCount == KIND_CACHE)
+		kindCount = 0;
+	kindOid[kindCount] = funcid;
+	kindOf[kindCount++] = kind;
+	return kind;
+}
+
+/* EmbedFunctionKind from pg_proc: a C function of this library, by symbol */
+static EmbedKind
+LookupFunctionKind(Oid funcid)
 {
 	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
 	Form_pg_proc proc;
@@ -154,7 +188,8 @@ EmbedFunctionKind(Oid funcid)
 			size_t		len = strlen(bin);
 			char	   *src;
 
-			if (len >= 8 && strcmp(bin + len - 8, "pg_infer") == 0)
+			if ((len >= 8 && strcmp(bin + len - 8, "pg_infer") == 0) ||
+				(len >= 11 && strcmp(bin + len - 11, "pg_infer.so") == 0))
 			{
 				src = TextDatumGetCString(SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc,
 														  &isnull));
@@ -203,13 +238,26 @@ CallText(FuncExpr *f)
 	return list_length(f->args) == 1 ? linitial(f->args) : lsecond(f->args);
 }
 
+/*
+ * Expressions whose parts are evaluated for some rows only (CASE, COALESCE,
+ * AND, OR, NULLIF's result...): an embed call inside stays row by row, so
+ * it runs for exactly the rows it ran for before (an over-long text behind
+ * CASE WHEN length(body) < 1000, COALESCE(v, embed(...)) for missing rows)
+ */
+static bool
+IsConditional(Node *node)
+{
+	return IsA(node, CaseExpr) || IsA(node, CoalesceExpr) ||
+		(IsA(node, BoolExpr) && ((BoolExpr *) node)->boolop != NOT_EXPR);
+}
+
 /* Collect the embed calls and the other Vars of a target list */
 static bool
 CollectWalker(Node *node, Collect *c)
 {
 	if (node == NULL)
 		return false;
-	if (BatchableCall(node) != EMBED_NONE)
+	if (c->conditional == 0 && BatchableCall(node) != EMBED_NONE)
 	{
 		if (!list_member(c->calls, node))
 			c->calls = lappend(c->calls, node);
@@ -235,6 +283,16 @@ CollectWalker(Node *node, Collect *c)
 	{
 		c->ok = false;
 		return true;
+	}
+	if (IsConditional(node))
+	{
+		/* evaluated for some rows only: its calls stay row by row */
+		bool		r;
+
+		c->conditional++;
+		r = expression_tree_walker(node, CollectWalker, c);
+		c->conditional--;
+		return r;
 	}
 	return expression_tree_walker(node, CollectWalker, c);
 }
@@ -309,7 +367,7 @@ WithExpr(TargetEntry *tle, Expr *expr, AttrNumber resno)
 static Plan *
 WrapScan(Plan *scan, int *last_id)
 {
-	Collect		c = {NIL, NIL, true};
+	Collect		c = {NIL, NIL, true, 0};
 	List	   *child_tlist = NIL;
 	List	   *scan_tlist = NIL;
 	List	   *tlist = NIL;
@@ -322,6 +380,15 @@ WrapScan(Plan *scan, int *last_id)
 	CollectWalker((Node *) scan->targetlist, &c);
 	if (!c.ok || c.calls == NIL || expression_returns_set((Node *) scan->targetlist))
 		return scan;
+	/*
+	 * Reading ahead evaluates the scan's quals and the texts for rows a LIMIT
+	 * may never ask for: only when that has no side effects
+	 */
+	if (contain_volatile_functions((Node *) scan->qual))
+		return scan;
+	foreach(lc, c.calls)
+		if (contain_volatile_functions(CallText(lfirst(lc))))
+			return scan;
 
 	foreach(lc, c.calls)
 	{
@@ -433,13 +500,32 @@ InputMutator(Node *node, Plan *input)
 	return expression_tree_mutator(node, InputMutator, input);
 }
 
+/* Whether an expression over the input's columns reads a volatile one */
+static bool
+ReadsVolatileInput(Node *node, Plan *input)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) && ((Var *) node)->varno == OUTER_VAR)
+	{
+		TargetEntry *tle = get_tle_by_resno(input->targetlist, ((Var *) node)->varattno);
+
+		return tle == NULL || contain_volatile_functions((Node *) tle->expr);
+	}
+	return expression_tree_walker(node, ReadsVolatileInput, input);
+}
+
 /* Inside an aggregate's arguments: embed calls move into the input scan */
 static Node *
 PushMutator(Node *node, Plan *input)
 {
 	if (node == NULL)
 		return NULL;
-	if (BatchableCall(node) != EMBED_NONE && !ReadsMoreThanInput(CallText((FuncExpr *) node), NULL))
+	if (IsConditional(node))
+		return node;			/* evaluated for some rows only: left alone */
+	if (BatchableCall(node) != EMBED_NONE &&
+		!ReadsMoreThanInput(CallText((FuncExpr *) node), NULL) &&
+		!ReadsVolatileInput(CallText((FuncExpr *) node), input))
 	{
 		FuncExpr   *f = (FuncExpr *) copyObject(node);
 		Node	   *x = InputMutator(CallText(f), input);
@@ -472,8 +558,9 @@ AggrefMutator(Node *node, Plan *input)
 	{
 		Aggref	   *a = (Aggref *) copyObject(node);
 
-		a->args = (List *) PushMutator((Node *) a->args, input);
-		a->aggfilter = (Expr *) PushMutator((Node *) a->aggfilter, input);
+		/* with FILTER, the arguments are evaluated for some rows only */
+		if (a->aggfilter == NULL)
+			a->args = (List *) PushMutator((Node *) a->args, input);
 		return (Node *) a;
 	}
 	return expression_tree_mutator(node, AggrefMutator, input);
@@ -490,8 +577,15 @@ PushAggregateCalls(Agg *agg)
 {
 	Plan	   *input = agg->plan.lefttree;
 
+	Collect		c = {NIL, NIL, true, 0};
+
 	if (input == NULL || !IsBatchableScan(input) ||
-		expression_returns_set((Node *) input->targetlist))
+		expression_returns_set((Node *) input->targetlist) ||
+		contain_volatile_functions((Node *) input->qual))
+		return;
+	/* only into a scan EmbedBatch will take (else the calls stay here) */
+	CollectWalker((Node *) input->targetlist, &c);
+	if (!c.ok)
 		return;
 	agg->plan.targetlist = (List *) AggrefMutator((Node *) agg->plan.targetlist, input);
 	agg->plan.qual = (List *) AggrefMutator((Node *) agg->plan.qual, input);
@@ -697,18 +791,11 @@ FillBatch(BatchState *bs)
 	return true;
 }
 
-/* Next row of the batch into the scan slot */
+/* Row r of the batch into slot */
 static TupleTableSlot *
-BatchNext(ScanState *ss)
+StoreRow(BatchState *bs, TupleTableSlot *slot, int r)
 {
-	BatchState *bs = (BatchState *) ss;
-	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
-	int			r;
-
 	ExecClearTuple(slot);
-	if (bs->pos >= bs->count && (bs->done || !FillBatch(bs)))
-		return slot;
-	r = bs->pos++;
 	for (int j = 0; j < bs->ncalls; j++)
 	{
 		Vector	  **v = &bs->vecs[r * bs->ncalls + j];
@@ -735,9 +822,36 @@ BatchNext(ScanState *ss)
 	return ExecStoreVirtualTuple(slot);
 }
 
+/* Next row of the batch into the scan slot */
+static TupleTableSlot *
+BatchNext(ScanState *ss)
+{
+	BatchState *bs = (BatchState *) ss;
+	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
+
+	if (bs->pos >= bs->count && (bs->done || !FillBatch(bs)))
+		return ExecClearTuple(slot);
+	return StoreRow(bs, slot, bs->pos++);
+}
+
+/*
+ * EvalPlanQual (a row changed by a concurrent transaction, rechecked under
+ * UPDATE, DELETE, SELECT FOR UPDATE): with no relation of its own, the
+ * custom scan is asked for the row to recheck through this method, every
+ * time.  The child scan returns the new version of its row (or nothing):
+ * embed it alone.
+ */
 static bool
 BatchRecheck(ScanState *ss, TupleTableSlot *slot)
 {
+	BatchState *bs = (BatchState *) ss;
+
+	bs->next_rows = 1;
+	bs->done = false;
+	if (!FillBatch(bs))
+		return false;
+	StoreRow(bs, slot, 0);
+	bs->pos = bs->count;
 	return true;
 }
 
@@ -791,6 +905,7 @@ BatchInit(void)
 							&pgi_batch_rows, 32, 1, 4096, PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	RegisterCustomScanMethods(&batchPlanMethods);
+	CacheRegisterSyscacheCallback(PROCOID, ResetKinds, (Datum) 0);
 	prevPlanner = planner_hook;
 	planner_hook = BatchPlanner;
 }

@@ -635,7 +635,7 @@ FindOrCancel(void *arg, const char *name, PgimTensor *out, int *found, PgiError 
 {
 	CancelFind *cf = arg;
 
-	if (InterruptPending)
+	if (QueryCancelPending || ProcDiePending)
 		return pgi_error(err, PGI_ERR_IO, NULL, "model conversion interrupted");
 	return cf->find(cf->arg, name, out, found, err);
 }

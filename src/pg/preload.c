@@ -33,6 +33,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -102,6 +103,7 @@ pgi_preload_launcher(Datum arg)
 	List	   *dbs;
 	ListCell   *lc;
 
+	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	dbs = DatabasesToVisit();
@@ -110,32 +112,45 @@ pgi_preload_launcher(Datum arg)
 		BackgroundWorker w;
 		BackgroundWorkerHandle *h;
 		pid_t		pid;
+		int			tries = 0;
 
 		InitWorker(&w, "pg_infer preload database", "pgi_preload_database",
 				   ObjectIdGetDatum(lfirst_oid(lc)));
 		w.bgw_notify_pid = MyProcPid;
-		if (!RegisterDynamicBackgroundWorker(&w, &h))
+		/* slots may be taken for a while (parallel workers): retry for ~a minute */
+		while (!RegisterDynamicBackgroundWorker(&w, &h))
 		{
-			ereport(WARNING,
-					(errmsg("pg_infer.preload_models: no background worker slot left"),
-					 errhint("Raise max_worker_processes.")));
-			break;
+			if (++tries > 60)
+			{
+				ereport(WARNING,
+						(errmsg("pg_infer.preload_models: no background worker slot left"),
+						 errhint("Raise max_worker_processes.")));
+				proc_exit(0);
+			}
+			CHECK_FOR_INTERRUPTS();
+			pg_usleep(1000000L);
 		}
-		if (WaitForBackgroundWorkerStartup(h, &pid) == BGWH_STARTED)
-			(void) WaitForBackgroundWorkerShutdown(h);
+		if (WaitForBackgroundWorkerStartup(h, &pid) == BGWH_POSTMASTER_DIED ||
+			WaitForBackgroundWorkerShutdown(h) == BGWH_POSTMASTER_DIED)
+			proc_exit(1);
 	}
 	proc_exit(0);
 }
 
-/* Load one model in a subtransaction: an ERROR becomes a WARNING */
+/*
+ * Load one model in a transaction of its own (a long build holds no
+ * snapshot for the others); an ERROR becomes a WARNING
+ */
 static void
-PreloadOne(const char *name)
+PreloadOne(const char *name, const char *dbname)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
 	TimestampTz start = GetCurrentTimestamp();
 
-	BeginInternalSubTransaction(NULL);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "pg_infer.preload_models");
 	PG_TRY();
 	{
 		size_t		bytes;
@@ -148,30 +163,32 @@ PreloadOne(const char *name)
 			TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
 			ereport(LOG,
 					(errmsg("pg_infer: preloaded model \"%s\" of database \"%s\" (%.1f MB, %ld ms)",
-							name, get_database_name(MyDatabaseId), bytes / 1048576.0,
-							secs * 1000 + usecs / 1000)));
+							name, dbname, bytes / 1048576.0, secs * 1000 + usecs / 1000)));
 		}
 		else
-			elog(DEBUG1, "pg_infer: no model \"%s\" in database \"%s\"", name,
-				 get_database_name(MyDatabaseId));
-		ReleaseCurrentSubTransaction();
+			elog(DEBUG1, "pg_infer: no model \"%s\" in database \"%s\"", name, dbname);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
 	}
 	PG_CATCH();
 	{
 		ErrorData  *e;
 
+		/* shutdown and the like are not ours to turn into warnings */
+		if (ProcDiePending)
+			PG_RE_THROW();
 		MemoryContextSwitchTo(cxt);
 		e = CopyErrorData();
 		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
+		AbortCurrentTransaction();
 		ereport(WARNING,
 				(errmsg("pg_infer.preload_models: could not preload model \"%s\" of database \"%s\": %s",
-						name, get_database_name(MyDatabaseId), e->message)));
+						name, dbname, e->message)));
 		FreeErrorData(e);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
+	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 /* Worker of one database: the listed models registered there */
@@ -179,22 +196,24 @@ void
 pgi_preload_database(Datum arg)
 {
 	char	   *list;
-	List	   *names;
+	char	   *dbname;
+	List	   *names = NIL;
+	bool		installed;
 	ListCell   *lc;
 
+	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
-	SetCurrentStatementStartTimestamp();
+
 	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "pg_infer.preload_models");
-	list = pstrdup(pgi_preload_models);
-	if (OidIsValid(get_extension_oid("pg_infer", true)) && SplitGUCList(list, ',', &names))
-		foreach(lc, names)
-			PreloadOne(lfirst(lc));
-	PopActiveSnapshot();
+	installed = OidIsValid(get_extension_oid("pg_infer", true));
+	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(MyDatabaseId));
 	CommitTransactionCommand();
-	pgstat_report_activity(STATE_IDLE, NULL);
+
+	list = MemoryContextStrdup(TopMemoryContext, pgi_preload_models);
+	if (installed && SplitGUCList(list, ',', &names))
+		foreach(lc, names)
+			PreloadOne(lfirst(lc), dbname);
 	proc_exit(0);
 }
 
@@ -206,10 +225,17 @@ PreloadInit(void)
 	List	   *names;
 	char	   *list;
 
+	/*
+	 * Read at server start only; a PGC_POSTMASTER variable cannot be defined
+	 * once the server runs, so a later load (no shared_preload_libraries)
+	 * defines it as reloadable, where it has no effect
+	 */
 	DefineCustomStringVariable("pg_infer.preload_models",
 							   "Models prepared and read into memory at server start",
 							   "Comma-separated model names, loaded in every database where they are registered.",
-							   &pgi_preload_models, "", PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   &pgi_preload_models, "",
+							   process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
+							   0, NULL, NULL, NULL);
 	if (!process_shared_preload_libraries_in_progress || pgi_preload_models == NULL)
 		return;
 	list = pstrdup(pgi_preload_models);

@@ -173,6 +173,23 @@ SELECT throws_ok($$SELECT id, embed('no-such-model', body) FROM longs$$, '42704'
 	'an unknown model in a batch: the usual error');
 
 ------------------------------------------------------------------------
+-- calls evaluated for some rows only stay row by row
+------------------------------------------------------------------------
+SELECT lives_ok($$CREATE TEMP TABLE cond AS SELECT id,
+		CASE WHEN length(body) < 1000 THEN embed('batch-hf', body, '{"truncate": false}') END AS e FROM longs$$,
+	'CASE WHEN length(body) < 1000 THEN embed(... truncate false): the long row is never embedded');
+SELECT is((SELECT count(e) FROM cond), 3::bigint, '... the others are');
+SELECT lives_ok($$SELECT COALESCE(e, embed('no-such-model', 'x' || id)) FROM cond WHERE e IS NOT NULL$$,
+	'COALESCE(v, embed(...)) embeds only rows whose v is NULL');
+SELECT is((SELECT count(embed('batch-hf', body, '{"truncate": false}')) FILTER (WHERE length(body) < 1000) FROM longs),
+	3::bigint, 'count(embed(...)) FILTER (WHERE ...): only the rows the filter keeps');
+SELECT is((SELECT bool_and(same) FROM (SELECT x, (array_agg(embed('batch-hf', x)))[1] = embed('batch-hf', x) AS same
+		FROM (SELECT body || random()::text AS x FROM docs WHERE id > 0) s GROUP BY x) t), true,
+	'an aggregate over a volatile input column: each row''s text is computed once');
+SELECT ok(pg_temp.plan($$SELECT id, embed('batch-hf', body) FROM docs WHERE random() >= 0 LIMIT 2$$) NOT LIKE '%EmbedBatch%',
+	'a volatile WHERE clause is not read ahead');
+
+------------------------------------------------------------------------
 -- cursors keep row-by-row plans (backward fetch, WHERE CURRENT OF)
 ------------------------------------------------------------------------
 CREATE FUNCTION pg_temp.cursor_back() RETURNS boolean LANGUAGE plpgsql AS $$

@@ -110,4 +110,17 @@ is($node->safe_psql('a', q{SELECT string_agg(name || '=' || loaded, ',' ORDER BY
 	'enc=false,tok=true', '... and pg_infer.models shows which');
 
 $node->stop;
+
+# without shared_preload_libraries: the extension works, says so once
+my $plain = PostgreSQL::Test::Cluster->new('plain');
+$plain->init;
+$plain->append_conf('postgresql.conf', "pg_infer.model_dir = '$dir'\npg_infer.preload_models = 'enc'\n");
+$plain->start;
+my ($ret, $out, $err) = $plain->psql('postgres', q{CREATE EXTENSION pg_infer; SELECT load_model('gg', 'bert-f32.gguf');
+	SELECT vector_dims(embed('gg', 'one')); SELECT vector_dims(embed('gg', 'two'))});
+is($ret, 0, 'without shared_preload_libraries: CREATE EXTENSION, load_model and embed work');
+my $n = () = $err =~ /NOTICE:  pg_infer is not in shared_preload_libraries/g;
+is($n, 1, '... with one NOTICE saying what is missing');
+is($plain->safe_psql('postgres', 'SHOW pg_infer.preload_models'), 'enc', '... and the setting is still readable');
+$plain->stop;
 done_testing();
