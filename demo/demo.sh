@@ -6,7 +6,9 @@
 #     63,000, from `apt-cache dumpavail`) into a table;
 #  2. embeds the descriptions with the default model (Universal Sentence
 #     Encoder Lite, installed by ./pg_infer.sh from npm), in chunks, showing
-#     progress and rows/second: one embed() call per row, as SQL users write it;
+#     progress and rows/second: UPDATE ... SET emb = embed(model, description),
+#     as SQL users write it (pg_infer batches the rows of each UPDATE, 32 per
+#     forward pass, see doc/embeddings.md);
 #  3. builds an hnsw index over the embeddings;
 #  4. answers natural-language questions with the top 5 packages and their
 #     cosine similarity, through the index, and checks the index's answers
@@ -48,7 +50,7 @@ total=$(q -At -c "SELECT count(*) FROM packages")
 printf '%s packages, e.g.\n' "$total"
 q -c "SELECT name, section, description FROM packages WHERE name IN ('postgresql-15', 'python3-yaml', 'gnuchess') ORDER BY name"
 
-printf '== Embedding %s descriptions with use-lite (one embed() call per row, %s rows per UPDATE, pg_infer.threads = %s)\n' "$total" "$CHUNK" "$(nproc)"
+printf '== Embedding %s descriptions with use-lite (UPDATE ... SET emb = embed(...), %s rows per UPDATE, batched across rows, pg_infer.threads = %s)\n' "$total" "$CHUNK" "$(nproc)"
 start=$(date +%s.%N)
 lo=1
 while [ "$lo" -le "$total" ]; do
