@@ -238,6 +238,14 @@ CallText(FuncExpr *f)
 	return list_length(f->args) == 1 ? linitial(f->args) : lsecond(f->args);
 }
 
+/* Nodes a scan's target list cannot evaluate on its own, row by row */
+static bool
+OutsideTheScan(Node *node)
+{
+	return IsA(node, SubPlan) || IsA(node, AlternativeSubPlan) || IsA(node, PlaceHolderVar) ||
+		IsA(node, Aggref) || IsA(node, WindowFunc) || IsA(node, GroupingFunc);
+}
+
 /*
  * Expressions whose parts are evaluated for some rows only (CASE, COALESCE,
  * AND, OR, NULLIF's result...): an embed call inside stays row by row, so
@@ -276,9 +284,7 @@ CollectWalker(Node *node, Collect *c)
 			c->vars = lappend(c->vars, node);
 		return false;
 	}
-	if (IsA(node, SubPlan) || IsA(node, AlternativeSubPlan) ||
-		IsA(node, PlaceHolderVar) || IsA(node, Aggref) || IsA(node, WindowFunc) ||
-		IsA(node, GroupingFunc) ||
+	if (OutsideTheScan(node) ||
 		(IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC))
 	{
 		c->ok = false;
@@ -439,6 +445,31 @@ WrapScan(Plan *scan, int *last_id)
 	return (Plan *) cs;
 }
 
+/* Where the child plans of plan are held (to read or replace them) */
+static List *
+ChildSlots(Plan *plan)
+{
+	List	   *slots = list_make2(&plan->lefttree, &plan->righttree);
+	List	   *kids = NIL;
+	ListCell   *lc;
+
+	if (IsA(plan, Append))
+		kids = ((Append *) plan)->appendplans;
+	else if (IsA(plan, MergeAppend))
+		kids = ((MergeAppend *) plan)->mergeplans;
+	else if (IsA(plan, BitmapAnd))
+		kids = ((BitmapAnd *) plan)->bitmapplans;
+	else if (IsA(plan, BitmapOr))
+		kids = ((BitmapOr *) plan)->bitmapplans;
+	else if (IsA(plan, CustomScan))
+		kids = ((CustomScan *) plan)->custom_plans;
+	else if (IsA(plan, SubqueryScan))
+		slots = lappend(slots, &((SubqueryScan *) plan)->subplan);
+	foreach(lc, kids)
+		slots = lappend(slots, &lfirst(lc));
+	return slots;
+}
+
 /* Highest plan_node_id in a tree */
 static void
 MaxPlanId(Plan *plan, int *max)
@@ -448,25 +479,8 @@ MaxPlanId(Plan *plan, int *max)
 	if (plan == NULL)
 		return;
 	*max = Max(*max, plan->plan_node_id);
-	MaxPlanId(plan->lefttree, max);
-	MaxPlanId(plan->righttree, max);
-	if (IsA(plan, Append))
-		foreach(lc, ((Append *) plan)->appendplans)
-			MaxPlanId(lfirst(lc), max);
-	else if (IsA(plan, MergeAppend))
-		foreach(lc, ((MergeAppend *) plan)->mergeplans)
-			MaxPlanId(lfirst(lc), max);
-	else if (IsA(plan, SubqueryScan))
-		MaxPlanId(((SubqueryScan *) plan)->subplan, max);
-	else if (IsA(plan, CustomScan))
-		foreach(lc, ((CustomScan *) plan)->custom_plans)
-			MaxPlanId(lfirst(lc), max);
-	else if (IsA(plan, BitmapAnd))
-		foreach(lc, ((BitmapAnd *) plan)->bitmapplans)
-			MaxPlanId(lfirst(lc), max);
-	else if (IsA(plan, BitmapOr))
-		foreach(lc, ((BitmapOr *) plan)->bitmapplans)
-			MaxPlanId(lfirst(lc), max);
+	foreach(lc, ChildSlots(plan))
+		MaxPlanId(*(Plan **) lfirst(lc), max);
 }
 
 /* Whether an expression reads more than the Agg's input columns (OUTER_VAR) */
@@ -477,8 +491,7 @@ ReadsMoreThanInput(Node *node, void *context)
 		return false;
 	if (IsA(node, Var))
 		return ((Var *) node)->varno != OUTER_VAR || ((Var *) node)->varlevelsup != 0;
-	if (IsA(node, SubPlan) || IsA(node, AlternativeSubPlan) || IsA(node, Aggref) ||
-		IsA(node, PlaceHolderVar) || IsA(node, WindowFunc) || IsA(node, GroupingFunc))
+	if (OutsideTheScan(node))
 		return true;
 	return expression_tree_walker(node, ReadsMoreThanInput, context);
 }
@@ -591,33 +604,22 @@ PushAggregateCalls(Agg *agg)
 	agg->plan.qual = (List *) AggrefMutator((Node *) agg->plan.qual, input);
 }
 
-/* Rewrite the scans of a tree (not below a merge join) */
+/* Rewrite the scans of a tree (not the inputs of a merge join: mark/restore) */
 static Plan *
 RewritePlan(Plan *plan, int *last_id, bool keep)
 {
 	ListCell   *lc;
-	bool		merge;
 
 	if (plan == NULL)
 		return NULL;
-	merge = IsA(plan, MergeJoin);
 	if (IsA(plan, Agg) && !keep)
 		PushAggregateCalls((Agg *) plan);
-	plan->lefttree = RewritePlan(plan->lefttree, last_id, merge);
-	plan->righttree = RewritePlan(plan->righttree, last_id, merge);
-	if (IsA(plan, Append))
-		foreach(lc, ((Append *) plan)->appendplans)
-			lfirst(lc) = RewritePlan(lfirst(lc), last_id, false);
-	else if (IsA(plan, MergeAppend))
-		foreach(lc, ((MergeAppend *) plan)->mergeplans)
-			lfirst(lc) = RewritePlan(lfirst(lc), last_id, false);
-	else if (IsA(plan, SubqueryScan))
-		((SubqueryScan *) plan)->subplan = RewritePlan(((SubqueryScan *) plan)->subplan,
-													   last_id, false);
-	else if (IsA(plan, CustomScan))
-		foreach(lc, ((CustomScan *) plan)->custom_plans)
-			lfirst(lc) = RewritePlan(lfirst(lc), last_id, false);
+	foreach(lc, ChildSlots(plan))
+	{
+		Plan	  **child = lfirst(lc);
 
+		*child = RewritePlan(*child, last_id, IsA(plan, MergeJoin));
+	}
 	if (!keep && IsBatchableScan(plan))
 		return WrapScan(plan, last_id);
 	return plan;

@@ -448,22 +448,14 @@ pgi_embed_batch(PG_FUNCTION_ARGS)
 	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
 	Jsonb	   *options = PG_NARGS() > 2 ? PG_GETARG_JSONB_P(2) : NULL;
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer embed",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old;
-	LoadedModel *m;
-	EmbedOptions o;
+	Oid			vectype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
-	int			nreal = 0;
-	Encoded    *enc;
-	float	   *out;
-	Datum	   *vecs;
+	text	  **texts;
+	Vector	  **vecs;
 	int			dims[1];
 	int			lbs[1] = {1};
-	Oid			vectype = get_fn_expr_rettype(fcinfo->flinfo);
-	ArrayType  *result;
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
@@ -472,36 +464,23 @@ pgi_embed_batch(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("embed() takes a one-dimensional text array")));
-	vectype = get_element_type(vectype);
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	old = MemoryContextSwitchTo(cxt);
-	m = ModelGet(model);
-	RequireEncoder(m);
-	o = ParseOptions(options, m);
-	enc = palloc(sizeof(Encoded) * Max(n, 1));
+	texts = palloc(sizeof(text *) * Max(n, 1));
+	vecs = palloc(sizeof(Vector *) * Max(n, 1));
 	for (int i = 0; i < n; i++)
-		if (!nulls[i])
-			enc[nreal++] = EncodeText(m, DatumGetTextPP(elems[i]), o.truncate);
-	out = MemoryContextAllocHuge(cxt, sizeof(float) * (size_t) Max(nreal, 1) * ModelDims(m));
-	if (nreal > 0)
-		EmbedEncoded(m, enc, nreal, &o, out);
-	MemoryContextSwitchTo(old);
-
-	/* NULL texts give NULL vectors, in place */
-	vecs = palloc(sizeof(Datum) * Max(n, 1));
-	nreal = 0;
+		texts[i] = nulls[i] ? NULL : DatumGetTextPP(elems[i]);
+	/* NULL texts give NULL vectors, in place; a text left out raises its ERROR */
+	EmbedRows(model, options, texts, n, vecs);
 	for (int i = 0; i < n; i++)
-		if (!nulls[i])
-			vecs[i] = PointerGetDatum(MakeVector(out + (size_t) (nreal++) * ModelDims(m),
-												 ModelDims(m)));
-		else
-			vecs[i] = (Datum) 0;
+	{
+		if (texts[i] != NULL && vecs[i] == NULL)
+			vecs[i] = EmbedOne(model, texts[i], options);
+		elems[i] = PointerGetDatum(vecs[i]);
+	}
 	dims[0] = n;
 	get_typlenbyvalalign(vectype, &typlen, &typbyval, &typalign);
-	result = construct_md_array(vecs, nulls, n > 0 ? 1 : 0, dims, lbs, vectype,
-								typlen, typbyval, typalign);
-	MemoryContextDelete(cxt);
-	PG_RETURN_ARRAYTYPE_P(result);
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, nulls, n > 0 ? 1 : 0, dims, lbs, vectype,
+											 typlen, typbyval, typalign));
 }
 
 PG_FUNCTION_INFO_V1(pgi_tokenize);

@@ -105,6 +105,8 @@ SELECT cmp_ok((SELECT min(pg_temp.cos(embed('bert-q8', body, '{"normalize": fals
 ------------------------------------------------------------------------
 SELECT throws_ok($$SELECT embed('bert-hf', (SELECT body FROM cases WHERE name = 'over_long'), '{"truncate": false}')$$,
 	'54000', NULL, 'truncate => false: an over-long text is an error');
+SELECT throws_ok($$SELECT embed('bert-hf', ARRAY['short', (SELECT body FROM cases WHERE name = 'over_long')], '{"truncate": false}')$$,
+	'54000', NULL, 'truncate => false: an over-long text in a text[] batch is an error');
 SELECT is(cardinality(tokenize('bert-hf', repeat('the ', 1000))), 64, 'tokenize truncates to max tokens');
 
 ------------------------------------------------------------------------
