@@ -5,7 +5,8 @@
  *	  server start, so the first query that uses one does not wait.
  *
  * With pg_infer in shared_preload_libraries and a non-empty list, the
- * postmaster starts a background worker once recovery is over.  It lists
+ * postmaster starts a background worker once the server is consistent (on
+ * a hot standby too: prepared files are local, never replicated).  It lists
  * the databases that accept connections and, one database at a time,
  * starts a worker connected to it; where the extension is installed, that
  * worker takes each listed model registered there, builds its prepared
@@ -56,7 +57,7 @@ InitWorker(BackgroundWorker *w, const char *name, const char *fn, Datum arg)
 {
 	memset(w, 0, sizeof(*w));
 	w->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w->bgw_start_time = BgWorkerStart_ConsistentState;	/* hot standbys too */
 	w->bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(w->bgw_library_name, "pg_infer", BGW_MAXLEN);
 	strlcpy(w->bgw_function_name, fn, BGW_MAXLEN);

@@ -13,6 +13,7 @@ use strict;
 use warnings;
 
 use File::Copy;
+use File::Path ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -24,7 +25,7 @@ if (!defined $src || !-d "$src/bert/hf")
 }
 
 my $node = PostgreSQL::Test::Cluster->new('preload');
-$node->init;
+$node->init(allows_streaming => 1);
 
 # a model directory of our own (one model is changed later)
 my $dir = $node->basedir . '/models';
@@ -109,6 +110,25 @@ like($log, qr/WARNING:  pg_infer.preload_models: could not preload model "enc" o
 is($node->safe_psql('a', q{SELECT string_agg(name || '=' || loaded, ',' ORDER BY name) FROM pg_infer.models}),
 	'enc=false,tok=true', '... and pg_infer.models shows which');
 
+# a hot standby preloads too, into prepared files of its own (not replicated)
+$node->backup('bk');
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($node, 'bk', has_streaming => 1);
+File::Path::rmtree($standby->data_dir . '/pg_infer');
+$standby->start;
+$ok = 0;
+for (1 .. 120)
+{
+	my $slog = slurp_file($standby->logfile);
+	if ($slog =~ /preloaded model "gg" of database "b"/ && $slog =~ /preloaded model "tok" of database "a"/) { $ok = 1; last; }
+	sleep 1;
+}
+ok($ok, 'a hot standby preloads the models of its databases');
+is($standby->safe_psql('b', q{SELECT loaded::text FROM pg_infer.models WHERE name = 'gg'}), 'true',
+	'... and they are loaded there');
+is($standby->safe_psql('b', q{SELECT embed('gg', 'preloaded at start')::text}), $before_gg,
+	'... with the same vectors as the primary');
+$standby->stop;
 $node->stop;
 
 # without shared_preload_libraries: the extension works, says so once
