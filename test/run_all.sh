@@ -72,7 +72,7 @@ echo "  pgtap: $t_ok passed, $t_bad failed"
 add "$t_ok" "$t_bad"
 
 # --- Perl TAP ------------------------------------------------------------------
-section "Perl TAP (test/t: WAL, replicas, crash recovery, recall, REINDEX)"
+section "Perl TAP (test/t: hnsw WAL, replicas, crash recovery, recall, REINDEX; model preload, truncated model files, batching under concurrent updates)"
 test/run_tap.sh > "$OUT/tap.log" 2>&1
 grep -E '^t/.*\.pl \.\.|^(Files|Result)' "$OUT/tap.log" | sed 's/^/  /'
 p_all=$(grep -oE 'Tests=[0-9]+' "$OUT/tap.log" | tail -1 | cut -d= -f2)
