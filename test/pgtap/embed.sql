@@ -14,27 +14,9 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pg_infer;
 SELECT no_plan();
 
--- PostgreSQL text cannot hold NUL: the reference case with U+0000 is left
--- to the C tests (the escape is replaced by a marker, then the case dropped)
-CREATE TEMP TABLE ref AS
-SELECT replace(pg_read_file(current_setting('pg_infer.model_dir') || '/bert/reference.json'),
-			   '\u0000', '<NUL>')::jsonb AS j;
-CREATE TEMP TABLE cases AS
-SELECT n, c->>'name' AS name, c->>'text' AS body,
-	   ARRAY(SELECT jsonb_array_elements_text(c->'ids')::int) AS ids, c
-FROM ref, jsonb_array_elements(j->'cases') WITH ORDINALITY AS t(c, n)
-WHERE position('<NUL>' in c->>'text') = 0;
+\ir lib/bert_cases.sql
+\ir lib/plan.sql
 SELECT ok((SELECT count(*) FROM cases) >= 20, 'setup: reference cases loaded');
-
--- max |v - r| over a vector and a JSON array; cosine of the two
-CREATE FUNCTION pg_temp.err(v vector, r jsonb) RETURNS float8 LANGUAGE sql IMMUTABLE AS $$
-	SELECT max(abs(a - (r->>(i::int - 1))::float8)) FROM unnest(v::real[]) WITH ORDINALITY AS t(a, i)
-$$;
-CREATE FUNCTION pg_temp.cos(v vector, r jsonb) RETURNS float8 LANGUAGE sql IMMUTABLE AS $$
-	SELECT sum(a * (r->>(i::int - 1))::float8) /
-		   sqrt(sum(a::float8 * a) * sum((r->>(i::int - 1))::float8 ^ 2))
-	FROM unnest(v::real[]) WITH ORDINALITY AS t(a, i)
-$$;
 
 -- models: name, source, reference key
 CREATE TEMP TABLE m (name text, source text, refkey text);
@@ -135,11 +117,6 @@ SELECT cmp_ok((SELECT max(pg_temp.err(d.emb, c.c->'reference'->'mean_normalized'
 			   FROM docs d JOIN cases c ON c.n = d.id), '<=', 1e-4::float8,
 	'a generated column computes embeddings');
 
-CREATE FUNCTION pg_temp.plan(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
-BEGIN
-	RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || q;
-END
-$$;
 CREATE TABLE pgi_par AS SELECT g AS id, (SELECT body FROM cases ORDER BY n LIMIT 1 OFFSET g % 20) AS body
 FROM generate_series(1, 400) g;
 CREATE TABLE pgi_par_serial AS SELECT id, embed('bert-hf', body) AS emb FROM pgi_par;
@@ -149,8 +126,8 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
-SELECT ok((SELECT string_agg(l, ' ') FROM pg_temp.plan($$SELECT count(*) FROM pgi_par p JOIN pgi_par_serial s USING (id)
-		WHERE embed('bert-hf', p.body) <> s.emb$$) l) LIKE '%Gather%', 'embed() runs in parallel workers');
+SELECT ok(pg_temp.plan($$SELECT count(*) FROM pgi_par p JOIN pgi_par_serial s USING (id)
+		WHERE embed('bert-hf', p.body) <> s.emb$$) LIKE '%Gather%', 'embed() runs in parallel workers');
 SELECT is((SELECT count(*) FROM pgi_par p JOIN pgi_par_serial s USING (id) WHERE embed('bert-hf', p.body) <> s.emb),
 	0::bigint, 'parallel workers compute the same embeddings as the leader');
 RESET parallel_setup_cost;

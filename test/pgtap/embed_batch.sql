@@ -11,28 +11,8 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pg_infer;
 SELECT no_plan();
 
-CREATE TEMP TABLE ref AS
-SELECT replace(pg_read_file(current_setting('pg_infer.model_dir') || '/bert/reference.json'),
-			   '\u0000', '<NUL>')::jsonb AS j;
-CREATE TEMP TABLE cases AS
-SELECT n, c->>'name' AS name, c->>'text' AS body, c
-FROM ref, jsonb_array_elements(j->'cases') WITH ORDINALITY AS t(c, n)
-WHERE position('<NUL>' in c->>'text') = 0;
-
-CREATE FUNCTION pg_temp.err(v vector, r jsonb) RETURNS float8 LANGUAGE sql IMMUTABLE AS $$
-	SELECT max(abs(a - (r->>(i::int - 1))::float8)) FROM unnest(v::real[]) WITH ORDINALITY AS t(a, i)
-$$;
-CREATE FUNCTION pg_temp.plan(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	l text;
-	r text := '';
-BEGIN
-	FOR l IN EXECUTE 'EXPLAIN (COSTS OFF, VERBOSE) ' || q LOOP
-		r := r || l || E'\n';
-	END LOOP;
-	RETURN r;
-END
-$$;
+\ir lib/bert_cases.sql
+\ir lib/plan.sql
 DO $$ BEGIN PERFORM load_model('batch-hf', 'bert/hf'); END $$;
 
 -- 3 copies of every case (ids n, n + 1000, n + 2000) and a NULL text:
@@ -47,7 +27,7 @@ ANALYZE docs;
 ------------------------------------------------------------------------
 SELECT ok(pg_temp.plan($$SELECT id, embed('batch-hf', body) FROM docs$$) LIKE '%Custom Scan (EmbedBatch)%',
 	'SELECT embed(m, body) FROM t runs under EmbedBatch');
-SELECT ok(pg_temp.plan($$SELECT id, embed('batch-hf', body) FROM docs$$) LIKE
+SELECT ok(pg_temp.plan($$SELECT id, embed('batch-hf', body) FROM docs$$, true) LIKE
 	'%Output: id, (embed(''batch-hf''::text, body, ''{}''::jsonb))%',
 	'EXPLAIN VERBOSE shows the batched call as written');
 SELECT ok(pg_temp.plan($$SELECT count(embed('batch-hf', body)) FROM docs$$) LIKE '%EmbedBatch%',

@@ -311,21 +311,11 @@ FROM (SELECT id, ARRAY(SELECT (floor(random() * 5) / 2 - 1)::real
 CREATE INDEX pgi_bt_v_idx ON pgi_bt USING btree (v);
 ANALYZE pgi_bt;
 
-CREATE FUNCTION pg_temp.pgi_plan(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	line text;
-	result text := '';
-BEGIN
-	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
-		result := result || line || E'\n';
-	END LOOP;
-	RETURN result;
-END
-$$;
+\ir lib/plan.sql
 
 SET LOCAL enable_seqscan = off;
 SET LOCAL enable_bitmapscan = off;
-SELECT matches(pg_temp.pgi_plan($$SELECT v FROM pgi_bt WHERE v < '[0,0.5]' ORDER BY v$$),
+SELECT matches(pg_temp.plan($$SELECT v FROM pgi_bt WHERE v < '[0,0.5]' ORDER BY v$$),
 	'Index (Only )?Scan using pgi_bt_v_idx', 'btree: a range query uses the index');
 SELECT is((SELECT count(*) FROM pgi_bt WHERE v < '[0,0.5]'),
 	(SELECT count(*) FROM pgi_bt WHERE arr < '{0,0.5}'), 'btree: v < [0,0.5] finds the right rows');
@@ -378,13 +368,13 @@ SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
 
-SELECT matches(pg_temp.pgi_plan('SELECT avg(v), sum(v) FROM pgi_par'),
+SELECT matches(pg_temp.plan('SELECT avg(v), sum(v) FROM pgi_par'),
 	'Finalize Aggregate.*Gather.*Partial Aggregate', 'avg and sum run as parallel aggregates');
 -- CREATE TABLE AS may use a parallel plan (a query calling pgTAP functions may not)
 CREATE TEMP TABLE pgi_par_res AS SELECT avg(v) AS avg_v, sum(v) AS sum_v, count(*) AS cnt FROM pgi_par;
 -- no row qualifies (the planner cannot tell): every partial state is the
 -- initial {0}, and the combine function merges {0} with {0}
-SELECT matches(pg_temp.pgi_plan('SELECT avg(v), sum(v) FROM pgi_par WHERE id + 0 > 20000'),
+SELECT matches(pg_temp.plan('SELECT avg(v), sum(v) FROM pgi_par WHERE id + 0 > 20000'),
 	'Finalize Aggregate.*Gather.*Partial Aggregate', 'avg and sum over no rows run as parallel aggregates');
 CREATE TEMP TABLE pgi_par_empty AS SELECT avg(v) AS avg_v, sum(v) AS sum_v FROM pgi_par WHERE id + 0 > 20000;
 RESET parallel_setup_cost;
