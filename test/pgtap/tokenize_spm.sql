@@ -8,17 +8,8 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pg_infer;
 SELECT no_plan();
 
-CREATE TEMP TABLE have AS
-SELECT (pg_stat_file(current_setting('pg_infer.model_dir') || '/stories_ref.json', true)).size IS NOT NULL AS ok;
-
--- registered in its own statement (see use_lite.sql)
-DO $$
-BEGIN
-	IF (SELECT ok FROM have) THEN
-		PERFORM load_model('stories', 'stories260K.gguf');
-	END IF;
-END
-$$;
+\ir lib/register_if.sql
+CREATE TEMP TABLE have AS SELECT pg_temp.register_if('stories_ref.json', 'stories', 'stories260K.gguf') AS ok;
 
 CREATE FUNCTION pg_temp.run() RETURNS SETOF text LANGUAGE plpgsql AS $$
 BEGIN

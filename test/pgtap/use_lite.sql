@@ -20,9 +20,7 @@ SELECT (pg_stat_file(models || '/use-lite/model.json', true)).size IS NOT NULL A
 	   (pg_stat_file(ref || '/public_ref.json', true)).size IS NOT NULL AS ref
 FROM paths;
 
-CREATE FUNCTION pg_temp.err(v vector, r jsonb) RETURNS float8 LANGUAGE sql IMMUTABLE AS $$
-	SELECT max(abs(a - (r->>(i::int - 1))::float8)) FROM unnest(v::real[]) WITH ORDINALITY AS t(a, i)
-$$;
+\ir lib/compare.sql
 
 -- registered in its own statement: a plan made later in the same statement
 -- could fold the IMMUTABLE functions before the registration is visible

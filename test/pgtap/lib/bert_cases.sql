@@ -14,12 +14,4 @@ SELECT n, c->>'name' AS name, c->>'text' AS body,
 FROM ref, jsonb_array_elements(j->'cases') WITH ORDINALITY AS t(c, n)
 WHERE position('<NUL>' in c->>'text') = 0;
 
--- max |v - r| over a vector and a JSON array; cosine of the two
-CREATE FUNCTION pg_temp.err(v vector, r jsonb) RETURNS float8 LANGUAGE sql IMMUTABLE AS $$
-	SELECT max(abs(a - (r->>(i::int - 1))::float8)) FROM unnest(v::real[]) WITH ORDINALITY AS t(a, i)
-$$;
-CREATE FUNCTION pg_temp.cos(v vector, r jsonb) RETURNS float8 LANGUAGE sql IMMUTABLE AS $$
-	SELECT sum(a * (r->>(i::int - 1))::float8) /
-		   sqrt(sum(a::float8 * a) * sum((r->>(i::int - 1))::float8 ^ 2))
-	FROM unnest(v::real[]) WITH ORDINALITY AS t(a, i)
-$$;
+\ir compare.sql
