@@ -10,14 +10,17 @@ EXTENSION = pg_infer
 MODULE_big = pg_infer
 DATA = $(wildcard sql/pg_infer--*.sql)
 
-CORE_SRCS = $(wildcard src/core/*.c)
-PG_SRCS = $(wildcard src/pg/*.c)
+# One folder per subsystem (see each folder's README.md); every #include
+# names its file from src/, e.g. "core/formats/gguf.h", "pg/hnsw/hnsw.h"
+CORE_SRCS = $(wildcard src/core/*.c src/core/*/*.c)
+CORE_HDRS = $(wildcard src/core/*.h src/core/*/*.h)
+PG_SRCS = $(wildcard src/pg/*.c src/pg/*/*.c)
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
 # Server headers as system headers: -Wextra applies to our code, not theirs
-PG_CPPFLAGS = -isystem $(includedir_server)
+PG_CPPFLAGS = -Isrc -isystem $(includedir_server)
 PG_CFLAGS = -std=gnu11 -Wextra -Wno-unused-parameter
-# OpenBLAS is not linked: src/pg/blas.c loads it at run time, after choosing
+# OpenBLAS is not linked: src/pg/infer/blas.c loads it at run time, after choosing
 # its kernels (OPENBLAS_CORETYPE), which must happen before the library loads
 SHLIB_LINK = -lm
 
@@ -31,14 +34,16 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # ------------------------------------------------------------------ unit tests
-# src/core must build without any server header: only the core directory is
-# on the include path, so a stray #include "postgres.h" fails here.
+# src/core must build without any server header: only src/ is on the
+# include path, so a stray #include "postgres.h" fails here, and
+# tools/check_layout.sh checks the include graph (no file of src/core names
+# src/pg, no include cycle between files or between subsystem folders).
 CORE_CC ?= cc
-CORE_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Isrc/core
+CORE_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Isrc
 UNIT_SRCS = $(wildcard test/unit/*.c)
 UNIT_BINS = $(patsubst test/unit/%.c,build/unit/%,$(UNIT_SRCS))
 
-build/unit/%: test/unit/%.c $(CORE_SRCS) $(wildcard src/core/*.h) test/unit/unit.h
+build/unit/%: test/unit/%.c $(CORE_SRCS) $(CORE_HDRS) test/unit/unit.h
 	@mkdir -p build/unit
 	$(CORE_CC) $(CORE_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) -lopenblas -lm
 
@@ -50,12 +55,13 @@ $(BERT_FIXTURE): test/models/gen_bert.py test/models/bert_ref.py test/unit/gen_f
 
 .PHONY: unit fuzz bench
 unit: $(UNIT_BINS) $(BERT_FIXTURE)
-	@status=0; for t in $(UNIT_BINS); do $$t || status=1; done; exit $$status
+	@status=0; tools/check_layout.sh || status=1; \
+	for t in $(UNIT_BINS); do $$t || status=1; done; exit $$status
 
 # ------------------------------------------------------------------ fuzzing
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Isrc/core \
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Isrc \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_TARGETS = $(patsubst test/fuzz/%.c,%,$(wildcard test/fuzz/fuzz_*.c))
 
@@ -82,16 +88,16 @@ build/bench/vector_distance: bench/vector_distance.c bench/scalar_ref.c $(CORE_S
 	$(CORE_CC) $(CORE_CFLAGS) -o $@ bench/vector_distance.c build/bench/scalar_ref.o $(CORE_SRCS) -lopenblas -lm
 
 # --- sentencepiece shim -------------------------------------------------------
-# src/core/tok_spm_shim.cpp, the project's only C++, wraps Debian's
+# src/core/tokenizers/tok_spm_shim.cpp, the project's only C++, wraps Debian's
 # libsentencepiece (libsentencepiece-dev).  It goes into the extension and
 # into the SentencePiece unit test, fuzz target and parity driver; the other
 # unit tests and fuzz targets link only the C core and do not need it (no C
 # file calls into the shim).
 SPM_CXX ?= g++
-SPM_CXXFLAGS = -std=c++17 -fPIC -O2 -g -Wall -Wextra -Werror -Isrc/core
+SPM_CXXFLAGS = -std=c++17 -fPIC -O2 -g -Wall -Wextra -Werror -Isrc
 SPM_LIBS = -lsentencepiece -lstdc++
 SPM_FUZZ_CXX ?= clang++
-SPM_SHIM = src/core/tok_spm_shim.o
+SPM_SHIM = src/core/tokenizers/tok_spm_shim.o
 
 # PGXS has already expanded $(OBJS) in its prerequisites: name the shim
 # (and its JIT bitcode) again; the link recipe sees the appended OBJS
@@ -99,26 +105,26 @@ OBJS += $(SPM_SHIM)
 SHLIB_LINK += $(SPM_LIBS)
 $(shlib): $(SPM_SHIM)
 ifeq ($(with_llvm), yes)
-all: src/core/tok_spm_shim.bc
+all: src/core/tokenizers/tok_spm_shim.bc
 endif
 
-$(SPM_SHIM): src/core/tok_spm_shim.cpp src/core/tok_spm.h src/core/gguf.h src/core/pgi_status.h
+$(SPM_SHIM): src/core/tokenizers/tok_spm_shim.cpp src/core/tokenizers/tok_spm.h src/core/formats/gguf.h src/core/pgi_status.h
 	$(SPM_CXX) $(SPM_CXXFLAGS) -c -o $@ $<
 
 # JIT bitcode (with_llvm): PGXS's rule would compile as C++14
-src/core/tok_spm_shim.bc: src/core/tok_spm_shim.cpp src/core/tok_spm.h
-	$(COMPILE.cxx.bc) -std=c++17 -Isrc/core -o $@ $<
+src/core/tokenizers/tok_spm_shim.bc: src/core/tokenizers/tok_spm_shim.cpp src/core/tokenizers/tok_spm.h
+	$(COMPILE.cxx.bc) -std=c++17 -Isrc -o $@ $<
 
-build/unit/test_tok_spm: test/unit/test_tok_spm.c $(CORE_SRCS) $(wildcard src/core/*.h) test/unit/unit.h $(SPM_SHIM)
+build/unit/test_tok_spm: test/unit/test_tok_spm.c $(CORE_SRCS) $(CORE_HDRS) test/unit/unit.h $(SPM_SHIM)
 	@mkdir -p build/unit
 	$(CORE_CC) $(CORE_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) $(SPM_SHIM) $(SPM_LIBS) -lopenblas -lm
 
 # the fuzz target drives libsentencepiece through the shim, built with the
 # sanitizers (the Debian library itself is not instrumented); no vptr check,
 # whose C++ runtime the C link of the fuzz target does not bring
-build/fuzz/tok_spm_shim.o: src/core/tok_spm_shim.cpp src/core/tok_spm.h
+build/fuzz/tok_spm_shim.o: src/core/tokenizers/tok_spm_shim.cpp src/core/tokenizers/tok_spm.h
 	@mkdir -p build/fuzz
-	$(SPM_FUZZ_CXX) -std=c++17 -g -O1 -Wall -Wextra -Werror -Isrc/core \
+	$(SPM_FUZZ_CXX) -std=c++17 -g -O1 -Wall -Wextra -Werror -Isrc \
 		-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr \
 		-fno-sanitize-recover=all -c -o $@ $<
 
@@ -127,7 +133,7 @@ build/fuzz/fuzz_spm_proto: test/fuzz/fuzz_spm_proto.c $(CORE_SRCS) build/fuzz/to
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) build/fuzz/tok_spm_shim.o $(SPM_LIBS) -lm
 
 # parity driver of test/tokenizer/parity_sentencepiece.sh
-build/tokenizer/spm_ids: test/tokenizer/sentencepiece/spm_ids.c $(CORE_SRCS) $(wildcard src/core/*.h) $(SPM_SHIM)
+build/tokenizer/spm_ids: test/tokenizer/sentencepiece/spm_ids.c $(CORE_SRCS) $(CORE_HDRS) $(SPM_SHIM)
 	@mkdir -p build/tokenizer
 	$(CORE_CC) $(CORE_CFLAGS) -o $@ $< $(CORE_SRCS) $(SPM_SHIM) $(SPM_LIBS) -lopenblas -lm
 # --- end sentencepiece shim
@@ -146,7 +152,7 @@ PG_FE_LIBS = $(PG_FE_LIBDIR)libpgcommon.a $(PG_FE_LIBDIR)libpgport.a
 PG_NORM_SRCS = test/unit/pgcommon/pg_unicode_norm.c test/unit/pgcommon/pg_unicode_norm.h
 
 build/unit/test_tok_wordpiece: test/unit/test_tok_wordpiece.c $(PG_NORM_SRCS) $(CORE_SRCS) \
-		$(wildcard src/core/*.h) test/unit/unit.h
+		$(CORE_HDRS) test/unit/unit.h
 	@mkdir -p build/unit
 	$(CORE_CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror $(PG_FE_INCLUDES) \
 		-c -o build/unit/pg_unicode_norm.o test/unit/pgcommon/pg_unicode_norm.c
@@ -174,7 +180,7 @@ $(USE_FIXTURE): test/models/gen_use.py
 unit: $(USE_FIXTURE)
 
 build/unit/test_use_lite: test/unit/test_use_lite.c $(PG_NORM_SRCS) $(CORE_SRCS) \
-		$(wildcard src/core/*.h) test/unit/unit.h $(USE_FIXTURE)
+		$(CORE_HDRS) test/unit/unit.h $(USE_FIXTURE)
 	@mkdir -p build/unit
 	$(CORE_CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror $(PG_FE_INCLUDES) \
 		-c -o build/unit/pg_unicode_norm_use.o test/unit/pgcommon/pg_unicode_norm.c

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "vec_kernels.h"
+#include "core/kernels/vec_kernels.h"
 
 float		scalar_l2sq(const float *a, const float *b, int n);
 float		scalar_dot(const float *a, const float *b, int n);

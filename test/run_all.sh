@@ -89,7 +89,7 @@ add "$p_ok" "$p_bad"
 section "C unit tests (make unit)"
 make -s unit > "$OUT/unit.log" 2>&1
 unit_status=$?
-grep -E '^(unit |FAIL|kernels)' "$OUT/unit.log" | sed 's/^/  /'
+grep -E '^(unit |FAIL|kernels|check_layout)' "$OUT/unit.log" | sed 's/^/  /'
 u_ok=$(grep -E '^unit ' "$OUT/unit.log" | awk '{s += $3} END {print s + 0}')
 u_bad=$(grep -E '^unit ' "$OUT/unit.log" | awk '{s += $5} END {print s + 0}')
 if [ "$unit_status" -ne 0 ] && [ "$u_bad" -eq 0 ]; then

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""Generate src/core/tok_unicode_tables.c from Python's unicodedata module.
+"""Generate src/core/tokenizers/tok_unicode_tables.c from Python's unicodedata module.
 
 Run with Debian's Python (its unicodedata carries the Unicode version that
 ends up in the generated file's header):
 
-    /usr/bin/python3 tools/gen_unicode_tables.py > src/core/tok_unicode_tables.c
+    /usr/bin/python3 tools/gen_unicode_tables.py > src/core/tokenizers/tok_unicode_tables.c
 
 and, to check the HF_* lists against the reference (see probe_unicode.js):
 
@@ -227,7 +227,7 @@ def main():
  * unicodedata), with the adjustments that script documents so that the
  * BERT predicates match Hugging Face tokenizers.  Do not edit.
  *
- * src/core/tok_unicode_tables.c
+ * src/core/tokenizers/tok_unicode_tables.c
  *
  *-------------------------------------------------------------------------
  */

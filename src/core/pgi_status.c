@@ -7,7 +7,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pgi_status.h"
+#include "core/pgi_status.h"
 
 #include <stdarg.h>
 #include <stdio.h>

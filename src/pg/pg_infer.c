@@ -16,12 +16,12 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-#include "batch.h"
-#include "blas.h"
-#include "hnsw.h"
-#include "models.h"
-#include "preload.h"
-#include "registry.h"
+#include "pg/infer/batch.h"
+#include "pg/infer/blas.h"
+#include "pg/hnsw/hnsw.h"
+#include "pg/models/models.h"
+#include "pg/models/preload.h"
+#include "pg/models/modelfiles.h"
 
 PG_MODULE_MAGIC;
 
@@ -37,7 +37,7 @@ _PG_init(void)
 	pgi_shared_preload = process_shared_preload_libraries_in_progress;
 	HnswInit();
 	BlasInit();
-	RegistryInit();
+	ModelFilesInit();
 	ModelsInit();
 	BatchInit();
 	PreloadInit();

@@ -9,7 +9,7 @@
  */
 #include "postgres.h"
 
-#include "pgi_error.h"
+#include "pg/pgi_error.h"
 
 /* The SQLSTATE for a core status */
 int

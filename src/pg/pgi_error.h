@@ -10,7 +10,7 @@
 #ifndef PGI_ERROR_H
 #define PGI_ERROR_H
 
-#include "../core/pgi_status.h"
+#include "core/pgi_status.h"
 
 /* The SQLSTATE for a core status (the only place this mapping lives) */
 extern int	PgiErrcode(PgiStatus status);

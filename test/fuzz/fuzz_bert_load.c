@@ -1,6 +1,6 @@
 /*
  * fuzz_bert_load.c
- *	  libFuzzer target for the BERT loader (src/core/bert_load.c, pgim.c).
+ *	  libFuzzer target for the BERT loader (src/core/models/bert_load.c, pgim.c).
  *
  * The input's first byte picks the path:
  *	- even: the rest is a GGUF file: gguf_open, bert_prep_gguf,
@@ -18,10 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bert.h"
-#include "bert_load.h"
-#include "gguf.h"
-#include "pgim.h"
+#include "core/models/bert.h"
+#include "core/models/bert_load.h"
+#include "core/formats/gguf.h"
+#include "core/models/pgim.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

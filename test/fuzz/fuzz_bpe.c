@@ -1,6 +1,6 @@
 /*
  * fuzz_bpe.c
- *	  libFuzzer target for the byte-level BPE tokenizer (src/core/tok_bpe*.c).
+ *	  libFuzzer target for the byte-level BPE tokenizer (src/core/tokenizers/tok_bpe*.c).
  *
  * The first byte picks the mode and the options; the rest is the input.
  *
@@ -27,8 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tok_bpe.h"
-#include "tok_unicode.h"
+#include "core/tokenizers/tok_bpe.h"
+#include "core/tokenizers/tok_unicode.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

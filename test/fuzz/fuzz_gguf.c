@@ -1,6 +1,6 @@
 /*
  * fuzz_gguf.c
- *	  libFuzzer target for the GGUF reader (src/core/gguf.c).
+ *	  libFuzzer target for the GGUF reader (src/core/formats/gguf.c).
  *
  * Any byte string is parsed as a GGUF file.  Beyond "no crash and no
  * sanitizer report", an accepted file must keep the reader's promises:
@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "quant.h"
+#include "core/formats/gguf.h"
+#include "core/kernels/quant.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

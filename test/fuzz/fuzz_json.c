@@ -1,6 +1,6 @@
 /*
  * fuzz_json.c
- *	  libFuzzer target for the JSON parser (src/core/json.c).
+ *	  libFuzzer target for the JSON parser (src/core/formats/json.c).
  *
  * Any byte string is parsed.  An accepted document must:
  *	- print (canonical form: document order, integers exact, other numbers
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "core/formats/json.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,7 +1,7 @@
 /*
  * fuzz_safetensors.c
  *	  libFuzzer target for the safetensors reader and the shard index
- *	  parser (src/core/safetensors.c).
+ *	  parser (src/core/formats/safetensors.c).
  *
  * Any byte string is parsed as a safetensors file and, separately, as a
  * model.safetensors.index.json.  An accepted file must keep the reader's
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "safetensors.h"
+#include "core/formats/safetensors.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

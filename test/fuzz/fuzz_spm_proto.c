@@ -1,7 +1,7 @@
 /*
  * fuzz_spm_proto.c
- *	  libFuzzer target for SentencePiece models (src/core/tok_spm_proto.c
- *	  and, through src/core/tok_spm_shim.cpp, libsentencepiece).
+ *	  libFuzzer target for SentencePiece models (src/core/tokenizers/tok_spm_proto.c
+ *	  and, through src/core/tokenizers/tok_spm_shim.cpp, libsentencepiece).
  *
  * The first byte picks a mode:
  *	- even: the rest is ModelProto bytes for tok_spm_open.  Beyond "no
@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tok_spm.h"
+#include "core/tokenizers/tok_spm.h"
 
 #define MAX_FUZZ_PIECES 96
 

@@ -1,8 +1,8 @@
 /*
  * fuzz_use_load.c
  *	  libFuzzer target for the Universal Sentence Encoder Lite loader
- *	  (src/core/use_load.c), its forward pass and its tokenizer
- *	  (src/core/tok_unigram.c).
+ *	  (src/core/models/use_load.c), its forward pass and its tokenizer
+ *	  (src/core/tokenizers/tok_unigram.c).
  *
  * The first byte picks the mode; the rest is the input.
  *
@@ -30,10 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
-#include "tok_unigram.h"
-#include "use_lite.h"
-#include "use_load.h"
+#include "core/formats/json.h"
+#include "core/tokenizers/tok_unigram.h"
+#include "core/models/use_lite.h"
+#include "core/models/use_load.h"
 #include "pgcommon/pg_unicode_norm.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

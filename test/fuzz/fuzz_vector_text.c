@@ -1,6 +1,6 @@
 /*
  * fuzz_vector_text.c
- *	  libFuzzer target for the vector text parser (src/core/vec_parse.c).
+ *	  libFuzzer target for the vector text parser (src/core/formats/vec_parse.c).
  *
  * Any byte string is fed to vec_parse as a C string.  Beyond "no crash and
  * no sanitizer report", it checks the parser's contract:
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vec_parse.h"
+#include "core/formats/vec_parse.h"
 
 static float out[VEC_MAX_DIM];
 static float again[VEC_MAX_DIM];

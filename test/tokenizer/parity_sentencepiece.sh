@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SentencePiece parity: our token ids (src/core/tok_spm*, through the C
+# SentencePiece parity: our token ids (src/core/tokenizers/tok_spm*, through the C
 # driver test/tokenizer/sentencepiece/spm_ids.c) against Debian's Python
 # sentencepiece on the same strings, model by model.  One count per string
 # per model; a string passes when the ids AND the text decoded from them

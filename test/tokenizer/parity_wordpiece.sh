@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# WordPiece parity: our tokenizer (src/core/tok_wordpiece.c) against Hugging
+# WordPiece parity: our tokenizer (src/core/tokenizers/tok_wordpiece.c) against Hugging
 # Face tokenizers (npm "tokenizers", the Rust implementation with prebuilt
 # binaries) on generated strings in three configurations; see
 # test/tokenizer/wordpiece/parity.js.  The reference packages are installed
@@ -44,9 +44,9 @@ done
 CFLAGS="-O2 -g -Wall -Wextra -Werror"
 $CC -std=gnu11 $CFLAGS -isystem "$PGINC" -c -o "$OUT/pg_unicode_norm.o" \
 	test/unit/pgcommon/pg_unicode_norm.c || skip "cannot build the NFD adapter"
-$CC -std=c11 -D_GNU_SOURCE $CFLAGS -Isrc/core -Itest/unit -o "$OUT/tok_driver" \
-	"$SRC/tok_driver.c" src/core/tok_unicode.c src/core/tok_unicode_tables.c \
-	src/core/tok_wordpiece.c src/core/json.c src/core/pgi_status.c "$OUT/pg_unicode_norm.o" \
+$CC -std=c11 -D_GNU_SOURCE $CFLAGS -Isrc -Itest/unit -o "$OUT/tok_driver" \
+	"$SRC/tok_driver.c" src/core/tokenizers/tok_unicode.c src/core/tokenizers/tok_unicode_tables.c \
+	src/core/tokenizers/tok_wordpiece.c src/core/formats/json.c src/core/pgi_status.c "$OUT/pg_unicode_norm.o" \
 	"$PGLIB/libpgcommon.a" "$PGLIB/libpgport.a" -lm || skip "cannot build tok_driver"
 
 node "$SRC/parity.js" "$OUT" "$OUT/tok_driver" "$OUT/work"

@@ -15,12 +15,12 @@
 #include <math.h>
 #include <string.h>
 
-#include "bert.h"
-#include "bert_load.h"
-#include "json.h"
-#include "nn_kernels.h"
-#include "par.h"
-#include "pgim.h"
+#include "core/models/bert.h"
+#include "core/models/bert_load.h"
+#include "core/formats/json.h"
+#include "core/kernels/nn_kernels.h"
+#include "core/kernels/par.h"
+#include "core/models/pgim.h"
 #include "unit.h"
 
 #include <cblas.h>

@@ -1,6 +1,6 @@
 /*
  * test_gguf.c
- *	  Unit tests of the GGUF reader (src/core/gguf.c).
+ *	  Unit tests of the GGUF reader (src/core/formats/gguf.c).
  *
  * References, none of them our C code:
  *	- test/unit/fixtures/tiny*.gguf and their .expect files, written by
@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "quant.h"
+#include "core/formats/gguf.h"
+#include "core/kernels/quant.h"
 #include "unit.h"
 
 #define SHARED "../shared/models/"

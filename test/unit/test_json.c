@@ -1,6 +1,6 @@
 /*
  * test_json.c
- *	  Unit tests of the JSON parser (src/core/json.c).
+ *	  Unit tests of the JSON parser (src/core/formats/json.c).
  *
  * References, none of them our C code:
  *	- fixtures/json_cases.txt: tricky documents with the canonical form of
@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "json.h"
+#include "core/formats/json.h"
 #include "unit.h"
 
 typedef struct Buf

@@ -4,7 +4,7 @@
  */
 #include <stdlib.h>
 
-#include "knn.h"
+#include "core/kernels/knn.h"
 #include "unit.h"
 
 static int

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model_info.h"
+#include "core/formats/model_info.h"
 #include "unit.h"
 
 /* Sum of element counts of the "tensor" lines of a .expect file (GGUF layout) */

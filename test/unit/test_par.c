@@ -7,7 +7,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "par.h"
+#include "core/kernels/par.h"
 #include "unit.h"
 
 static atomic_int hits[512];

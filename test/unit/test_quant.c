@@ -1,7 +1,7 @@
 /*
  * test_quant.c
  *	  Unit tests of F16/BF16 conversion and block dequantisation
- *	  (src/core/fp16.h, src/core/quant.c).
+ *	  (src/core/kernels/fp16.h, src/core/kernels/quant.c).
  *
  * References, none of them our C code:
  *	- fixtures/fp16.expect: numpy's float16 -> float32 for ~1500 bit
@@ -22,10 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fp16.h"
-#include "gguf.h"
-#include "json.h"
-#include "quant.h"
+#include "core/kernels/fp16.h"
+#include "core/formats/gguf.h"
+#include "core/formats/json.h"
+#include "core/kernels/quant.h"
 #include "unit.h"
 
 #define SHARED "../shared/models/"

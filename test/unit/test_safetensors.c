@@ -1,6 +1,6 @@
 /*
  * test_safetensors.c
- *	  Unit tests of the safetensors reader (src/core/safetensors.c).
+ *	  Unit tests of the safetensors reader (src/core/formats/safetensors.c).
  *
  * References, none of them our C code:
  *	- fixtures/tiny.safetensors(.expect) and
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fp16.h"
-#include "safetensors.h"
+#include "core/kernels/fp16.h"
+#include "core/formats/safetensors.h"
 #include "unit.h"
 
 /* Decode hex into out; returns length */

@@ -1,9 +1,9 @@
 /*
  * test_tok_bpe.c
- *	  Unit tests of the byte-level BPE tokenizer (src/core/tok_bpe*.c).
+ *	  Unit tests of the byte-level BPE tokenizer (src/core/tokenizers/tok_bpe*.c).
  *
  * Every expectation below is worked out by hand from Hugging Face
- * tokenizers' rules (see src/core/tok_bpe.h and tok_bpe_pre.h); the
+ * tokenizers' rules (see src/core/tokenizers/tok_bpe.h and tok_bpe_pre.h); the
  * comment next to each case gives the derivation.  The test vocabulary is
  * GPT-2's byte alphabet (token b is byte b's character, so id b is byte b)
  * plus the merges below, whose results get ids 256 up.
@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "tok_bpe.h"
-#include "tok_bpe_unicode.h"
+#include "core/tokenizers/tok_bpe.h"
+#include "core/tokenizers/tok_bpe_unicode.h"
 #include "unit.h"
 
 /* Merges in rank order; the result of merge r has id 256 + r */

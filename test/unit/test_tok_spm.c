@@ -1,7 +1,7 @@
 /*
  * test_tok_spm.c
- *	  Unit tests of SentencePiece tokenisation (src/core/tok_spm_proto.c,
- *	  src/core/tok_spm_shim.cpp).
+ *	  Unit tests of SentencePiece tokenisation (src/core/tokenizers/tok_spm_proto.c,
+ *	  src/core/tokenizers/tok_spm_shim.cpp).
  *
  * References, none of them our C code:
  *	- hand-worked segmentations of a twelve-piece vocabulary under BPE
@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "tok_spm.h"
+#include "core/formats/gguf.h"
+#include "core/tokenizers/tok_spm.h"
 #include "unit.h"
 
 #define SHARED "../shared/models/"

@@ -1,11 +1,11 @@
 /*
  * test_tok_wordpiece.c
- *	  Unit tests of the Unicode tables (src/core/tok_unicode.c) and the
- *	  WordPiece tokenizer (src/core/tok_wordpiece.c).
+ *	  Unit tests of the Unicode tables (src/core/tokenizers/tok_unicode.c) and the
+ *	  WordPiece tokenizer (src/core/tokenizers/tok_wordpiece.c).
  *
  * Every expectation below is worked out by hand from Hugging Face's
  * BertNormalizer / BertPreTokenizer / WordPiece / WordPiece decoder rules
- * (see src/core/tok_wordpiece.h) and the Unicode data; the comment next to
+ * (see src/core/tokenizers/tok_wordpiece.h) and the Unicode data; the comment next to
  * each case gives the derivation.  NFD comes from PostgreSQL's
  * unicode_normalize() (libpgcommon), as in the server.
  */
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tok_unicode.h"
-#include "tok_wordpiece.h"
+#include "core/tokenizers/tok_unicode.h"
+#include "core/tokenizers/tok_wordpiece.h"
 #include "unit.h"
 #include "pgcommon/pg_unicode_norm.h"
 

@@ -22,11 +22,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "json.h"
-#include "par.h"
-#include "tok_unigram.h"
-#include "use_lite.h"
-#include "use_load.h"
+#include "core/formats/json.h"
+#include "core/kernels/par.h"
+#include "core/tokenizers/tok_unigram.h"
+#include "core/models/use_lite.h"
+#include "core/models/use_load.h"
 #include "unit.h"
 #include "pgcommon/pg_unicode_norm.h"
 

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "unit.h"
-#include "vec_kernels.h"
+#include "core/kernels/vec_kernels.h"
 
 static const int lengths[] = {1, 2, 3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65,
 100, 127, 128, 129, 384, 768, 1000, 1536, 4096, 16000};

@@ -1,6 +1,6 @@
 /*
  * test_vec_parse.c
- *	  Unit tests of the vector text parser (src/core/vec_parse.c).
+ *	  Unit tests of the vector text parser (src/core/formats/vec_parse.c).
  *
  * Expected values are written by hand from the grammar (pgvector's rules):
  * accepted literals with their exact float values, and for each rejected
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "unit.h"
-#include "vec_parse.h"
+#include "core/formats/vec_parse.h"
 
 static float buf[VEC_MAX_DIM];
 

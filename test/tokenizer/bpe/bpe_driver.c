@@ -1,7 +1,7 @@
 /*
  * bpe_driver.c
  *	  Parity driver for the byte-level BPE tokenizer: tokenizes strings with
- *	  src/core/tok_bpe*.c and prints, for each, the ids and the decodings,
+ *	  src/core/tokenizers/tok_bpe*.c and prints, for each, the ids and the decodings,
  *	  for parity.js to compare with Hugging Face tokenizers.
  *
  * Usage: bpe_driver CONFIG.json STRINGS.json
@@ -27,8 +27,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "json.h"
-#include "tok_bpe.h"
+#include "core/formats/json.h"
+#include "core/tokenizers/tok_bpe.h"
 #include "pg_unicode_norm.h"
 
 /* Print s[0..n) as a JSON string literal */

@@ -1,5 +1,5 @@
 // gen_unicode16.js
-//   Generate src/core/tok_bpe_unicode.c: the general categories that the
+//   Generate src/core/tokenizers/tok_bpe_unicode.c: the general categories that the
 //   byte-level BPE reference sees and our tables (tok_unicode_tables.c,
 //   Unicode 14.0 from Debian's Python) do not.
 //
@@ -13,7 +13,7 @@
 //   stops if a code point assigned in Unicode 14.0 changed class (then the
 //   overlay would have to apply to assigned code points too).
 //
-//   Usage: node test/tokenizer/bpe/gen_unicode16.js MODULE_DIR > src/core/tok_bpe_unicode.c
+//   Usage: node test/tokenizer/bpe/gen_unicode16.js MODULE_DIR > src/core/tokenizers/tok_bpe_unicode.c
 //          (MODULE_DIR: build/tokenizer/bpe after parity_bpe.sh installed it)
 //
 //   test/tokenizer/bpe/gen_unicode16.js
@@ -119,7 +119,7 @@ process.stdout.write(`/*--------------------------------------------------------
  * representative category of its class (L*, Nd, other N*, M*), which is all
  * the pre-tokenizer patterns and the \\w test look at.
  *
- * src/core/tok_bpe_unicode.c
+ * src/core/tokenizers/tok_bpe_unicode.c
  *
  *-------------------------------------------------------------------------
  */

@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "tok_spm.h"
+#include "core/formats/gguf.h"
+#include "core/tokenizers/tok_spm.h"
 
 /* Read a whole file; NULL on failure */
 static uint8_t *

@@ -1,7 +1,7 @@
 /*
  * tok_driver.c
  *	  Parity driver for the WordPiece tokenizer: tokenizes strings with
- *	  src/core/tok_wordpiece.c and prints, for each, the ids, the
+ *	  src/core/tokenizers/tok_wordpiece.c and prints, for each, the ids, the
  *	  normalized text and both decodings, for parity.js to compare with
  *	  Hugging Face tokenizers.
  *
@@ -26,8 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
-#include "tok_wordpiece.h"
+#include "core/formats/json.h"
+#include "core/tokenizers/tok_wordpiece.h"
 #include "pgcommon/pg_unicode_norm.h"
 
 /* Print s[0..n) as a JSON string literal */

@@ -12,15 +12,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* NFD of in[0..n_in) into out; a TokNfdFn (see src/core/tok_unicode.h) */
+/* NFD of in[0..n_in) into out; a TokNfdFn (see src/core/tokenizers/tok_unicode.h) */
 extern int64_t pg_unicode_nfd(void *arg, const uint32_t *in, size_t n_in,
 							  uint32_t *out, size_t out_cap);
 
-/* NFKC of in[0..n_in) into out; a TokNfkcFn (see src/core/tok_unigram.h) */
+/* NFKC of in[0..n_in) into out; a TokNfkcFn (see src/core/tokenizers/tok_unigram.h) */
 extern int64_t pg_unicode_nfkc(void *arg, const uint32_t *in, size_t n_in,
 							   uint32_t *out, size_t out_cap);
 
-/* NFC of in[0..n_in) into out; a TokNfcFn (see src/core/tok_bpe.h) */
+/* NFC of in[0..n_in) into out; a TokNfcFn (see src/core/tokenizers/tok_bpe.h) */
 extern int64_t pg_unicode_nfc(void *arg, const uint32_t *in, size_t n_in,
 							  uint32_t *out, size_t out_cap);
 

@@ -1,0 +1,311 @@
+/*-------------------------------------------------------------------------
+ *
+ * bert.c
+ *	  BERT-family encoder forward pass over a packed batch (see bert.h).
+ *
+ * Per layer, with x (T, h) the T tokens of the batch:
+ * (products with weights go to gemm_packed, attention products to sgemm)
+ *	qkv = x Wqkv^T + bqkv							 (T, 3h)
+ *	per sequence s, head j: S = Q_j K_j^T / sqrt(dh)  (L, L)
+ *							 ctx_j = softmax(S) V_j	 (L, dh)
+ *	x = LayerNorm(x + ctx Wo^T + bo)				 C = x + bo
+ *	u = GELU(x Wup^T + bup)							 (T, ffn)
+ *	x = LayerNorm(x + u Wdown^T + bdown)			 C = x + bdown
+ * Biases and residuals are written into C before the product, which then
+ * accumulates: no extra pass over the outputs.
+ *
+ * src/core/models/bert.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "core/models/bert.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/kernels/gemm.h"
+#include "core/kernels/nn_kernels.h"
+#include "core/kernels/par.h"
+
+#define ROW PGI_CBLAS_ROW_MAJOR
+#define NT	PGI_CBLAS_NO_TRANS
+#define TR	PGI_CBLAS_TRANS
+
+PgiStatus
+bert_config_check(const BertConfig *c, PgiError *err)
+{
+	if (c->n_layers < 1 || c->n_layers > BERT_MAX_LAYERS)
+		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
+						 "a BERT model must have 1 to %d layers, not %d",
+						 BERT_MAX_LAYERS, c->n_layers);
+	if (c->hidden < 1 || c->hidden > BERT_MAX_HIDDEN || c->n_heads < 1 ||
+		c->hidden % c->n_heads != 0)
+		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
+						 "invalid BERT width %d with %d attention heads",
+						 c->hidden, c->n_heads);
+	if (c->ffn < 1 || c->ffn > BERT_MAX_FFN)
+		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
+						 "invalid BERT intermediate size %d", c->ffn);
+	if (c->vocab < 1 || c->vocab > BERT_MAX_VOCAB)
+		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
+						 "invalid BERT vocabulary size %d", c->vocab);
+	if (c->max_pos < 2 || c->max_pos > BERT_MAX_POS)
+		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
+						 "invalid BERT max_position_embeddings %d", c->max_pos);
+	if (c->n_types < 1 || c->n_types > BERT_MAX_TYPES)
+		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
+						 "invalid BERT type_vocab_size %d", c->n_types);
+	if (!(c->ln_eps > 0 && c->ln_eps < 1))
+		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
+						 "invalid BERT layer_norm_eps %g", (double) c->ln_eps);
+	return PGI_OK;
+}
+
+size_t
+bert_scratch_floats(const BertConfig *c, int64_t total_tokens, int32_t max_len)
+{
+	size_t		t = (size_t) total_tokens;
+
+	/* qkv (T, 3h), ctx (T, h), ffn (T, ffn), scores (L, L) */
+	return t * (size_t) (4 * c->hidden + c->ffn) + (size_t) max_len * (size_t) max_len;
+}
+
+/*
+ * C (T, n) += A (T, k) W^T, W (n, k) packed: in one product, or blocks of rows with
+ * the interrupt check between them
+ */
+typedef struct LinearJob
+{
+	const float *a;
+	const float *w;
+	float	   *c;
+	int			rows;
+	int			n;
+	int			k;
+} LinearJob;
+
+/* par_for body: the panels [p0, p1) of a product */
+static void
+linear_panels(void *arg, int p0, int p1)
+{
+	LinearJob  *j = (LinearJob *) arg;
+
+	gemm_packed_range(j->a, j->k, j->w, j->c, j->n, j->rows, j->n, j->k, p0, p1);
+}
+
+void
+bert_linear(const BertRuntime *rt, size_t T, int n, int k, const float *a,
+			const float *w, float *c)
+{
+	size_t		step = rt->block_rows > 0 ? (size_t) rt->block_rows : T;
+
+	for (size_t t0 = 0; t0 < T; t0 += step)
+	{
+		LinearJob	job = {a + t0 * (size_t) k, w, c + t0 * (size_t) n,
+		(int) (T - t0 < step ? T - t0 : step), n, k};
+
+		if (t0 > 0 && rt->check)
+			rt->check(rt->check_arg);
+		/* output panels split over the threads (par.h) */
+		par_for((n + GEMM_NR - 1) / GEMM_NR, linear_panels, &job);
+	}
+}
+
+/* x (T, h) = word + position + type-0 embeddings, then LayerNorm */
+static void
+embed_tokens(const BertConfig *c, const BertWeights *w, const int32_t *ids,
+			 const int32_t *lens, int32_t n_seqs, float *x)
+{
+	size_t		h = (size_t) c->hidden;
+	size_t		t = 0;
+
+	for (int32_t s = 0; s < n_seqs; s++)
+	{
+		for (int32_t p = 0; p < lens[s]; p++, t++)
+		{
+			const float *we = w->tok_embd + (size_t) ids[t] * h;
+			const float *pe = w->pos_embd + (size_t) p * h;
+			float	   *row = x + t * h;
+
+			for (size_t i = 0; i < h; i++)
+				row[i] = we[i] + pe[i] + w->type_embd[i];
+		}
+	}
+	nn_layernorm_rows(x, t, h, w->embd_ln_w, w->embd_ln_b, c->ln_eps);
+}
+
+/* ctx rows of one sequence (L tokens starting at row t0) from qkv */
+static void
+attend_sequence(const BertConfig *c, const BertRuntime *rt, const float *qkv,
+				float *ctx, float *scores, size_t t0, int32_t len)
+{
+	int			h = c->hidden;
+	int			dh = h / c->n_heads;
+	float		scale = 1.0f / sqrtf((float) dh);
+
+	for (int j = 0; j < c->n_heads; j++)
+	{
+		const float *q = qkv + t0 * 3 * h + (size_t) j * dh;
+		const float *k = q + h;
+		const float *v = q + 2 * h;
+
+		/* S (L, L) = scale * Q (L, dh) K^T (dh, L) */
+		rt->sgemm(ROW, NT, TR, len, len, dh, scale, q, 3 * h, k, 3 * h,
+				  0.0f, scores, len);
+		nn_softmax_rows(scores, (size_t) len, (size_t) len);
+		/* ctx_j (L, dh) = S (L, L) V (L, dh) */
+		rt->sgemm(ROW, NT, NT, len, dh, len, 1.0f, scores, len, v, 3 * h,
+				  0.0f, ctx + t0 * h + (size_t) j * dh, h);
+	}
+}
+
+/* One encoder block over the T tokens in x (T, h) */
+static void
+encoder_layer(const BertConfig *c, const BertLayer *l, const BertRuntime *rt,
+			  const int32_t *lens, int32_t n_seqs, size_t T, float *x,
+			  float *qkv, float *ctx, float *u, float *scores)
+{
+	int			h = c->hidden;
+	int			f = c->ffn;
+	size_t		t0 = 0;
+
+	/* qkv (T, 3h) = x Wqkv^T + b */
+	nn_fill_rows(qkv, T, (size_t) 3 * h, l->qkv_b);
+	bert_linear(rt, T, 3 * h, h, x, l->qkv_w, qkv);
+
+	for (int32_t s = 0; s < n_seqs; s++)
+	{
+		attend_sequence(c, rt, qkv, ctx, scores, t0, lens[s]);
+		t0 += (size_t) lens[s];
+	}
+
+	/* x = LN(x + ctx Wo^T + bo), accumulated in place */
+	for (size_t t = 0; t < T; t++)
+		for (int i = 0; i < h; i++)
+			x[t * h + i] += l->out_b[i];
+	bert_linear(rt, T, h, h, ctx, l->out_w, x);
+	nn_layernorm_rows(x, T, (size_t) h, l->ln1_w, l->ln1_b, c->ln_eps);
+
+	/* u = GELU(x Wup^T + bup) */
+	nn_fill_rows(u, T, (size_t) f, l->up_b);
+	bert_linear(rt, T, f, h, x, l->up_w, u);
+	nn_gelu(u, T * (size_t) f);
+
+	/* x = LN(x + u Wdown^T + bdown), accumulated in place */
+	for (size_t t = 0; t < T; t++)
+		for (int i = 0; i < h; i++)
+			x[t * h + i] += l->down_b[i];
+	bert_linear(rt, T, h, f, u, l->down_w, x);
+	nn_layernorm_rows(x, T, (size_t) h, l->ln2_w, l->ln2_b, c->ln_eps);
+}
+
+PgiStatus
+bert_forward(const BertConfig *c, const BertWeights *w, const BertRuntime *rt,
+			 const int32_t *ids, const int32_t *lens, int32_t n_seqs, float *scratch,
+			 float *hidden_out, PgiError *err)
+{
+	size_t		T = 0;
+	int32_t		max_len = 0;
+	float	   *qkv,
+			   *ctx,
+			   *u,
+			   *scores;
+
+	if (n_seqs < 1)
+		return pgi_error(err, PGI_ERR_PARAM, NULL, "a batch needs at least one sequence");
+	for (int32_t s = 0; s < n_seqs; s++)
+	{
+		if (lens[s] < 1 || lens[s] > c->max_pos)
+			return pgi_error(err, PGI_ERR_LIMIT, NULL,
+							 "sequence of %d tokens does not fit the model's %d positions",
+							 lens[s], c->max_pos);
+		T += (size_t) lens[s];
+		if (lens[s] > max_len)
+			max_len = lens[s];
+	}
+	if (T * (size_t) (3 * c->hidden) > (size_t) INT32_MAX ||
+		T * (size_t) c->ffn > (size_t) INT32_MAX)
+		return pgi_error(err, PGI_ERR_LIMIT, NULL, "batch of %zu tokens is too large", T);
+	for (size_t t = 0; t < T; t++)
+		if (ids[t] < 0 || ids[t] >= c->vocab)
+			return pgi_error(err, PGI_ERR_DATA, NULL,
+							 "token id %d is outside the vocabulary (size %d)",
+							 ids[t], c->vocab);
+
+	qkv = scratch;
+	ctx = qkv + T * 3 * (size_t) c->hidden;
+	u = ctx + T * (size_t) c->hidden;
+	scores = u + T * (size_t) c->ffn;
+
+	embed_tokens(c, w, ids, lens, n_seqs, hidden_out);
+	for (int32_t l = 0; l < c->n_layers; l++)
+	{
+		if (rt->check)
+			rt->check(rt->check_arg);
+		encoder_layer(c, &w->layers[l], rt, lens, n_seqs, T, hidden_out,
+					  qkv, ctx, u, scores);
+	}
+	/* finite weights can still overflow float32: never return NaN or Inf */
+	for (size_t i = 0; i < T * (size_t) c->hidden; i++)
+		if (!isfinite(hidden_out[i]))
+			return pgi_error(err, PGI_ERR_DATA, "The model's weights overflow single precision.",
+							 "the model produced a non-finite value");
+	return PGI_OK;
+}
+
+void
+bert_pool(const float *hidden, const int32_t *lens, int32_t n_seqs, int32_t dim,
+		  BertPooling pooling, int normalize, float *out)
+{
+	size_t		t0 = 0;
+
+	for (int32_t s = 0; s < n_seqs; s++)
+	{
+		const float *rows = hidden + t0 * (size_t) dim;
+		float	   *o = out + (size_t) s * dim;
+		int32_t		len = lens[s];
+
+		switch (pooling)
+		{
+			case BERT_POOL_CLS:
+				memcpy(o, rows, (size_t) dim * sizeof(float));
+				break;
+			case BERT_POOL_LAST:
+				memcpy(o, rows + (size_t) (len - 1) * dim, (size_t) dim * sizeof(float));
+				break;
+			case BERT_POOL_MAX:
+				memcpy(o, rows, (size_t) dim * sizeof(float));
+				for (int32_t t = 1; t < len; t++)
+					for (int32_t i = 0; i < dim; i++)
+						if (rows[(size_t) t * dim + i] > o[i])
+							o[i] = rows[(size_t) t * dim + i];
+				break;
+			case BERT_POOL_MEAN:
+			default:
+				for (int32_t i = 0; i < dim; i++)
+				{
+					double		sum = 0;
+
+					for (int32_t t = 0; t < len; t++)
+						sum += rows[(size_t) t * dim + i];
+					o[i] = (float) (sum / len);
+				}
+				break;
+		}
+		if (normalize)
+		{
+			double		ss = 0;
+
+			for (int32_t i = 0; i < dim; i++)
+				ss += (double) o[i] * o[i];
+			if (ss > 0)
+			{
+				float		inv = (float) (1.0 / sqrt(ss));
+
+				for (int32_t i = 0; i < dim; i++)
+					o[i] *= inv;
+			}
+		}
+		t0 += (size_t) len;
+	}
+}

@@ -1,0 +1,492 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnswvacuum.c
+ *	  VACUUM for HNSW indexes.
+ *
+ * Bulk delete, pass 1, visits every element tuple and removes the heap
+ * TIDs that VACUUM reports dead.  An element left without heap TIDs is
+ * marked deleted: searches still walk through it but never return it or
+ * link new elements to it, and inserts drop it first when a neighbour list
+ * is full.
+ *
+ * Pass 2 repairs the graph so recall holds up after heavy churn: every
+ * live element whose neighbour list on some layer names a deleted element
+ * gets a new list on that layer, chosen with the selection heuristic from
+ * its live neighbours plus the live neighbours of the deleted ones (two
+ * hops); only when that leaves nothing does it fall back to a search from
+ * the entry point, as an insert would.  The new list is written under the
+ * page lock, merged with links that concurrent inserts added meanwhile.
+ * A deleted entry point is replaced by a live element of the highest level.
+ *
+ * Not yet done: reusing the space of deleted elements (REINDEX reclaims
+ * it meanwhile); they stay as unreachable tombstones.
+ *
+ * src/pg/hnsw/hnswvacuum.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/vacuum.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/float.h"
+#include "utils/memutils.h"
+#include "storage/bufmgr.h"
+#include "utils/rel.h"
+
+#include "pg/hnsw/hnsw.h"
+
+/*
+ * Pass 1: remove dead heap TIDs; collect every deleted element in deleted.
+ * Returns how many elements this pass emptied.
+ */
+static int64
+RemoveHeapTids(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+			   IndexBulkDeleteCallback callback, void *callback_state,
+			   KnnIdSet *deleted)
+{
+	Relation	index = info->index;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	int64		emptied = 0;
+	double		live = 0;
+
+	for (BlockNumber blk = HNSW_HEAD_BLKNO; blk < nblocks; blk++)
+	{
+		Buffer		buf;
+		GenericXLogState *state;
+		Page		page;
+		bool		changed = false;
+
+		vacuum_delay_point();
+		buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL, info->strategy);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		state = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			ItemId		iid = PageGetItemId(page, off);
+			HnswElementTuple etup;
+			ItemPointerData keep[HNSW_HEAPTIDS];
+			int			n = 0,
+						removed = 0;
+
+			if (!ItemIdIsNormal(iid))
+				continue;
+			etup = (HnswElementTuple) PageGetItem(page, iid);
+			if (etup->type != HNSW_ELEMENT_TUPLE_TYPE)
+				continue;
+			for (int i = 0; i < HNSW_HEAPTIDS && ItemPointerIsValid(&etup->heaptids[i]); i++)
+			{
+				if (callback(&etup->heaptids[i], callback_state))
+					removed++;
+				else
+					keep[n++] = etup->heaptids[i];
+			}
+			stats->tuples_removed += removed;
+			live += n;
+			if (removed > 0)
+			{
+				for (int i = 0; i < HNSW_HEAPTIDS; i++)
+				{
+					if (i < n)
+						etup->heaptids[i] = keep[i];
+					else
+						ItemPointerSetInvalid(&etup->heaptids[i]);
+				}
+				if (n == 0 && !etup->deleted)
+				{
+					etup->deleted = 1;
+					emptied++;
+				}
+				changed = true;
+			}
+			if (etup->deleted || n == 0)
+				knn_idset_add(deleted, HnswTidToId(blk, off));
+		}
+
+		if (changed)
+			GenericXLogFinish(state);
+		else
+			GenericXLogAbort(state);
+		UnlockReleaseBuffer(buf);
+	}
+	/* VACUUM may call bulk delete more than once: each pass counts afresh */
+	stats->num_index_tuples = live;
+	return emptied;
+}
+
+/* A live element whose lists may need repair, copied out of its page */
+typedef struct RepairTarget
+{
+	uint64		id;
+	int			level;
+	ItemPointerData ntid;
+	Vector	   *vec;
+} RepairTarget;
+
+/*
+ * Write list[0..n-1] as layer lc of the neighbour tuple at t->ntid, merged
+ * with links added since the snapshot snap[0..nsnap-1] was read.
+ */
+static void
+WriteRepairedLayer(Relation index, RepairTarget *t, int m, int lc,
+				   const KnnItem *list, int n, const uint64 *snap, int nsnap,
+				   const KnnIdSet *deleted)
+{
+	int			lm = HnswLayerM(m, lc);
+	int			start = HnswLayerStart(m, lc);
+	uint64	   *final = palloc(sizeof(uint64) * lm);
+	int			nf = 0;
+	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(&t->ntid));
+	OffsetNumber off = ItemPointerGetOffsetNumber(&t->ntid);
+	GenericXLogState *state;
+	Page		page;
+	HnswNeighborTuple ntup;
+
+	for (int i = 0; i < n && nf < lm; i++)
+		final[nf++] = list[i].id;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page) ||
+		!ItemIdIsNormal(PageGetItemId(page, off)))
+	{
+		GenericXLogAbort(state);
+		UnlockReleaseBuffer(buf);
+		return;
+	}
+	ntup = (HnswNeighborTuple) PageGetItem(page, PageGetItemId(page, off));
+	if (ntup->type != HNSW_NEIGHBOR_TUPLE_TYPE || start + lm > ntup->count)
+	{
+		GenericXLogAbort(state);
+		UnlockReleaseBuffer(buf);
+		return;
+	}
+	/* keep links a concurrent insert added after our snapshot */
+	for (int i = 0; i < lm && nf < lm; i++)
+	{
+		ItemPointer tid = &ntup->tids[start + i];
+		uint64		id;
+		bool		known = false;
+
+		if (!ItemPointerIsValid(tid))
+			continue;
+		id = HnswTidToId(ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid));
+		for (int j = 0; j < nsnap && !known; j++)
+			known = snap[j] == id;
+		for (int j = 0; j < nf && !known; j++)
+			known = final[j] == id;
+		if (!known && !knn_idset_contains(deleted, id))
+			final[nf++] = id;
+	}
+	for (int i = 0; i < lm; i++)
+	{
+		if (i < nf)
+			ItemPointerSet(&ntup->tids[start + i], HnswIdBlock(final[i]), HnswIdOffset(final[i]));
+		else
+			ItemPointerSetInvalid(&ntup->tids[start + i]);
+	}
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+	pfree(final);
+}
+
+typedef struct VacuumPairArg
+{
+	HnswSearchState *st;
+	const HnswSupport *sup;
+} VacuumPairArg;
+
+/* Distance between two fetched elements (knn_select_neighbors callback) */
+static float
+VacuumPairDist(uint64 a, uint64 b, void *varg)
+{
+	VacuumPairArg *arg = varg;
+	HnswSearchElement *ea = HnswSearchGetElement(arg->st, a);
+	HnswSearchElement *eb = HnswSearchGetElement(arg->st, b);
+
+	if (ea == NULL || eb == NULL || ea->vec == NULL || eb->vec == NULL)
+		return get_float4_infinity();
+	return (float) HnswDistance(arg->sup, ea->vec, eb->vec);
+}
+
+/* Room for a fallback search's results */
+static int
+efConstructionOrOne(const HnswMetaPageData *meta)
+{
+	return Max(meta->efConstruction, 1);
+}
+
+/* Rebuild layer lc of target t, which names deleted elements */
+static void
+RepairLayer(Relation index, const HnswSupport *sup, HnswMetaPageData *meta,
+			RepairTarget *t, int lc, const uint64 *snap, int nsnap,
+			const KnnIdSet *deleted)
+{
+	int			m = meta->m;
+	int			lm = HnswLayerM(m, lc);
+	HnswSearchState *st = HnswSearchBegin(index, sup, t->vec, meta->m, CurrentMemoryContext);
+	uint64	   *cand = palloc(sizeof(uint64) * (lm + nsnap * lm));
+	uint64	   *hop = palloc(sizeof(uint64) * 2 * m);
+	KnnItem    *items;
+	KnnItem    *kept = palloc(sizeof(KnnItem) * lm);
+	int			nc = 0,
+				ni = 0,
+				nk;
+
+	HnswSearchKeepVectors(st);
+	for (int i = 0; i < nsnap; i++)
+	{
+		if (!knn_idset_contains(deleted, snap[i]))
+			cand[nc++] = snap[i];
+		else
+		{
+			/* two hops: the live neighbours of the deleted neighbour */
+			HnswSearchElement *d;
+
+			HnswSearchFetch(st, &snap[i], 1);
+			d = HnswSearchGetElement(st, snap[i]);
+			if (d != NULL && d->level >= lc)
+			{
+				int			nh = HnswLoadNeighbors(index, &d->neighbortid, m, lc, hop);
+
+				for (int j = 0; j < nh; j++)
+					if (hop[j] != t->id && !knn_idset_contains(deleted, hop[j]))
+						cand[nc++] = hop[j];
+			}
+		}
+	}
+	HnswSearchFetch(st, cand, nc);
+
+	items = palloc(sizeof(KnnItem) * Max(nc, efConstructionOrOne(meta)));
+	for (int i = 0; i < nc; i++)
+	{
+		HnswSearchElement *e = HnswSearchGetElement(st, cand[i]);
+		bool		dup = false;
+
+		if (e == NULL || e->deleted || e->vec == NULL || e->level < lc)
+			continue;
+		for (int j = 0; j < ni && !dup; j++)
+			dup = items[j].id == cand[i];
+		if (!dup)
+		{
+			items[ni].id = cand[i];
+			items[ni].dist = e->dist;
+			ni++;
+		}
+	}
+
+	if (ni == 0)
+	{
+		/* nothing nearby survived: search from the entry point */
+		KnnItem    *w;
+		int			nw = 0;
+
+		if (HnswSearchEntry(st, meta))
+		{
+			if (meta->entryLevel > lc)
+				HnswSearchGreedy(st, meta->entryLevel, lc + 1);
+			nw = HnswSearchLayer(st, meta->efConstruction, lc, true, &w);
+		}
+		for (int i = 0; i < nw; i++)
+			if (w[i].id != t->id)
+			{
+				HnswSearchElement *e = HnswSearchGetElement(st, w[i].id);
+
+				if (e != NULL && e->level >= lc)
+					items[ni++] = w[i];
+			}
+	}
+
+	/* nearest first, then the heuristic */
+	for (int i = 1; i < ni; i++)
+		for (int j = i; j > 0 && items[j - 1].dist > items[j].dist; j--)
+		{
+			KnnItem		x = items[j];
+
+			items[j] = items[j - 1];
+			items[j - 1] = x;
+		}
+	{
+		VacuumPairArg arg = {st, sup};
+
+		nk = knn_select_neighbors(items, ni, lm, VacuumPairDist, &arg, kept,
+								  palloc(sizeof(KnnItem) * Max(ni, 1)));
+	}
+	WriteRepairedLayer(index, t, m, lc, kept, nk, snap, nsnap, deleted);
+
+	/* links both ways, as an insert makes them: t gets in-links too */
+	for (int i = 0; i < nk; i++)
+	{
+		HnswSearchElement *n = HnswSearchGetElement(st, kept[i].id);
+		bool		known = false;
+
+		for (int j = 0; j < nsnap && !known; j++)
+			known = snap[j] == kept[i].id;
+		if (!known && n != NULL && n->vec != NULL)
+			HnswAddReverseLink(index, st, sup, n, t->id, kept[i].dist, t->vec, lc, m, false);
+	}
+	HnswSearchEnd(st);
+}
+
+/* Pass 2: repair every live element that links to a deleted one */
+static void
+RepairGraph(IndexVacuumInfo *info, const KnnIdSet *deleted)
+{
+	Relation	index = info->index;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	HnswSupport sup;
+	HnswMetaPageData meta;
+	MemoryContext ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw repair",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(ctx);
+	uint64		bestId = 0;		/* highest live element with links */
+	int			bestLevel = -1;
+	uint64		anyId = 0;		/* highest live element at all */
+	int			anyLevel = -1;
+
+	HnswInitSupport(index, &sup);
+	HnswGetMetaPageInfo(index, &meta);
+
+	for (BlockNumber blk = HNSW_HEAD_BLKNO; blk < nblocks; blk++)
+	{
+		RepairTarget *targets;
+		int			ntargets = 0;
+		Buffer		buf;
+		Page		page;
+
+		vacuum_delay_point();
+		buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL, info->strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		targets = palloc(sizeof(RepairTarget) * Max(PageGetMaxOffsetNumber(page), 1));
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			ItemId		iid = PageGetItemId(page, off);
+			HnswElementTuple etup;
+			RepairTarget *t;
+
+			if (!ItemIdIsNormal(iid))
+				continue;
+			etup = (HnswElementTuple) PageGetItem(page, iid);
+			if (etup->type != HNSW_ELEMENT_TUPLE_TYPE ||
+				knn_idset_contains(deleted, HnswTidToId(blk, off)))
+				continue;
+			t = &targets[ntargets++];
+			t->id = HnswTidToId(blk, off);
+			t->level = etup->level;
+			t->ntid = etup->neighbortid;
+			t->vec = palloc(VARSIZE(&etup->vec));
+			memcpy(t->vec, &etup->vec, VARSIZE(&etup->vec));
+		}
+		UnlockReleaseBuffer(buf);
+
+		for (int i = 0; i < ntargets; i++)
+		{
+			RepairTarget *t = &targets[i];
+			bool		linked = false;
+
+			for (int lc = 0; lc <= t->level; lc++)
+			{
+				uint64		snap[2 * HNSW_MAX_M];
+				int			nsnap = HnswLoadNeighbors(index, &t->ntid, meta.m, lc, snap);
+				bool		stale = false;
+
+				for (int j = 0; j < nsnap && !stale; j++)
+					stale = knn_idset_contains(deleted, snap[j]);
+				/* an empty layer-0 list (an insert that found nothing live) too */
+				if (stale || (lc == 0 && nsnap == 0))
+				{
+					RepairLayer(index, &sup, &meta, t, lc, snap, nsnap, deleted);
+					nsnap = HnswLoadNeighbors(index, &t->ntid, meta.m, lc, snap);
+				}
+				if (lc == 0)
+					linked = nsnap > 0;
+			}
+
+			/* the new entry point, should it be needed: top level, linked */
+			if (linked && t->level > bestLevel)
+			{
+				bestLevel = t->level;
+				bestId = t->id;
+			}
+			if (t->level > anyLevel)
+			{
+				anyLevel = t->level;
+				anyId = t->id;
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+		MemoryContextReset(ctx);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
+
+	/* a deleted entry point gives way to a live element of the top level */
+	if (BlockNumberIsValid(meta.entryBlkno) &&
+		knn_idset_contains(deleted, HnswTidToId(meta.entryBlkno, meta.entryOffno)))
+	{
+		LockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+		HnswGetMetaPageInfo(index, &meta);
+		if (BlockNumberIsValid(meta.entryBlkno) &&
+			knn_idset_contains(deleted, HnswTidToId(meta.entryBlkno, meta.entryOffno)))
+		{
+			if (bestLevel >= 0)
+				HnswUpdateMetaPage(index, true, HnswIdBlock(bestId), HnswIdOffset(bestId),
+								   bestLevel, InvalidBlockNumber, MAIN_FORKNUM, true);
+			else if (anyLevel >= 0)
+				HnswUpdateMetaPage(index, true, HnswIdBlock(anyId), HnswIdOffset(anyId),
+								   anyLevel, InvalidBlockNumber, MAIN_FORKNUM, true);
+			else
+				HnswUpdateMetaPage(index, true, InvalidBlockNumber, InvalidOffsetNumber,
+								   -1, InvalidBlockNumber, MAIN_FORKNUM, true);
+		}
+		UnlockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+	}
+}
+
+/* ambulkdelete: remove dead heap TIDs, then repair the graph around them */
+IndexBulkDeleteResult *
+hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+			   IndexBulkDeleteCallback callback, void *callback_state)
+{
+	KnnIdSet	deleted;
+
+	if (stats == NULL)
+		stats = palloc0(sizeof(IndexBulkDeleteResult));
+	knn_idset_init(&deleted, 1024, HnswPallocAlloc());
+	/*
+	 * Repair when this pass deleted elements, or when an earlier repair did
+	 * not finish (cancelled VACUUM): a flag on the meta page, set before the
+	 * repair starts and cleared when it is done, remembers that.  Old,
+	 * already repaired tombstones need nothing.
+	 */
+	if (RemoveHeapTids(info, stats, callback, callback_state, &deleted) > 0)
+		HnswSetNeedsRepair(info->index, true);
+	{
+		HnswMetaPageData meta;
+
+		HnswGetMetaPageInfo(info->index, &meta);
+		if (meta.needsRepair)
+		{
+			RepairGraph(info, &deleted);
+			HnswSetNeedsRepair(info->index, false);
+		}
+	}
+	knn_idset_free(&deleted);
+	stats->num_pages = RelationGetNumberOfBlocks(info->index);
+	return stats;
+}
+
+/* amvacuumcleanup: report the index size */
+IndexBulkDeleteResult *
+hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
+{
+	if (info->analyze_only || stats == NULL)
+		return stats;
+	stats->num_pages = RelationGetNumberOfBlocks(info->index);
+	return stats;
+}

@@ -1,0 +1,27 @@
+/*-------------------------------------------------------------------------
+ *
+ * embed.h
+ *	  Embedding entry points shared by the SQL functions (embed.c) and the
+ *	  executor's row batching (batch.c).
+ *
+ * src/pg/infer/embed.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGI_EMBED_H
+#define PGI_EMBED_H
+
+#include "utils/jsonb.h"
+
+#include "pg/vector/vector.h"
+
+/* embed(model, input, options) of one text; ERROR as the SQL function */
+extern Vector *EmbedOne(const char *model, text *input, Jsonb *options);
+
+/*
+ * One pass over n texts: out[i] NULL for a NULL text and for a text that
+ * must be evaluated alone (EmbedOne) because it would raise an ERROR
+ */
+extern void EmbedRows(const char *model, Jsonb *options, text **texts, int n, Vector **out);
+
+#endif							/* PGI_EMBED_H */

@@ -1,0 +1,519 @@
+/*-------------------------------------------------------------------------
+ *
+ * modelfiles.c
+ *	  Model files on disk: confinement to pg_infer.model_dir, read-only
+ *	  mappings released on ERROR, SIGBUS from truncated files turned into
+ *	  an ERROR, and the sha256 that binds a model name to a source's content.
+ *
+ * Sources are resolved inside pg_infer.model_dir (a superuser setting) with
+ * realpath(), so "..", absolute paths elsewhere and symlinks leading out of
+ * the directory are refused, and files inside a model directory are
+ * confined to it the same way.  The sha256 of a GGUF file is the file's
+ * own; of a directory, the sha256 of each file's name (NUL terminated) and
+ * bytes in a fixed order (config.json, the weights as the index lists them,
+ * then the tokenizer and settings files; for TF.js, model.json, its shards,
+ * vocab.json).
+ *
+ * This file owns what registration (registry.c) and the model cache
+ * (models.c) share; it includes neither of their headers.
+ *
+ * src/pg/models/modelfiles.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "core/formats/safetensors.h"
+#include "core/models/use_load.h"
+#include "pg/pgi_error.h"
+#include "pg/models/modelfiles.h"
+
+char	   *pgi_model_dir = NULL;
+
+/* Register the GUCs (called from _PG_init) */
+void
+ModelFilesInit(void)
+{
+	DefineCustomStringVariable("pg_infer.model_dir",
+							   "Directory holding the model files load_model() may read",
+							   "Model sources are resolved inside it; paths leading out are refused.",
+							   &pgi_model_dir, "", PGC_SUSET, 0, NULL, NULL, NULL);
+}
+
+/* Map path (already confined) read-only; an empty file maps to len 0 */
+/* Unmap a tracked mapping when its memory context goes (an ERROR) */
+static void
+MapTrackerRelease(void *arg)
+{
+	MapTracker *t = (MapTracker *) arg;
+
+	if (t->data)
+		munmap((void *) t->data, t->len);
+	t->data = NULL;
+}
+
+MappedFile
+MapFile(const char *path)
+{
+	MappedFile	mf = {NULL, 0, NULL};
+	struct stat st;
+	int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open model file \"%s\": %m", path)));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+	{
+		close(fd);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model source \"%s\" is not a regular file", path)));
+	}
+	mf.len = (size_t) st.st_size;
+	if (mf.len > 0)
+	{
+		void	   *p = mmap(NULL, mf.len, PROT_READ, MAP_PRIVATE, fd, 0);
+
+		if (p == MAP_FAILED)
+		{
+			close(fd);
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not map model file \"%s\": %m", path)));
+		}
+		mf.data = p;
+	}
+	close(fd);
+	if (mf.data)
+	{
+		/* unmapped with the current memory context unless kept or unmapped first */
+		MapTracker *t = palloc(sizeof(MapTracker));
+
+		t->data = mf.data;
+		t->len = mf.len;
+		t->cb.func = MapTrackerRelease;
+		t->cb.arg = t;
+		MemoryContextRegisterResetCallback(CurrentMemoryContext, &t->cb);
+		mf.tracker = t;
+	}
+	return mf;
+}
+
+/* Unmap a file mapped by MapFile */
+void
+UnmapFile(MappedFile *mf)
+{
+	if (mf->tracker)
+		mf->tracker->data = NULL;
+	if (mf->data)
+		munmap((void *) mf->data, mf->len);
+	mf->data = NULL;
+	mf->tracker = NULL;
+}
+
+/* Take over a mapping: it is no longer unmapped with its memory context */
+void
+KeepMapping(MappedFile *mf)
+{
+	if (mf->tracker)
+		mf->tracker->data = NULL;
+	mf->tracker = NULL;
+}
+
+/*
+ * Resolve source inside pg_infer.model_dir; ERROR when unset, missing or
+ * outside.  Returns a palloc'd canonical path.
+ */
+char *
+ResolveSource(const char *source)
+{
+	char		base[PATH_MAX];
+	char		resolved[PATH_MAX];
+	char	   *candidate;
+	size_t		blen;
+
+	if (pgi_model_dir == NULL || pgi_model_dir[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_infer.model_dir is not set"),
+				 errhint("A superuser sets it to the directory holding the model files.")));
+	if (realpath(pgi_model_dir, base) == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not resolve pg_infer.model_dir \"%s\": %m", pgi_model_dir)));
+	if (source[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model source must not be empty")));
+	candidate = source[0] == '/' ? pstrdup(source) : psprintf("%s/%s", base, source);
+	if (realpath(candidate, resolved) == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not find model source \"%s\": %m", source),
+				 errdetail("Sources are resolved inside pg_infer.model_dir (\"%s\").", base)));
+	blen = strlen(base);
+	if (strncmp(resolved, base, blen) != 0 || (resolved[blen] != '/' && resolved[blen] != '\0') ||
+		resolved[blen] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("model source \"%s\" is outside pg_infer.model_dir", source),
+				 errdetail("It resolves to \"%s\"; only files below \"%s\" may be read.", resolved, base)));
+	return pstrdup(resolved);
+}
+
+/* Add bytes to a running sha256 in 16 MB steps, checking for cancel between */
+static bool
+HashBytes(pg_cryptohash_ctx *ctx, const uint8 *data, size_t len)
+{
+	const size_t step = (size_t) 16 << 20;
+
+	for (size_t off = 0; off < len; off += step)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (pg_cryptohash_update(ctx, data + off, Min(step, len - off)) < 0)
+			return false;
+	}
+	return true;
+}
+
+/* Add a file (name and bytes) to the running sha256 */
+static void
+HashFile(pg_cryptohash_ctx *ctx, const char *name, const MappedFile *mf)
+{
+	if (pg_cryptohash_update(ctx, (const uint8 *) name, strlen(name) + 1) < 0 ||
+		!HashBytes(ctx, mf->data, mf->len))
+		elog(ERROR, "could not compute sha256 of model file \"%s\"", name);
+}
+
+/* Hex of the final digest */
+static char *
+HashHex(pg_cryptohash_ctx *ctx)
+{
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *hex = palloc(PG_SHA256_DIGEST_STRING_LENGTH);
+
+	if (pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute sha256 of model");
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+		sprintf(hex + 2 * i, "%02x", digest[i]);
+	return hex;
+}
+
+/* Path of file name in directory dir, confined to it (symlinks resolved) */
+char *
+FileInDir(const char *dir, const char *name, bool missing_ok)
+{
+	char		resolved[PATH_MAX];
+	char	   *path = psprintf("%s/%s", dir, name);
+	size_t		dlen = strlen(dir);
+
+	if (strchr(name, '/') != NULL || strcmp(name, "..") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model file name \"%s\" is not a plain file name", name)));
+	if (realpath(path, resolved) == NULL)
+	{
+		if (missing_ok)
+			return NULL;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not find model file \"%s\": %m", path)));
+	}
+	if (strncmp(resolved, dir, dlen) != 0 || resolved[dlen] != '/')
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("model file \"%s\" leads outside its directory", path)));
+	return pstrdup(resolved);
+}
+
+/* Files of a directory that change how it tokenizes, pools or normalises */
+static const char *const hfSettingFiles[] = {
+	"tokenizer_config.json", "modules.json", "sentence_bert_config.json",
+	"1_Pooling/config.json", NULL
+};
+
+static const char *const hfTokenizerFiles[] = {
+	"tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.model",
+	"sentencepiece.bpe.model", NULL
+};
+
+/*
+ * The safetensors files of a Hugging Face directory, mapped: model.safetensors
+ * or the shards listed by model.safetensors.index.json, in its order.
+ */
+int
+MapHfWeights(const char *dir, MappedFile **files, char ***names)
+{
+	char	   *single = FileInDir(dir, "model.safetensors", true);
+	char	   *ixpath;
+	int			n = 0;
+
+	*files = NULL;
+	*names = NULL;
+	if (single != NULL)
+	{
+		*files = palloc(sizeof(MappedFile));
+		*names = palloc(sizeof(char *));
+		(*files)[0] = MapFile(single);
+		(*names)[0] = "model.safetensors";
+		return 1;
+	}
+	ixpath = FileInDir(dir, "model.safetensors.index.json", true);
+	if (ixpath != NULL)
+	{
+		MappedFile	ix = MapFile(ixpath);
+		SafetensorsIndex *sx;
+		PgiError	err = {0};
+
+		if (safetensors_index_parse((const char *) ix.data, ix.len, &sx, &err) != PGI_OK)
+			PgiReport(&err);
+		n = (int) safetensors_index_n_files(sx);
+		*files = palloc(sizeof(MappedFile) * Max(n, 1));
+		*names = palloc(sizeof(char *) * Max(n, 1));
+		for (int i = 0; i < n; i++)
+		{
+			(*names)[i] = pstrdup(safetensors_index_file(sx, i));
+			(*files)[i] = MapFile(FileInDir(dir, (*names)[i], false));
+		}
+		safetensors_index_free(sx);
+		UnmapFile(&ix);
+	}
+	return n;
+}
+
+/*
+ * sha256 of a Hugging Face directory: each file's name (NUL terminated) and
+ * bytes, in the order config.json, weights, tokenizer files; *bytes gets
+ * the total size and *has_tokenizer whether a tokenizer file exists.
+ */
+char *
+HashHfDir(const char *dir, int64 *bytes, int *has_tokenizer)
+{
+	MappedFile	cfg = MapFile(FileInDir(dir, "config.json", false));
+	MappedFile *weights;
+	char	  **names;
+	int			n = MapHfWeights(dir, &weights, &names);
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	char	   *hex;
+
+	if (pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not start sha256");
+	HashFile(ctx, "config.json", &cfg);
+	*bytes = cfg.len;
+	*has_tokenizer = 0;
+	UnmapFile(&cfg);
+	for (int i = 0; i < n; i++)
+	{
+		HashFile(ctx, names[i], &weights[i]);
+		*bytes += weights[i].len;
+		UnmapFile(&weights[i]);
+	}
+	for (int i = 0; hfTokenizerFiles[i]; i++)
+	{
+		char	   *tp = FileInDir(dir, hfTokenizerFiles[i], true);
+
+		if (tp != NULL)
+		{
+			MappedFile	tf = MapFile(tp);
+
+			HashFile(ctx, hfTokenizerFiles[i], &tf);
+			*bytes += tf.len;
+			UnmapFile(&tf);
+			*has_tokenizer = 1;
+		}
+	}
+	/* every other file the loader reads (pooling, normalisation, lengths) */
+	for (int i = 0; hfSettingFiles[i]; i++)
+	{
+		char	   *sub = strchr(hfSettingFiles[i], '/');
+		char	   *tp;
+
+		if (sub)
+		{
+			char	   *subdir = FileInDir(dir, pnstrdup(hfSettingFiles[i], sub - hfSettingFiles[i]), true);
+
+			tp = subdir ? FileInDir(subdir, sub + 1, true) : NULL;
+		}
+		else
+			tp = FileInDir(dir, hfSettingFiles[i], true);
+		if (tp != NULL)
+		{
+			MappedFile	tf = MapFile(tp);
+
+			HashFile(ctx, hfSettingFiles[i], &tf);
+			*bytes += tf.len;
+			UnmapFile(&tf);
+		}
+	}
+	hex = HashHex(ctx);
+	pg_cryptohash_free(ctx);
+	return hex;
+}
+
+/* Whether a directory holds a TF.js model (model.json, vocab.json) */
+bool
+IsTfjsDir(const char *path)
+{
+	return FileInDir(path, "config.json", true) == NULL &&
+		FileInDir(path, "model.json", true) != NULL &&
+		FileInDir(path, "vocab.json", true) != NULL;
+}
+
+/*
+ * sha256 of a TF.js model directory (the default model, USE Lite):
+ * model.json, the weight shards it lists, vocab.json, each file's name and
+ * bytes in that order; *bytes gets the total size
+ */
+char *
+HashTfjsDir(const char *dir, int64 *bytes)
+{
+	MappedFile	mj = MapFile(FileInDir(dir, "model.json", false));
+	MappedFile	vj = MapFile(FileInDir(dir, "vocab.json", false));
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	char	  **names;
+	int			n;
+	PgiError	err = {0};
+	char	   *hex;
+
+	if (use_tfjs_shard_paths((const char *) mj.data, mj.len, &names, &n, &err) != PGI_OK)
+		PgiReport(&err);
+	if (pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not start sha256");
+	HashFile(ctx, "model.json", &mj);
+	*bytes = mj.len + vj.len;
+	for (int i = 0; i < n; i++)
+	{
+		MappedFile	sf = MapFile(FileInDir(dir, names[i], false));
+
+		HashFile(ctx, names[i], &sf);
+		*bytes += sf.len;
+		UnmapFile(&sf);
+	}
+	use_tfjs_paths_free(names, n);
+	HashFile(ctx, "vocab.json", &vj);
+	hex = HashHex(ctx);
+	pg_cryptohash_free(ctx);
+	UnmapFile(&mj);
+	UnmapFile(&vj);
+	return hex;
+}
+
+/* sha256 of a GGUF file's bytes, as sha256sum prints it */
+char *
+HashWhole(const char *path, const MappedFile *mf)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	char	   *hex;
+
+	if (pg_cryptohash_init(ctx) < 0 || !HashBytes(ctx, mf->data, mf->len))
+		elog(ERROR, "could not compute sha256 of model file \"%s\"", path);
+	hex = HashHex(ctx);
+	pg_cryptohash_free(ctx);
+	return hex;
+}
+
+/* sha256 of a model source (canonical path of a GGUF file or a directory) */
+char *
+SourceSha256(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+	{
+		int64		bytes;
+		int			tok;
+
+		if (!IsTfjsDir(path))
+			return HashHfDir(path, &bytes, &tok);
+		return HashTfjsDir(path, &bytes);
+	}
+	else
+	{
+		MappedFile	mf = MapFile(path);
+		char	   *hex = HashWhole(path, &mf);
+
+		UnmapFile(&mf);
+		return hex;
+	}
+}
+
+/* The jump of the innermost WithMappedFiles, NULL outside */
+static sigjmp_buf *busJump = NULL;
+
+/* SIGBUS: back to WithMappedFiles; elsewhere, the default (a crash) */
+static void
+BusHandler(int sig)
+{
+	if (busJump != NULL)
+		siglongjmp(*busJump, 1);
+	signal(SIGBUS, SIG_DFL);
+	raise(SIGBUS);
+}
+
+/*
+ * Model files are mapped, not read: a file truncated by someone else while
+ * it is mapped raises SIGBUS at the first access past its new end, which
+ * would take the whole server down.  While fn reads mapped files, SIGBUS
+ * jumps back here and becomes an ERROR.  The jump may skip PG_TRY blocks of
+ * fn, so the error state they would restore is restored here; whatever fn
+ * allocated belongs to memory contexts below ours, whose reset callbacks
+ * release the mappings, descriptors and temporary files.
+ */
+void
+WithMappedFiles(const char *source, MappedReadFn fn, void *arg)
+{
+	sigjmp_buf	jb;
+	sigjmp_buf *volatile outer = busJump;
+	sigjmp_buf *volatile exc = PG_exception_stack;
+	ErrorContextCallback *volatile ecs = error_context_stack;
+	MemoryContext volatile cxt = CurrentMemoryContext;
+	struct sigaction sa;
+	struct sigaction old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = BusHandler;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, &old) != 0)
+		elog(ERROR, "could not install a SIGBUS handler: %m");
+	if (sigsetjmp(jb, 1) != 0)
+	{
+		busJump = outer;
+		sigaction(SIGBUS, &old, NULL);
+		PG_exception_stack = exc;
+		error_context_stack = ecs;
+		MemoryContextSwitchTo(cxt);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a file of model source \"%s\" was truncated while being read", source),
+				 errhint("Replace model files by renaming new files into place, not by writing over files in use.")));
+	}
+	busJump = &jb;
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_FINALLY();
+	{
+		busJump = outer;
+		sigaction(SIGBUS, &old, NULL);
+	}
+	PG_END_TRY();
+}

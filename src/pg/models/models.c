@@ -1,0 +1,995 @@
+/*-------------------------------------------------------------------------
+ *
+ * models.c
+ *	  Registered models in use: the shared cache of prepared files.
+ *
+ * Weights are in memory once per server: the first backend that uses a
+ * model converts its source (GGUF or Hugging Face directory) into a
+ * prepared file, $PGDATA/pg_infer/<sha256>.pgim (float32 weights in the
+ * forward pass's layout plus the tokenizer; see src/core/models/pgim.h), and
+ * every backend maps that file read-only.  The mapping is backed by the
+ * page cache, so N backends share one copy: attaching costs an mmap and
+ * a header check, not a read or a copy.  The file name is the sha256 the
+ * registry binds to the model name, so a rebound name can never reach
+ * another model's weights; the build re-hashes the source and refuses a
+ * file changed since registration.  Concurrent first uses serialise on an
+ * advisory lock keyed by the sha256; the file appears atomically (written
+ * under a temporary name, fsync'd, renamed).
+ *
+ * Validity: each backend keeps its models in a list.  A trigger on the
+ * registry table (and unload_model) sends a relcache invalidation of the
+ * table, which every backend receives when the change commits (at its next
+ * transaction start or lock); the callback marks all models stale, and the
+ * next use re-reads the registry row.  No shared memory is needed.
+ *
+ * src/pg/models/models.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/parallel.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "commands/trigger.h"
+#include "storage/fd.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "core/models/bert_load.h"
+#include "core/formats/gguf.h"
+#include "core/formats/json.h"
+#include "core/formats/safetensors.h"
+#include "core/formats/gguf_subset.h"
+#include "core/tokenizers/tok_bpe.h"
+#include "core/tokenizers/tok_spm.h"
+#include "core/models/use_load.h"
+#include "pg/models/models.h"
+#include "pg/pgi_error.h"
+#include "pg/models/modelfiles.h"
+
+char	   *pgi_default_model = NULL;
+int			pgi_max_batch_tokens = 8192;
+
+static LoadedModel *models = NULL;
+static Oid	registryRelid = InvalidOid;
+
+/* Relcache invalidation: a change to the registry marks every model stale */
+static void
+RegistryInvalidated(Datum arg, Oid relid)
+{
+	if (relid != InvalidOid && relid != registryRelid)
+		return;
+	/* the table may be gone (DROP EXTENSION): look it up again next time */
+	registryRelid = InvalidOid;
+	for (LoadedModel *m = models; m; m = m->next)
+		m->stale = true;
+}
+
+/* Register GUCs and the invalidation callback (called from _PG_init) */
+void
+ModelsInit(void)
+{
+	DefineCustomStringVariable("pg_infer.default_model",
+							   "Model used by embed(text)",
+							   NULL, &pgi_default_model, "use-lite", PGC_USERSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.max_batch_tokens",
+							"Tokens per forward pass; longer batches are split",
+							NULL, &pgi_max_batch_tokens, 8192, 128, 1 << 20,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	CacheRegisterRelcacheCallback(RegistryInvalidated, (Datum) 0);
+}
+
+/* Schema of the extension (get_extension_schema is not exported before 16) */
+static Oid
+ExtensionSchema(void)
+{
+	Oid			ext = get_extension_oid("pg_infer", false);
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ext));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
+}
+
+/* OID of the registry table (schema of the extension) */
+static Oid
+RegistryRelid(void)
+{
+	Oid			nsp = ExtensionSchema();
+	Oid			relid = get_relname_relid("pg_infer_model_registry", nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "pg_infer's model registry table is missing");
+	return relid;
+}
+
+/*
+ * Send a relcache invalidation for the registry, delivered to every backend
+ * when this transaction commits (registry trigger, unload_model)
+ */
+static void
+InvalidateRegistry(void)
+{
+	CacheInvalidateRelcacheByRelid(RegistryRelid());
+}
+
+PG_FUNCTION_INFO_V1(pgi_registry_changed);
+
+/* Trigger on the registry: tell every backend to re-check its models */
+Datum
+pgi_registry_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "pgi_registry_changed must be called as a trigger");
+	InvalidateRegistry();
+	return PointerGetDatum(NULL);
+}
+
+char *
+ModelCachePath(const char *sha256)
+{
+	return psprintf("%s/pg_infer/%s.pgim", DataDir, sha256);
+}
+
+/* Registry row of name: source and sha256; false when not registered */
+static bool
+RegistryFind(const char *name, char **source, char **sha)
+{
+	Oid			nsp = ExtensionSchema();
+	char	   *sql = psprintf("SELECT source, sha256 FROM %s.pg_infer_model_registry WHERE name = $1",
+							   quote_identifier(get_namespace_name(nsp)));
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+	MemoryContext outer = CurrentMemoryContext;
+	bool		found;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the model registry");
+	found = SPI_processed == 1;
+	if (found)
+	{
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+
+		*source = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		*sha = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	return found;
+}
+
+/* Registry row of name: source and sha256 (ERROR when not registered) */
+static void
+RegistryLookup(const char *name, char **source, char **sha)
+{
+	if (!RegistryFind(name, source, sha))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", name),
+				 errhint("Register it with load_model(); pg_infer.models lists the models.")));
+}
+
+/* Core objects a build holds, freed when its memory context goes */
+typedef struct BuildState
+{
+	GgufFile   *gguf;
+	SafetensorsFile *st[64];
+	int			n_st;
+	BertPrep	prep;
+	void	   *out;
+	size_t		out_len;
+	int			fd;
+	char	   *tmp;
+	MappedFile	maps[96];		/* source files mapped for the build */
+	int			n_maps;
+	uint8_t    *blob;			/* tokenizer bytes (malloc'd by the core) */
+	size_t		blob_len;
+	UseSource  *use;			/* a TF.js USE Lite model */
+} BuildState;
+
+/* Remember a mapping to release with the build */
+static const uint8 *
+KeepMap(BuildState *b, MappedFile mf)
+{
+	KeepMapping(&mf);			/* released by BuildCleanup */
+	if (b->n_maps >= (int) lengthof(b->maps))
+	{
+		UnmapFile(&mf);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("model has too many files")));
+	}
+	b->maps[b->n_maps++] = mf;
+	return mf.data;
+}
+
+/* Release a build's core objects, mapping and temporary file */
+static void
+BuildCleanup(void *arg)
+{
+	BuildState *b = (BuildState *) arg;
+
+	if (b->gguf)
+		gguf_free(b->gguf);
+	for (int i = 0; i < b->n_st; i++)
+		safetensors_free(b->st[i]);
+	bert_prep_free(&b->prep);
+	if (b->out)
+		munmap(b->out, b->out_len);
+	if (b->fd >= 0)
+		close(b->fd);
+	if (b->tmp)
+		unlink(b->tmp);
+	for (int i = 0; i < b->n_maps; i++)
+		UnmapFile(&b->maps[i]);
+	free(b->blob);
+	if (b->use)
+		use_source_free(b->use);
+}
+
+/* Map an optional text file of a model directory */
+static const char *
+OptText(BuildState *b, const char *dir, const char *name, size_t *len)
+{
+	char	   *p = FileInDir(dir, name, true);
+	MappedFile	mf;
+
+	*len = 0;
+	if (p == NULL)
+		return NULL;
+	mf = MapFile(p);
+	*len = mf.len;
+	return mf.data ? (const char *) KeepMap(b, mf) : "";
+}
+
+/* Meta of a SentencePiece tokenizer-only model */
+static void
+SpmMeta(PgimMeta *m, const TokSpmInfo *info)
+{
+	memset(m, 0, sizeof(*m));
+	m->tok_kind = PGIM_TOK_SENTENCEPIECE;
+	m->cls_id = m->sep_id = m->mask_id = -1;
+	m->unk_id = info->unk_id;
+	m->pad_id = info->pad_id;
+	m->bos_id = info->bos_id;
+	m->eos_id = info->eos_id;
+	m->add_bos = info->add_bos > 0 && info->bos_id >= 0;
+	m->add_eos = info->add_eos > 0 && info->eos_id >= 0;
+}
+
+/*
+ * A model pg_infer cannot run yet, but whose tokenizer it can: a GGUF file
+ * with a "llama" (SentencePiece) vocabulary, or a directory with a
+ * SentencePiece model file.  Returns false when neither.
+ */
+/* Meta of a byte-level BPE tokenizer-only model (validates the tokenizer) */
+static void
+BpeMeta(BuildState *b, bool json)
+{
+	PgiError	err = {0};
+	TokBpe	   *bpe = NULL;
+	TokBpeOptions opts = {NULL, NULL};
+	const TokBpeInfo *info;
+	PgimMeta   *m = &b->prep.meta;
+	PgiStatus	st;
+
+	if (json)
+		st = tok_bpe_from_json_text((const char *) b->blob, b->blob_len, &opts, &bpe, &err);
+	else
+	{
+		GgufFile   *g;
+
+		st = gguf_open(b->blob, b->blob_len, &g, &err);
+		if (st == PGI_OK)
+		{
+			st = tok_bpe_from_gguf(g, &opts, &bpe, &err);
+			gguf_free(g);
+		}
+	}
+	if (st != PGI_OK)
+		PgiReport(&err);
+	info = tok_bpe_info(bpe);
+	memset(m, 0, sizeof(*m));
+	m->tok_kind = PGIM_TOK_BPE;
+	m->tok_flags = json ? PGIM_TOK_BLOB_JSON : 0;
+	m->cls_id = m->sep_id = m->mask_id = m->unk_id = -1;
+	m->pad_id = info->pad_id;
+	m->bos_id = info->bos_id;
+	m->eos_id = info->eos_id;
+	m->add_bos = info->add_bos && info->bos_id >= 0;
+	m->add_eos = info->add_eos && info->eos_id >= 0;
+	tok_bpe_free(bpe);
+}
+
+static bool
+PrepareTokenizerOnly(BuildState *b, const char *path, bool dir)
+{
+	PgiError	err = {0};
+	TokSpmInfo	info;
+
+	if (!dir)
+	{
+		const GgufKV *kv = gguf_find_kv(b->gguf, "tokenizer.ggml.model");
+		static const char *const keep[] = {"tokenizer.", "general.architecture", NULL};
+
+		if (kv != NULL && kv->type == GGUF_TYPE_STRING && kv->str_len == 4 &&
+			memcmp(kv->str, "gpt2", 4) == 0)
+		{
+			/* byte-level BPE: keep its keys as a small GGUF */
+			if (gguf_subset(b->gguf, keep, &b->blob, &b->blob_len, &err) != PGI_OK)
+				PgiReport(&err);
+			BpeMeta(b, false);
+			return true;
+		}
+		if (kv == NULL || kv->type != GGUF_TYPE_STRING || kv->str_len != 5 ||
+			memcmp(kv->str, "llama", 5) != 0)
+			return false;
+		if (tok_spm_proto_from_gguf(b->gguf, &b->blob, &b->blob_len, &info, &err) != PGI_OK)
+			PgiReport(&err);
+	}
+	else
+	{
+		static const char *const files[] = {"tokenizer.model", "spiece.model",
+		"sentencepiece.bpe.model", NULL};
+		size_t		len = 0;
+		const char *bytes = NULL;
+
+		for (int i = 0; files[i] && bytes == NULL; i++)
+			bytes = OptText(b, path, files[i], &len);
+		if (bytes == NULL)
+		{
+			/* a tokenizer.json with a BPE model */
+			bytes = OptText(b, path, "tokenizer.json", &len);
+			if (bytes == NULL || memmem(bytes, len, "\"BPE\"", 5) == NULL)
+				return false;
+			if ((b->blob = malloc(Max(len, 1))) == NULL)
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+			memcpy(b->blob, bytes, len);
+			b->blob_len = len;
+			BpeMeta(b, true);
+			return true;
+		}
+		if (tok_spm_proto_check((const uint8_t *) bytes, len, &info, &err) != PGI_OK)
+			PgiReport(&err);
+		if ((b->blob = malloc(Max(len, 1))) == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		memcpy(b->blob, bytes, len);
+		b->blob_len = len;
+	}
+	SpmMeta(&b->prep.meta, &info);
+	return true;
+}
+
+/* The architecture named by a directory's config.json ("" when unknown) */
+static char *
+HfModelType(BuildState *b, const char *path)
+{
+	size_t		len;
+	const char *cfg = OptText(b, path, "config.json", &len);
+	JsonDoc    *doc;
+	PgiError	err = {0};
+	const JsonValue *v;
+	size_t		l;
+	const char *t;
+	char	   *result = "";
+
+	if (cfg && json_parse(cfg, len, &doc, &err) == PGI_OK)
+	{
+		if ((v = json_get(json_root(doc), "model_type")) && (t = json_str(v, &l)))
+			result = pnstrdup(t, l);
+		json_free(doc);
+	}
+	return result;
+}
+
+/* Load a TF.js USE Lite directory into b->use (every file checked) */
+static void
+PrepareTfjs(BuildState *b, const char *path)
+{
+	size_t		mlen,
+				vlen;
+	const char *mjson = OptText(b, path, "model.json", &mlen);
+	const char *vjson = OptText(b, path, "vocab.json", &vlen);
+	char	  **names;
+	int			n;
+	const uint8 **shards;
+	size_t	   *lens;
+	PgiError	err = {0};
+	char	  **copies;
+
+	if (use_tfjs_shard_paths(mjson, mlen, &names, &n, &err) != PGI_OK)
+		PgiReport(&err);
+	copies = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		copies[i] = pstrdup(names[i]);
+	use_tfjs_paths_free(names, n);
+	shards = palloc(sizeof(uint8 *) * Max(n, 1));
+	lens = palloc(sizeof(size_t) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		MappedFile	mf = MapFile(FileInDir(path, copies[i], false));
+
+		shards[i] = KeepMap(b, mf);
+		lens[i] = mf.len;
+	}
+	if (use_load_tfjs(mjson, mlen, shards, lens, n, vjson, vlen, &b->use, &err) != PGI_OK)
+		PgiReport(&err);
+	memset(&b->prep.meta, 0, sizeof(b->prep.meta));
+	b->prep.meta.tok_kind = PGIM_TOK_UNIGRAM;
+	b->prep.meta.cls_id = b->prep.meta.sep_id = b->prep.meta.pad_id = -1;
+	b->prep.meta.mask_id = b->prep.meta.bos_id = b->prep.meta.eos_id = -1;
+	b->prep.meta.unk_id = 0;
+	b->prep.meta.normalize = 1;
+	b->prep.meta.max_tokens = use_source_config(b->use)->max_tokens;
+}
+
+/*
+ * Parse the source into b->prep and open its tensors; returns the naming
+ * ("hf" or "gguf"), "use" for a TF.js USE Lite model, or "tokenizer" for
+ * a tokenizer-only model
+ */
+static const char *
+PrepareSource(BuildState *b, const char *path, PgimFindFn *find, void **find_arg)
+{
+	struct stat st;
+	PgiError	err = {0};
+
+	if (stat(path, &st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat model source \"%s\": %m", path)));
+	if (S_ISDIR(st.st_mode) && IsTfjsDir(path))
+	{
+		PrepareTfjs(b, path);
+		return "use";
+	}
+
+	if (S_ISDIR(st.st_mode) && strcmp(HfModelType(b, path), "bert") != 0)
+	{
+		if (PrepareTokenizerOnly(b, path, true))
+			return "tokenizer";
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pg_infer cannot run or tokenize model type \"%s\" yet", HfModelType(b, path))));
+	}
+	if (S_ISDIR(st.st_mode))
+	{
+		BertHfFiles f = {0};
+		MappedFile *w;
+		char	  **names;
+		int			n;
+		BertStSet  *set = palloc0(sizeof(BertStSet));
+
+		f.config = OptText(b, path, "config.json", &f.config_len);
+		f.tokenizer_json = OptText(b, path, "tokenizer.json", &f.tokenizer_json_len);
+		f.vocab_txt = OptText(b, path, "vocab.txt", &f.vocab_txt_len);
+		f.tokenizer_config = OptText(b, path, "tokenizer_config.json", &f.tokenizer_config_len);
+		f.modules = OptText(b, path, "modules.json", &f.modules_len);
+		f.st_config = OptText(b, path, "sentence_bert_config.json", &f.st_config_len);
+		{
+			char	   *pdir = FileInDir(path, "1_Pooling", true);
+
+			if (pdir)
+				f.pooling = OptText(b, pdir, "config.json", &f.pooling_len);
+		}
+		if (bert_prep_hf(&f, &b->prep, &err) != PGI_OK)
+			PgiReport(&err);
+		n = MapHfWeights(path, &w, &names);
+		if (n > (int) lengthof(b->st))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("model has %d weight shards; at most %d are supported",
+							n, (int) lengthof(b->st))));
+		for (int i = 0; i < n; i++)
+			KeepMap(b, w[i]);
+		for (int i = 0; i < n; i++)
+		{
+			if (safetensors_open(w[i].data, w[i].len, &b->st[i], &err) != PGI_OK)
+				PgiReport(&err);
+			b->n_st++;
+		}
+		set->files = b->st;
+		set->n = b->n_st;
+		*find = bert_find_safetensors;
+		*find_arg = set;
+		return "hf";
+	}
+	else
+	{
+		MappedFile	mf = MapFile(path);
+
+		const char *arch;
+		size_t		alen;
+
+		KeepMap(b, mf);
+		if (gguf_open(mf.data, mf.len, &b->gguf, &err) != PGI_OK)
+			PgiReport(&err);
+		if (gguf_get_str(b->gguf, "general.architecture", &arch, &alen, &err) != PGI_OK)
+			PgiReport(&err);
+		if (!(alen == 4 && memcmp(arch, "bert", 4) == 0))
+		{
+			if (PrepareTokenizerOnly(b, path, false))
+				return "tokenizer";
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("pg_infer cannot run or tokenize GGUF architecture \"%.*s\" yet",
+							(int) Min(alen, 64), arch)));
+		}
+		if (bert_prep_gguf(b->gguf, &b->prep, &err) != PGI_OK)
+			PgiReport(&err);
+		*find = bert_find_gguf;
+		*find_arg = b->gguf;
+		return "gguf";
+	}
+}
+
+/* Facts of a TF.js USE Lite directory for pg_infer.models (checks every file) */
+void
+ModelDescribeTfjs(const char *path, int64 *dims, int64 *max_tokens, int64 *vocab)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer model check",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+	BuildState *b = palloc0(sizeof(BuildState));
+	const UseConfig *c;
+
+	b->fd = -1;
+	cb->func = BuildCleanup;
+	cb->arg = b;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	PrepareTfjs(b, path);
+	c = use_source_config(b->use);
+	*dims = c->d_model;
+	*max_tokens = c->max_tokens;
+	*vocab = c->n_pieces;
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
+/*
+ * Check a BERT source completely at registration: config, tokenizer against
+ * the embedding matrix, every tensor's presence, shape and type
+ */
+void
+ModelValidate(const char *path)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer model check",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+	BuildState *b = palloc0(sizeof(BuildState));
+	PgimFindFn	find;
+	void	   *find_arg;
+	const char *naming;
+	PgiError	err = {0};
+
+	b->fd = -1;
+	cb->func = BuildCleanup;
+	cb->arg = b;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	naming = PrepareSource(b, path, &find, &find_arg);
+	if (strcmp(naming, "tokenizer") != 0 && strcmp(naming, "use") != 0 &&
+		pgim_check_bert(&b->prep.config, naming, find, find_arg, &err) != PGI_OK)
+		PgiReport(&err);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
+/* The tensor lookup of a build, with a check for cancel between tensors */
+typedef struct CancelFind
+{
+	PgimFindFn	find;
+	void	   *arg;
+} CancelFind;
+
+/*
+ * A cancel seen here makes the lookup fail (the core then frees what it
+ * holds and returns); BuildPrepared raises the cancel itself afterwards
+ */
+static PgiStatus
+FindOrCancel(void *arg, const char *name, PgimTensor *out, int *found, PgiError *err)
+{
+	CancelFind *cf = arg;
+
+	if (QueryCancelPending || ProcDiePending)
+		return pgi_error(err, PGI_ERR_IO, NULL, "model conversion interrupted");
+	return cf->find(cf->arg, name, out, found, err);
+}
+
+/* Write the prepared file of a registered source (caller holds the lock) */
+static void
+BuildPrepared(const char *name, const char *source, const char *sha, const char *dest)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer model build",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+	BuildState *b = palloc0(sizeof(BuildState));
+	char	   *path = ResolveSource(source);
+	char	   *actual;
+	PgimFindFn	find;
+	void	   *find_arg;
+	const char *naming;
+	uint64		size;
+	PgiError	err = {0};
+	int			rc;
+
+	b->fd = -1;
+	cb->func = BuildCleanup;
+	cb->arg = b;
+	MemoryContextRegisterResetCallback(cxt, cb);
+
+	actual = SourceSha256(path);
+	if (strcmp(actual, sha) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the files of model \"%s\" changed since it was registered", name),
+				 errdetail("Registered sha256 %s, files now %s.", sha, actual),
+				 errhint("Register the new content with load_model(name, source, '{\"force\": true}').")));
+
+	naming = PrepareSource(b, path, &find, &find_arg);
+	if (strcmp(naming, "tokenizer") == 0)
+		size = pgim_tokenizer_file_size(0, b->blob_len);
+	else if (strcmp(naming, "use") == 0)
+	{
+		if (pgim_use_file_size(use_source_config(b->use), &size, &err) != PGI_OK)
+			PgiReport(&err);
+	}
+	else if (pgim_file_size(&b->prep.config, b->prep.vocab_len, 0, &size, &err) != PGI_OK)
+		PgiReport(&err);
+
+	(void) MakePGDirectory(psprintf("%s/pg_infer", DataDir));
+	b->tmp = psprintf("%s.tmp.%d", dest, MyProcPid);
+	b->fd = open(b->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (b->fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create \"%s\": %m", b->tmp)));
+	/* reserve the blocks: running out of disk under a mapping would be SIGBUS */
+	if ((rc = posix_fallocate(b->fd, 0, (off_t) size)) != 0)
+	{
+		errno = rc;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not allocate %llu bytes for \"%s\": %m",
+						(unsigned long long) size, b->tmp)));
+	}
+	b->out_len = size;
+	b->out = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
+	if (b->out == MAP_FAILED)
+	{
+		b->out = NULL;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not map \"%s\": %m", b->tmp)));
+	}
+	if (strcmp(naming, "tokenizer") == 0)
+		pgim_build_tokenizer(b->out, &b->prep.meta, NULL, 0, b->blob, b->blob_len, sha);
+	else if (strcmp(naming, "use") == 0)
+	{
+		if (pgim_build_use(b->out, size, b->use, &b->prep.meta, sha, &err) != PGI_OK)
+			PgiReport(&err);
+	}
+	else
+	{
+		CancelFind	cf = {find, find_arg};
+
+		if (pgim_build_bert(b->out, size, &b->prep.config, &b->prep.meta, naming, FindOrCancel, &cf,
+							b->prep.vocab, b->prep.vocab_len, NULL, 0, sha, &err) != PGI_OK)
+		{
+			CHECK_FOR_INTERRUPTS();
+			PgiReport(&err);
+		}
+	}
+	CHECK_FOR_INTERRUPTS();
+	munmap(b->out, size);
+	b->out = NULL;
+	if (pg_fsync(b->fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync \"%s\": %m", b->tmp)));
+	close(b->fd);
+	b->fd = -1;
+	if (rename(b->tmp, dest) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rename \"%s\" to \"%s\": %m", b->tmp, dest)));
+	b->tmp = NULL;
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
+/* Arguments of BuildPrepared under WithMappedFiles */
+typedef struct BuildArgs
+{
+	const char *name;
+	const char *source;
+	const char *sha;
+	const char *dest;
+} BuildArgs;
+
+static void
+BuildPreparedGuarded(void *arg)
+{
+	BuildArgs  *a = arg;
+
+	BuildPrepared(a->name, a->source, a->sha, a->dest);
+}
+
+/*
+ * Lock the build of one sha256: flock on $PGDATA/pg_infer/<sha>.lock, so
+ * that one process converts a model while the others wait.  A file lock,
+ * not a heavyweight lock: the parallel workers of one query are a lock
+ * group whose heavyweight locks never conflict, and each would build the
+ * same file.  The wait polls so that cancel still works; the descriptor is
+ * a transient file, closed (and the lock released) by UnlockBuild or when
+ * the (sub)transaction aborts, and by the kernel if the process dies.
+ */
+static int
+LockBuild(const char *sha)
+{
+	char	   *dir = psprintf("%s/pg_infer", DataDir);
+	char	   *path = psprintf("%s/%s.lock", dir, sha);
+	int			fd;
+
+	(void) MakePGDirectory(dir);
+	fd = OpenTransientFile(path, O_RDWR | O_CREAT | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open \"%s\": %m", path)));
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0)
+	{
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not lock \"%s\": %m", path)));
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(10000L);
+	}
+	return fd;
+}
+
+static void
+UnlockBuild(int fd)
+{
+	CloseTransientFile(fd);		/* releases the flock */
+}
+
+/* Map and check a prepared file; false (nothing mapped) when it is unusable */
+static bool
+TryMapPrepared(LoadedModel *m, const char *path, const char *sha, PgiError *err)
+{
+	MappedFile	mf = MapFile(path);
+
+	if (pgim_open(mf.data, mf.len, &m->pm, err) != PGI_OK ||
+		strcmp(m->pm.header->sha256, sha) != 0)
+	{
+		UnmapFile(&mf);
+		return false;
+	}
+	KeepMapping(&mf);			/* the backend's, until ModelRelease */
+	m->map = mf.data;
+	m->map_len = mf.len;
+	return true;
+}
+
+/*
+ * Map the prepared file of sha, building it first if needed; a file left
+ * by another version of pg_infer (or damaged) is rebuilt once
+ */
+static void
+MapPrepared(LoadedModel *m, const char *name, const char *source, const char *sha)
+{
+	char	   *path = ModelCachePath(sha);
+	PgiError	err = {0};
+	struct stat st;
+
+	int			lock;
+	BuildArgs	args;
+	TimestampTz start;
+	long		secs;
+	int			usecs;
+
+	if (stat(path, &st) == 0 && TryMapPrepared(m, path, sha, &err))
+		return;
+	lock = LockBuild(sha);
+	/* another process may have built it while we waited */
+	if (stat(path, &st) == 0 && TryMapPrepared(m, path, sha, &err))
+	{
+		UnlockBuild(lock);
+		return;
+	}
+	/* (a stale file is replaced atomically by the rename at the end) */
+	start = GetCurrentTimestamp();
+	args.name = name;
+	args.source = source;
+	args.sha = sha;
+	args.dest = path;
+	WithMappedFiles(source, BuildPreparedGuarded, &args);
+	memset(&err, 0, sizeof(err));
+	if (!TryMapPrepared(m, path, sha, &err))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("prepared model file \"%s\" is invalid", path),
+				 errdetail("%s", err.msg[0] ? err.msg : "Its sha256 does not match the registry.")));
+	UnlockBuild(lock);
+	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+	ereport(LOG,
+			(errmsg("pg_infer: prepared model \"%s\" (%.1f MB) in %ld ms",
+					name, m->map_len / 1048576.0, secs * 1000 + usecs / 1000),
+			 errhidestmt(true)));
+}
+
+/* Drop a model's mapping and tokenizer */
+static void
+ModelRelease(LoadedModel *m)
+{
+	if (m->tok)
+		TokenizerFree(m->tok);
+	m->tok = NULL;
+	if (m->map)
+		munmap((void *) m->map, m->map_len);
+	m->map = NULL;
+}
+
+/* Whether m's prepared file is still the one in the cache */
+static bool
+StillCached(LoadedModel *m)
+{
+	struct stat st;
+
+	return stat(ModelCachePath(m->sha256), &st) == 0 && (size_t) st.st_size == m->map_len;
+}
+
+/* Once per backend: what is missing without shared_preload_libraries */
+static void
+NoticeNotPreloaded(void)
+{
+	static bool noticed = false;
+
+	if (noticed || pgi_shared_preload || IsBackgroundWorker || IsParallelWorker())
+		return;
+	noticed = true;
+	ereport(NOTICE,
+			(errmsg("pg_infer is not in shared_preload_libraries"),
+			 errdetail("Models still share their prepared files between backends, but "
+					   "pg_infer.preload_models is not applied and a session's first query is "
+					   "planned without cross-row batching."),
+			 errhint("Add pg_infer to shared_preload_libraries and restart the server.")));
+}
+
+LoadedModel *
+ModelGet(const char *name)
+{
+	LoadedModel *m;
+	char	   *source;
+	char	   *sha;
+
+	NoticeNotPreloaded();
+
+	for (m = models; m; m = m->next)
+		if (strcmp(m->name, name) == 0)
+			break;
+	if (m && m->map && m->tok && !m->stale)
+		return m;
+	if (!OidIsValid(registryRelid))
+		registryRelid = RegistryRelid();
+	RegistryLookup(name, &source, &sha);
+	if (m == NULL)
+	{
+		m = MemoryContextAllocZero(TopMemoryContext, sizeof(LoadedModel));
+		strlcpy(m->name, name, sizeof(m->name));
+		m->next = models;
+		models = m;
+	}
+	if (m->map && (strcmp(m->sha256, sha) != 0 || !StillCached(m) || m->tok == NULL))
+		ModelRelease(m);
+	if (m->map == NULL)
+	{
+		strlcpy(m->sha256, sha, sizeof(m->sha256));
+		MapPrepared(m, name, source, sha);
+		m->tok = TokenizerCreate(&m->pm);
+	}
+	m->stale = false;
+	return m;
+}
+
+/*
+ * Preload (pg_infer.preload_models): load a registered model, building its
+ * prepared file if needed, and read the file through so its pages are in
+ * the page cache; false when name is not registered
+ */
+bool
+ModelPreload(const char *name, size_t *bytes)
+{
+	char	   *source;
+	char	   *sha;
+	LoadedModel *m;
+	volatile uint8 sum = 0;
+
+	if (!OidIsValid(registryRelid))
+		registryRelid = RegistryRelid();
+	if (!RegistryFind(name, &source, &sha))
+		return false;
+	m = ModelGet(name);
+	for (size_t i = 0; i < m->map_len; i += 4096)
+	{
+		sum += m->map[i];
+		if ((i & ((1 << 24) - 1)) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	*bytes = m->map_len;
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(pgi_model_cached);
+
+/* Whether the prepared file of a sha256 is in the cache (pg_infer.models.loaded) */
+Datum
+pgi_model_cached(PG_FUNCTION_ARGS)
+{
+	char	   *sha = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	struct stat st;
+
+	if (strspn(sha, "0123456789abcdef") != strlen(sha) || strlen(sha) != 64)
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(stat(ModelCachePath(sha), &st) == 0);
+}
+
+PG_FUNCTION_INFO_V1(pgi_model_evict);
+
+/* Remove the prepared file of a sha256 (unload_model) */
+Datum
+pgi_model_evict(PG_FUNCTION_ARGS)
+{
+	char	   *sha = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *path;
+
+	if (strspn(sha, "0123456789abcdef") != strlen(sha) || strlen(sha) != 64)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid sha256 \"%s\"", sha)));
+	path = ModelCachePath(sha);
+	if (unlink(path) != 0 && errno != ENOENT)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not remove \"%s\": %m", path)));
+	InvalidateRegistry();
+	PG_RETURN_BOOL(true);
+}

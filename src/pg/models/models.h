@@ -1,0 +1,59 @@
+/*-------------------------------------------------------------------------
+ *
+ * models.h
+ *	  Registered models in use by this backend: prepared files mapped from
+ *	  the shared cache, with their tokenizers.
+ *
+ * src/pg/models/models.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGI_MODELS_H
+#define PGI_MODELS_H
+
+#include "core/models/pgim.h"
+
+typedef struct PgiTokenizer PgiTokenizer;
+
+typedef struct LoadedModel
+{
+	char		name[64];
+	char		sha256[72];
+	bool		stale;			/* registry changed since last checked */
+	const uint8 *map;			/* the prepared file, mapped read-only */
+	size_t		map_len;
+	PgimModel	pm;
+	PgiTokenizer *tok;
+	struct LoadedModel *next;
+} LoadedModel;
+
+extern char *pgi_default_model;
+extern int	pgi_max_batch_tokens;
+extern bool pgi_shared_preload;	/* pg_infer.c */
+
+extern void ModelsInit(void);
+
+/* The model registered as name, mapped and ready (ERROR if unknown) */
+extern LoadedModel *ModelGet(const char *name);
+
+/* Load name and read its prepared file into the page cache; false if unknown */
+extern bool ModelPreload(const char *name, size_t *bytes);
+
+/* Facts of a TF.js USE Lite directory (ERROR when any file is bad) */
+extern void ModelDescribeTfjs(const char *path, int64 *dims, int64 *max_tokens, int64 *vocab);
+
+/* Check a BERT model's files completely (registration); ERROR when bad */
+extern void ModelValidate(const char *path);
+
+/* Path of the prepared file of a sha256 in the server's cache */
+extern char *ModelCachePath(const char *sha256);
+
+/* Tokenizer glue (tokenizer.c) */
+extern PgiTokenizer *TokenizerCreate(const PgimModel *pm);
+extern void TokenizerFree(PgiTokenizer *tok);
+/* ids of text without special tokens, palloc'd */
+extern int32 *TokenizerEncode(PgiTokenizer *tok, const char *text, int len, int *n);
+/* text of ids (specials dropped) */
+extern char *TokenizerDecode(PgiTokenizer *tok, const int32 *ids, int n);
+
+#endif							/* PGI_MODELS_H */

@@ -1,0 +1,287 @@
+/*-------------------------------------------------------------------------
+ *
+ * tokenizer.c
+ *	  Tokenizers of loaded models: the core tokenizers (src/core/tokenizers/tok_*.c)
+ *	  built from a prepared model's vocabulary, with PostgreSQL's Unicode
+ *	  normalisation.
+ *
+ * src/pg/models/tokenizer.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/unicode_norm.h"
+#include "mb/pg_wchar.h"
+#include "utils/memutils.h"
+
+#include "core/formats/gguf.h"
+#include "core/tokenizers/tok_bpe.h"
+#include "core/tokenizers/tok_spm.h"
+#include "core/tokenizers/tok_unigram.h"
+#include "core/models/use_load.h"
+#include "core/tokenizers/tok_wordpiece.h"
+#include "pg/models/models.h"
+#include "pg/pgi_error.h"
+
+struct PgiTokenizer
+{
+	TokWordPiece *wp;			/* one of these */
+	TokSpm	   *sp;
+	TokUnigram *ug;
+	TokBpe	   *bpe;
+};
+
+/*
+ * NFD / NFKC through PostgreSQL's unicode_normalize (see TokNfdFn).  Runs
+ * too long for palloc are refused here (-1: the core reports out of
+ * memory); the only error left is the server running out of memory, which
+ * is raised from here through the core: the core's work buffers of that one
+ * call are then lost.
+ */
+static int64_t
+PgNormalize(UnicodeNormalizationForm form, const uint32_t *in, size_t n_in,
+			uint32_t *out, size_t out_cap)
+{
+	pg_wchar   *src;
+	pg_wchar   *dst;
+	size_t		m = 0;
+
+	/* unicode_normalize pallocs: keep well below MaxAllocSize (decomposition grows) */
+	if (n_in > MaxAllocSize / sizeof(pg_wchar) / 8)
+		return -1;
+	src = palloc(sizeof(pg_wchar) * (n_in + 1));
+
+	memcpy(src, in, sizeof(pg_wchar) * n_in);
+	src[n_in] = 0;
+	dst = unicode_normalize(form, src);
+	while (dst[m])
+		m++;
+	if (m <= out_cap)
+		memcpy(out, dst, sizeof(uint32_t) * m);
+	pfree(src);
+	pfree(dst);
+	return (int64_t) m;
+}
+
+/* NFD (TokNfdFn) */
+static int64_t
+PgNfd(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
+{
+	return PgNormalize(UNICODE_NFD, in, n_in, out, out_cap);
+}
+
+/* NFC (TokNfcFn) */
+static int64_t
+PgNfc(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
+{
+	return PgNormalize(UNICODE_NFC, in, n_in, out, out_cap);
+}
+
+/* NFKC (TokNfkcFn) */
+static int64_t
+PgNfkc(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
+{
+	return PgNormalize(UNICODE_NFKC, in, n_in, out, out_cap);
+}
+
+/* Free a tokenizer (and its core object) */
+void
+TokenizerFree(PgiTokenizer *tok)
+{
+	if (tok->wp)
+		tok_wordpiece_free(tok->wp);
+	if (tok->sp)
+		tok_spm_free(tok->sp);
+	if (tok->ug)
+		tok_unigram_free(tok->ug);
+	if (tok->bpe)
+		tok_bpe_free(tok->bpe);
+	pfree(tok);
+}
+
+PgiTokenizer *
+TokenizerCreate(const PgimModel *pm)
+{
+	uint32		n = pgim_vocab_count(pm);
+	const char **tokens;
+	size_t	   *lens;
+	const char *specials[5];
+	int			nspecial = 0;
+	int32		ids[5] = {pm->meta.pad_id, pm->meta.unk_id, pm->meta.cls_id,
+	pm->meta.sep_id, pm->meta.mask_id};
+	TokWordPieceConfig cfg;
+	PgiError	err = {0};
+	PgiTokenizer *tok;
+	PgiStatus	st;
+
+	if (pm->meta.tok_kind == PGIM_TOK_BPE)
+	{
+		TokBpeOptions opts = {PgNfc, NULL};
+		PgiStatus	st;
+
+		tok = MemoryContextAllocZero(TopMemoryContext, sizeof(PgiTokenizer));
+		if (pm->meta.tok_flags & PGIM_TOK_BLOB_JSON)
+			st = tok_bpe_from_json_text((const char *) pm->blob, pm->blob_len, &opts, &tok->bpe, &err);
+		else
+		{
+			GgufFile   *g;
+
+			st = gguf_open(pm->blob, pm->blob_len, &g, &err);
+			if (st == PGI_OK)
+			{
+				st = tok_bpe_from_gguf(g, &opts, &tok->bpe, &err);
+				gguf_free(g);
+			}
+		}
+		if (st != PGI_OK)
+		{
+			pfree(tok);
+			PgiReport(&err);
+		}
+		return tok;
+	}
+	if (pm->meta.tok_kind == PGIM_TOK_UNIGRAM)
+	{
+		tok = MemoryContextAllocZero(TopMemoryContext, sizeof(PgiTokenizer));
+		if (use_tokenizer_from_weights(&pm->use_config, &pm->use_weights, PgNfkc, NULL,
+									   &tok->ug, &err) != PGI_OK)
+		{
+			pfree(tok);
+			PgiReport(&err);
+		}
+		return tok;
+	}
+	if (pm->meta.tok_kind == PGIM_TOK_SENTENCEPIECE)
+	{
+		tok = MemoryContextAllocZero(TopMemoryContext, sizeof(PgiTokenizer));
+		if (tok_spm_open(pm->blob, pm->blob_len, &tok->sp, &err) != PGI_OK)
+		{
+			pfree(tok);
+			PgiReport(&err);
+		}
+		return tok;
+	}
+	if (pm->meta.tok_kind != PGIM_TOK_WORDPIECE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("tokenizer kind %u is not supported yet", pm->meta.tok_kind)));
+	tokens = palloc(sizeof(char *) * Max(n, 1));
+	lens = palloc(sizeof(size_t) * Max(n, 1));
+	if (pgim_vocab_tokens(pm, tokens, lens, &err) != PGI_OK)
+		PgiReport(&err);
+	/* the NUL-terminated copies the config needs for special tokens */
+	for (int i = 0; i < 5; i++)
+		if (ids[i] >= 0 && (uint32) ids[i] < n)
+			specials[nspecial++] = pnstrdup(tokens[ids[i]], lens[ids[i]]);
+
+	tok_wordpiece_config_default(&cfg);
+	cfg.lowercase = (pm->meta.tok_flags & PGIM_TOK_LOWERCASE) != 0;
+	cfg.strip_accents = (pm->meta.tok_flags & PGIM_TOK_STRIP_ACCENTS) != 0;
+	cfg.handle_chinese_chars = (pm->meta.tok_flags & PGIM_TOK_CHINESE_CHARS) != 0;
+	cfg.clean_text = (pm->meta.tok_flags & PGIM_TOK_CLEAN_TEXT) != 0;
+	cfg.max_input_chars_per_word = pm->meta.max_chars_per_word;
+	cfg.unk_token = pnstrdup(tokens[pm->meta.unk_id], lens[pm->meta.unk_id]);
+	cfg.special_tokens = specials;
+	cfg.n_special_tokens = nspecial;
+	cfg.nfd = PgNfd;
+	cfg.nfd_arg = NULL;
+
+	tok = MemoryContextAllocZero(TopMemoryContext, sizeof(PgiTokenizer));
+	st = tok_wordpiece_new(tokens, lens, (int32) n, &cfg, &tok->wp, &err);
+	if (st != PGI_OK)
+	{
+		pfree(tok);
+		PgiReport(&err);
+	}
+	return tok;
+}
+
+int32 *
+TokenizerEncode(PgiTokenizer *tok, const char *text, int len, int *n)
+{
+	TokWordPieceIds ids = {0};
+	PgiError	err = {0};
+	int32	   *out;
+
+	if (GetDatabaseEncoding() != PG_UTF8)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("tokenizers need a UTF8 database")));
+	if (tok->sp)
+	{
+		if (tok_spm_encode(tok->sp, text, (size_t) len, &ids.ids, &ids.len, &err) != PGI_OK)
+			PgiReport(&err);
+	}
+	else if (tok->bpe)
+	{
+		TokBpeIds b = {0};
+
+		if (tok_bpe_encode(tok->bpe, text, (size_t) len, &b, &err) != PGI_OK)
+		{
+			free(b.ids);
+			PgiReport(&err);
+		}
+		ids.ids = b.ids;
+		ids.len = b.len;
+	}
+	else if (tok->ug)
+	{
+		TokUnigramIds u = {0};
+
+		if (tok_unigram_encode(tok->ug, text, (size_t) len, &u, &err) != PGI_OK)
+		{
+			free(u.ids);
+			PgiReport(&err);
+		}
+		ids.ids = u.ids;
+		ids.len = u.len;
+	}
+	else if (tok_wordpiece_encode(tok->wp, text, (size_t) len, &ids, &err) != PGI_OK)
+	{
+		free(ids.ids);
+		PgiReport(&err);
+	}
+	out = palloc(sizeof(int32) * Max(ids.len, 1));
+	memcpy(out, ids.ids, sizeof(int32) * ids.len);
+	*n = (int) ids.len;
+	free(ids.ids);
+	return out;
+}
+
+char *
+TokenizerDecode(PgiTokenizer *tok, const int32 *ids, int n)
+{
+	char	   *s;
+	size_t		len;
+	PgiError	err = {0};
+	char	   *out;
+
+	PgiStatus	st = tok->sp ? tok_spm_decode(tok->sp, ids, (size_t) n, &s, &len, &err) :
+		tok->ug ? tok_unigram_decode(tok->ug, ids, (size_t) n, &s, &len, &err) :
+		tok->bpe ? tok_bpe_decode(tok->bpe, ids, (size_t) n, true, &s, &len, &err) :
+		tok_wordpiece_decode(tok->wp, ids, (size_t) n, true, &s, &len, &err);
+
+	if (st != PGI_OK)
+		PgiReport(&err);
+	if (GetDatabaseEncoding() != PG_UTF8)
+	{
+		free(s);
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("tokenizers need a UTF8 database")));
+	}
+	/* byte-level pieces can decode to a NUL or a broken sequence: refuse those */
+	if (!pg_verifymbstr(s, (int) len, true))
+	{
+		free(s);
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("these token ids do not decode to valid UTF-8 text")));
+	}
+	out = palloc(len + 1);
+	memcpy(out, s, len);
+	out[len] = '\0';
+	free(s);
+	return out;
+}
