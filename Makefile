@@ -53,8 +53,15 @@ BERT_FIXTURE = build/bert_fixture/reference.json
 $(BERT_FIXTURE): test/models/gen_bert.py test/models/bert_ref.py test/unit/gen_fixtures.py
 	/usr/bin/python3 test/models/gen_bert.py build/bert_fixture >/dev/null
 
+# test_llama compares the decoder with the NumPy reference on the random
+# LLaMA / Qwen2 GGUFs written by test/models/gen_llama.py
+LLAMA_FIXTURE = build/llama_fixture/reference.json
+$(LLAMA_FIXTURE): test/models/gen_llama.py test/models/llama_ref.py test/unit/gen_fixtures.py
+	rm -rf build/llama_fixture
+	/usr/bin/python3 test/models/gen_llama.py build/llama_fixture >/dev/null
+
 .PHONY: unit fuzz bench
-unit: $(UNIT_BINS) $(BERT_FIXTURE)
+unit: $(UNIT_BINS) $(BERT_FIXTURE) $(LLAMA_FIXTURE)
 	@status=0; tools/check_layout.sh || status=1; \
 	for t in $(UNIT_BINS); do $$t || status=1; done; exit $$status
 

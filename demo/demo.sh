@@ -107,3 +107,13 @@ SELECT count(*) FILTER (WHERE i = ANY (e.ids))::float / count(*) AS "recall@10 (
 FROM exact e JOIN questions USING (q),
 	 LATERAL (SELECT id AS i FROM packages p ORDER BY p.emb <=> questions.v LIMIT 10) x;
 SQL
+
+printf '\n== Text generation: stories260K (llama2.c, bundled), greedy and sampled\n'
+q <<'SQL'
+\pset footer off
+SELECT generate('stories', 'Once upon a time', max_tokens => 60) AS "generate('stories', 'Once upon a time')";
+SELECT generate('stories', 'The little dog', max_tokens => 60, temperature => 0.8, seed => 7)
+	AS "temperature 0.8, seed 7";
+SELECT pos, token_id, piece, round(exp(logprob)::numeric, 3) AS probability
+FROM generate_tokens('stories', 'Lily wanted to', max_tokens => 6);
+SQL

@@ -81,5 +81,26 @@ t.encodeBatch(texts, { addSpecialTokens: false }).then(async (encs) => {
 JS
 	)
 fi
+# generation: the stories260K model pg_infer ships, with llama2.c's greedy
+# outputs from ../shared's README (prompt, ids, stdout) when present; random
+# LLaMA / Qwen2 decoders with their NumPy reference (test/models/gen_llama.py)
+cp "$ROOT/models/stories260K/stories260K.gguf" "$DIR/stories_shipped.gguf"
+if [ -f "$SHARED/README.md" ]; then
+	/usr/bin/python3 - "$SHARED/README.md" "$DIR/stories_gen_ref.json" <<'PY'
+import json, re, sys
+md = open(sys.argv[1], encoding="utf-8").read()
+cases = []
+for m in re.finditer(r'^### (P\d+): prompt "(.*)", (\d+) steps$', md, re.M):
+    rest = md[m.end():]
+    rest = rest[:rest.find("\n### ")] if "\n### " in rest else rest
+    pids = json.loads(re.search(r"Prompt ids \(BOS first\): `(\[.*?\])`", rest).group(1))
+    ids = [int(x) for x in re.search(r"All ids [^`]*`([^`]*)`", rest).group(1).split()]
+    out = re.search(r"```text\n(.*?)```", rest, re.S).group(1)
+    cases.append({"name": m.group(1), "prompt": m.group(2), "prompt_ids": pids, "ids": ids,
+                  "stdout": out})
+json.dump(cases, open(sys.argv[2], "w"), ensure_ascii=False)
+PY
+fi
+/usr/bin/python3 "$ROOT/test/models/gen_llama.py" "$DIR/llama" >/dev/null
 chmod -R a+rX "$DIR"
 echo "$DIR"

@@ -18,6 +18,7 @@
 
 #include "pg/infer/batch.h"
 #include "pg/infer/blas.h"
+#include "pg/infer/generate.h"
 #include "pg/hnsw/hnsw.h"
 #include "pg/models/models.h"
 #include "pg/models/preload.h"
@@ -40,6 +41,7 @@ _PG_init(void)
 	ModelFilesInit();
 	ModelsInit();
 	BatchInit();
+	GenerateInit();
 	PreloadInit();
 	MarkGUCPrefixReserved("pg_infer");
 }

@@ -59,6 +59,47 @@ fp16_to_fp32(uint16_t h)
 	return fp16_bits_to_float(sign | (exp << 23) | ((mant & 0x3FF) << 13));
 }
 
+/* Reinterpret a float as 32 bits */
+static inline uint32_t
+fp16_float_to_bits(float f)
+{
+	uint32_t	bits;
+
+	memcpy(&bits, &f, sizeof(bits));
+	return bits;
+}
+
+/*
+ * Convert float to IEEE binary16 bits, rounding to nearest even (as the
+ * F16C instruction vcvtps2ph and ggml do); overflow gives infinity
+ */
+static inline uint16_t
+fp32_to_fp16(float f)
+{
+	uint32_t	x = fp16_float_to_bits(f);
+	uint32_t	sign = (x >> 16) & 0x8000;
+	uint32_t	absx = x & 0x7FFFFFFF;
+
+	if (absx >= 0x7F800000)		/* infinity or NaN (kept quiet) */
+		return (uint16_t) (sign | 0x7C00 | (absx > 0x7F800000 ? 0x200 : 0));
+	if (absx >= 0x477FF000)		/* rounds to 65520 or more: infinity */
+		return (uint16_t) (sign | 0x7C00);
+	if (absx < 0x38800000)		/* below 2^-14: subnormal or zero */
+	{
+		/* value * 2^24 rounded to an integer, by adding 0.5 in float */
+		float		v = fp16_bits_to_float(absx) + 0.5f;
+
+		return (uint16_t) (sign | (fp16_float_to_bits(v) - 0x3F000000));
+	}
+	/* normal: rebias 127 -> 15 and round the 13 dropped bits to even */
+	{
+		uint32_t	mant_odd = (absx >> 13) & 1;
+
+		absx += 0xC8000FFF + mant_odd;	/* -112 << 23, plus rounding bias */
+		return (uint16_t) (sign | (absx >> 13));
+	}
+}
+
 /* Convert bfloat16 bits to float, exactly */
 static inline float
 bf16_to_fp32(uint16_t h)

@@ -40,7 +40,7 @@ static const GgmlTypeInfo type_table[GGML_TYPE_COUNT] = {
 	[GGML_TYPE_Q2_K] = {"Q2_K", QK_K, 84, false},
 	[GGML_TYPE_Q3_K] = {"Q3_K", QK_K, 110, false},
 	[GGML_TYPE_Q4_K] = {"Q4_K", QK_K, 144, true},
-	[GGML_TYPE_Q5_K] = {"Q5_K", QK_K, 176, false},
+	[GGML_TYPE_Q5_K] = {"Q5_K", QK_K, 176, true},
 	[GGML_TYPE_Q6_K] = {"Q6_K", QK_K, 210, true},
 	[GGML_TYPE_Q8_K] = {"Q8_K", QK_K, 292, false},
 	[GGML_TYPE_IQ2_XXS] = {"IQ2_XXS", QK_K, 66, false},
@@ -222,6 +222,51 @@ dequant_q4_k(const uint8_t *src, float *dst, size_t nb)
 }
 
 /*
+ * Q5_K super-blocks to float: d, dmin, scales as Q4_K, qh[32], qs[128].
+ * Group g (64 values) uses qs[32g..32g+31] as Q4_K does; the fifth bit of
+ * value l of its first half is bit 2g of qh[l], of its second half bit 2g+1.
+ */
+void
+dequant_q5_k(const uint8_t *src, float *dst, size_t nb)
+{
+	for (size_t b = 0; b < nb; b++)
+	{
+		const uint8_t *blk = src + b * 176;
+		float		d = fp16_to_fp32(fp16_read_le16(blk));
+		float		dmin = fp16_to_fp32(fp16_read_le16(blk + 2));
+		const uint8_t *scales = blk + 4;
+		const uint8_t *qh = blk + 16;
+		const uint8_t *qs = blk + 48;
+
+		for (int g = 0; g < 4; g++)
+		{
+			int			sc,
+						m;
+			float		d1,
+						m1,
+						d2,
+						m2;
+
+			q4k_scale_min(2 * g, scales, &sc, &m);
+			d1 = d * (float) sc;
+			m1 = dmin * (float) m;
+			q4k_scale_min(2 * g + 1, scales, &sc, &m);
+			d2 = d * (float) sc;
+			m2 = dmin * (float) m;
+			for (int l = 0; l < 32; l++)
+			{
+				int			lo = (qs[32 * g + l] & 0x0F) | (((qh[l] >> (2 * g)) & 1) << 4);
+				int			hi = (qs[32 * g + l] >> 4) | (((qh[l] >> (2 * g + 1)) & 1) << 4);
+
+				dst[64 * g + l] = d1 * (float) lo - m1;
+				dst[64 * g + 32 + l] = d2 * (float) hi - m2;
+			}
+		}
+		dst += QK_K;
+	}
+}
+
+/*
  * Q6_K super-blocks to float.  Each half n (128 values) uses ql[64n..],
  * qh[32n..] and scales[8n..]; a 6-bit value is 4 bits of ql plus 2 bits of
  * qh, minus 32; x = (d * scale) * q with one int8 scale per 16 values.
@@ -270,7 +315,7 @@ quant_dequantize(uint32_t t, const void *src, size_t n, float *dst,
 
 	if (info == NULL || !info->dequant)
 		return pgi_error(err, PGI_ERR_UNSUPPORTED,
-						   "Supported types are F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K and Q6_K.",
+						   "Supported types are F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K.",
 						   "dequantisation of ggml type %s (%u) is not supported",
 						   quant_type_name(t), (unsigned) t);
 	if (n % info->blck_size != 0)
@@ -302,6 +347,9 @@ quant_dequantize(uint32_t t, const void *src, size_t n, float *dst,
 			break;
 		case GGML_TYPE_Q4_K:
 			dequant_q4_k(s, dst, nb);
+			break;
+		case GGML_TYPE_Q5_K:
+			dequant_q5_k(s, dst, nb);
 			break;
 		case GGML_TYPE_Q6_K:
 			dequant_q6_k(s, dst, nb);

@@ -9,7 +9,7 @@
  * blck_size).  The table in quant.c knows the size of every type that GGUF
  * files may hold (the ids are ggml's and never change), so a parser can
  * check any tensor's extent; dequantisation is implemented for the types
- * our models use: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K and Q6_K.
+ * our models use: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K.
  *
  * Block layouts (all multi-byte fields little-endian, d/dmin are F16):
  *	Q8_0 (32 values, 34 bytes): d, int8 q[32];          x[j] = d * q[j]
@@ -20,6 +20,7 @@
  *		x[j+16]) and the offset is 16
  *	Q4_K (256 values, 144 bytes): d, dmin, 12 bytes of 6-bit scales and
  *		mins for 8 sub-blocks of 32, 128 bytes of nibbles
+ *	Q5_K (256 values, 176 bytes): as Q4_K plus qh[32], a fifth bit per value
  *	Q6_K (256 values, 210 bytes): ql[128], qh[64], int8 scales[16], d
  * These follow the GGUF specification (ggml docs/gguf.md) and ggml's
  * reference dequantisers; the unit tests compare them with values that
@@ -107,6 +108,7 @@ extern void dequant_q8_0(const uint8_t *src, float *dst, size_t nb);
 extern void dequant_q4_0(const uint8_t *src, float *dst, size_t nb);
 extern void dequant_q5_0(const uint8_t *src, float *dst, size_t nb);
 extern void dequant_q4_k(const uint8_t *src, float *dst, size_t nb);
+extern void dequant_q5_k(const uint8_t *src, float *dst, size_t nb);
 extern void dequant_q6_k(const uint8_t *src, float *dst, size_t nb);
 
 #endif							/* QUANT_H */

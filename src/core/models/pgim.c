@@ -7,6 +7,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "core/models/llama_load.h"
 #include "core/models/pgim.h"
 
 #include <math.h>
@@ -32,6 +33,8 @@ static const int packed_slot[12] = {1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0};
 #define SLOTS_GLOBAL	5
 #define SLOTS_LAYER		12
 #define MAX_SLOTS		(SLOTS_GLOBAL + SLOTS_LAYER * BERT_MAX_LAYERS)
+
+_Static_assert(sizeof(PgimHeader) <= PGIM_HEADER_SIZE, "PgimHeader must fit its reserved size");
 
 /* Round up to PGIM_ALIGN bytes */
 static uint64_t
@@ -478,6 +481,84 @@ bind_weights(const BertConfig *c, const uint8_t *base, BertWeights *w)
 }
 
 PgiStatus
+pgim_llama_file_size(const GgufFile *g, const LlamaConfig *c, uint64_t blob_len, uint64_t *bytes,
+					 PgiError *err)
+{
+	uint64_t	w;
+	PgiStatus	st = llama_weights_size(g, c, &w, err);
+
+	if (st == PGI_OK)
+		*bytes = PGIM_HEADER_SIZE + w + align_up(blob_len);
+	return st;
+}
+
+PgiStatus
+pgim_build_llama(uint8_t *dst, uint64_t dst_len, const GgufFile *g, const LlamaConfig *c,
+				 const PgimMeta *meta, const uint8_t *blob, uint64_t blob_len, const char *sha256,
+				 int (*cancel) (void *), void *cancel_arg, PgiError *err)
+{
+	PgimHeader *hd = (PgimHeader *) dst;
+	uint64_t	w,
+				size;
+	PgiStatus	st;
+
+	if ((st = llama_weights_size(g, c, &w, err)) != PGI_OK)
+		return st;
+	size = PGIM_HEADER_SIZE + w + align_up(blob_len);
+	if (size != dst_len)
+		return pgi_error(err, PGI_ERR_PARAM, NULL, "prepared model buffer has the wrong size");
+	memset(dst, 0, PGIM_HEADER_SIZE);
+	if ((st = llama_pack(g, c, dst + PGIM_HEADER_SIZE, w, cancel, cancel_arg, err)) != PGI_OK)
+		return st;
+	memcpy(hd->magic, PGIM_MAGIC, 8);
+	hd->version = PGIM_VERSION;
+	hd->arch = PGIM_ARCH_LLAMA;
+	hd->file_size = size;
+	snprintf(hd->sha256, sizeof(hd->sha256), "%s", sha256 ? sha256 : "");
+	hd->llama_config = *c;
+	hd->meta = *meta;
+	hd->weights_off = PGIM_HEADER_SIZE;
+	hd->weights_len = w;
+	hd->vocab_off = PGIM_HEADER_SIZE + w;
+	hd->vocab_len = 0;
+	hd->blob_off = PGIM_HEADER_SIZE + w;
+	hd->blob_len = blob_len;
+	if (blob_len)
+		memcpy(dst + hd->blob_off, blob, blob_len);
+	return PGI_OK;
+}
+
+/* Check and bind a decoder's prepared file */
+static PgiStatus
+open_llama(const uint8_t *data, uint64_t len, PgimModel *out, PgiError *err)
+{
+	const PgimHeader *hd = (const PgimHeader *) data;
+	PgiStatus	st;
+
+	memset(out, 0, sizeof(*out));
+	if (hd->file_size != len || hd->weights_off != PGIM_HEADER_SIZE ||
+		hd->weights_len > len - PGIM_HEADER_SIZE || hd->vocab_len != 0 ||
+		hd->blob_off != PGIM_HEADER_SIZE + hd->weights_len || hd->blob_len > len - hd->blob_off ||
+		hd->blob_off + align_up(hd->blob_len) != len)
+		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "prepared model file is truncated or inconsistent");
+	if ((st = llama_bind(&hd->llama_config, data + PGIM_HEADER_SIZE, hd->weights_len,
+						 &out->llama_weights, err)) != PGI_OK)
+		return st;
+	if (hd->meta.bos_id >= hd->llama_config.vocab || hd->meta.eos_id >= hd->llama_config.vocab)
+		return pgi_error(err, PGI_ERR_CORRUPT, NULL,
+						 "prepared model file has inconsistent tokenizer settings");
+	out->header = hd;
+	out->arch = PGIM_ARCH_LLAMA;
+	out->llama_config = hd->llama_config;
+	out->meta = hd->meta;
+	out->vocab = data + hd->vocab_off;
+	out->vocab_len = 0;
+	out->blob = data + hd->blob_off;
+	out->blob_len = hd->blob_len;
+	return PGI_OK;
+}
+
+PgiStatus
 pgim_open(const uint8_t *data, uint64_t len, PgimModel *out, PgiError *err)
 {
 	const PgimHeader *hd = (const PgimHeader *) data;
@@ -488,10 +569,13 @@ pgim_open(const uint8_t *data, uint64_t len, PgimModel *out, PgiError *err)
 	if (len < PGIM_HEADER_SIZE || memcmp(hd->magic, PGIM_MAGIC, 8) != 0)
 		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "not a prepared model file");
 	if (hd->version != PGIM_VERSION ||
-		(hd->arch != PGIM_ARCH_BERT && hd->arch != PGIM_ARCH_TOKENIZER && hd->arch != PGIM_ARCH_USE))
+		(hd->arch != PGIM_ARCH_BERT && hd->arch != PGIM_ARCH_TOKENIZER && hd->arch != PGIM_ARCH_USE &&
+		 hd->arch != PGIM_ARCH_LLAMA))
 		return pgi_error(err, PGI_ERR_CORRUPT, NULL,
 						 "prepared model file has version %u, architecture %u",
 						 hd->version, hd->arch);
+	if (hd->arch == PGIM_ARCH_LLAMA)
+		return open_llama(data, len, out, err);
 	if (hd->arch == PGIM_ARCH_USE)
 	{
 		uint64_t	size;

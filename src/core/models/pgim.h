@@ -27,12 +27,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/formats/gguf.h"
 #include "core/models/bert.h"
+#include "core/models/llama.h"
 #include "core/pgi_status.h"
 #include "core/models/use_load.h"
 
 #define PGIM_MAGIC			"PGIMODL1"
-#define PGIM_VERSION		3
+#define PGIM_VERSION		4
 #define PGIM_HEADER_SIZE	4096
 #define PGIM_ALIGN			64
 
@@ -41,8 +43,10 @@ typedef enum PgimArch
 	PGIM_ARCH_BERT = 1,
 	PGIM_ARCH_TOKENIZER = 2,	/* a tokenizer only (models pg_infer cannot
 								 * run yet): no weights */
-	PGIM_ARCH_USE = 3			/* Universal Sentence Encoder Lite: the
+	PGIM_ARCH_USE = 3,			/* Universal Sentence Encoder Lite: the
 								 * weights section is use_pack's (use_load.h) */
+	PGIM_ARCH_LLAMA = 4			/* LLaMA-family decoder: the weights section
+								 * is llama_pack's (llama_load.h) */
 } PgimArch;
 
 typedef enum PgimTokKind
@@ -94,6 +98,7 @@ typedef struct PgimHeader
 	BertConfig	config;
 	PgimMeta	meta;
 	UseConfig	use_config;		/* PGIM_ARCH_USE */
+	LlamaConfig llama_config;	/* PGIM_ARCH_LLAMA */
 	uint64_t	weights_off;
 	uint64_t	weights_len;
 	uint64_t	vocab_off;
@@ -125,6 +130,8 @@ typedef struct PgimModel
 	BertWeights weights;		/* pointers into the mapping (BERT) */
 	UseConfig	use_config;		/* PGIM_ARCH_USE */
 	UseWeights	use_weights;
+	LlamaConfig llama_config;	/* PGIM_ARCH_LLAMA */
+	LlamaWeights llama_weights;
 	const uint8_t *vocab;		/* vocab section */
 	uint64_t	vocab_len;
 	const uint8_t *blob;
@@ -170,6 +177,17 @@ extern void pgim_build_tokenizer(uint8_t *dst, const PgimMeta *meta,
 extern PgiStatus pgim_use_file_size(const UseConfig *c, uint64_t *bytes, PgiError *err);
 extern PgiStatus pgim_build_use(uint8_t *dst, uint64_t dst_len, const UseSource *src,
 								const PgimMeta *meta, const char *sha256, PgiError *err);
+
+/*
+ * Size and contents of a decoder's prepared file: the GGUF's tensors
+ * (llama_pack) and the tokenizer blob; cancel as in llama_pack
+ */
+extern PgiStatus pgim_llama_file_size(const GgufFile *g, const LlamaConfig *c, uint64_t blob_len,
+									  uint64_t *bytes, PgiError *err);
+extern PgiStatus pgim_build_llama(uint8_t *dst, uint64_t dst_len, const GgufFile *g,
+								  const LlamaConfig *c, const PgimMeta *meta,
+								  const uint8_t *blob, uint64_t blob_len, const char *sha256,
+								  int (*cancel) (void *), void *cancel_arg, PgiError *err);
 
 /* Check and bind a prepared model held in data[0..len-1] */
 extern PgiStatus pgim_open(const uint8_t *data, uint64_t len, PgimModel *out,

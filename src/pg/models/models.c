@@ -64,6 +64,7 @@
 #include "core/formats/gguf_subset.h"
 #include "core/tokenizers/tok_bpe.h"
 #include "core/tokenizers/tok_spm.h"
+#include "core/models/llama_load.h"
 #include "core/models/use_load.h"
 #include "pg/models/models.h"
 #include "pg/pgi_error.h"
@@ -163,12 +164,16 @@ ModelCachePath(const char *sha256)
 	return psprintf("%s/pg_infer/%s.pgim", DataDir, sha256);
 }
 
-/* Registry row of name: source and sha256; false when not registered */
+/*
+ * Registry row of name: source, sha256 and the "context_length" option (NULL
+ * when absent); false when not registered
+ */
 static bool
-RegistryFind(const char *name, char **source, char **sha)
+RegistryFind(const char *name, char **source, char **sha, char **ctx)
 {
 	Oid			nsp = ExtensionSchema();
-	char	   *sql = psprintf("SELECT source, sha256 FROM %s.pg_infer_model_registry WHERE name = $1",
+	char	   *sql = psprintf("SELECT source, sha256, options->>'context_length' "
+							   "FROM %s.pg_infer_model_registry WHERE name = $1",
 							   quote_identifier(get_namespace_name(nsp)));
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};
@@ -186,17 +191,18 @@ RegistryFind(const char *name, char **source, char **sha)
 
 		*source = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		*sha = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		*ctx = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
 	return found;
 }
 
-/* Registry row of name: source and sha256 (ERROR when not registered) */
+/* Registry row of name (ERROR when not registered) */
 static void
-RegistryLookup(const char *name, char **source, char **sha)
+RegistryLookup(const char *name, char **source, char **sha, char **ctx)
 {
-	if (!RegistryFind(name, source, sha))
+	if (!RegistryFind(name, source, sha, ctx))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" does not exist", name),
@@ -219,6 +225,7 @@ typedef struct BuildState
 	uint8_t    *blob;			/* tokenizer bytes (malloc'd by the core) */
 	size_t		blob_len;
 	UseSource  *use;			/* a TF.js USE Lite model */
+	LlamaConfig llama;			/* a decoder (naming "llama") */
 } BuildState;
 
 /* Remember a mapping to release with the build */
@@ -394,6 +401,36 @@ PrepareTokenizerOnly(BuildState *b, const char *path, bool dir)
 	return true;
 }
 
+/*
+ * A GGUF decoder pg_infer runs (llama, qwen2): its configuration and
+ * tensors checked, its tokenizer prepared.  False when the file is another
+ * architecture, or a decoder with tensor types pg_infer cannot multiply
+ * (then it stays a tokenizer-only model); ERROR when it is malformed.
+ */
+static bool
+PrepareDecoder(BuildState *b)
+{
+	PgiError	err = {0};
+	PgiStatus	st = llama_config_from_gguf(b->gguf, &b->llama, &err);
+
+	if (st == PGI_OK)
+		st = llama_check_gguf(b->gguf, &b->llama, &err);
+	if (st == PGI_ERR_UNSUPPORTED)
+		return false;
+	if (st != PGI_OK)
+		PgiReport(&err);
+	if (!PrepareTokenizerOnly(b, NULL, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("GGUF decoder has no llama or gpt2 tokenizer"),
+				 errdetail("tokenizer.ggml.model must be \"llama\" (SentencePiece) or \"gpt2\" (byte-level BPE).")));
+	if (b->prep.meta.eos_id >= b->llama.vocab || b->prep.meta.bos_id >= b->llama.vocab)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("GGUF decoder's BOS or EOS id is outside its vocabulary of %d", b->llama.vocab)));
+	return true;
+}
+
 /* The architecture named by a directory's config.json ("" when unknown) */
 static char *
 HfModelType(BuildState *b, const char *path)
@@ -540,6 +577,8 @@ PrepareSource(BuildState *b, const char *path, PgimFindFn *find, void **find_arg
 			PgiReport(&err);
 		if (gguf_get_str(b->gguf, "general.architecture", &arch, &alen, &err) != PGI_OK)
 			PgiReport(&err);
+		if (PrepareDecoder(b))
+			return "llama";
 		if (!(alen == 4 && memcmp(arch, "bert", 4) == 0))
 		{
 			if (PrepareTokenizerOnly(b, path, false))
@@ -604,6 +643,7 @@ ModelValidate(const char *path)
 	MemoryContextRegisterResetCallback(cxt, cb);
 	naming = PrepareSource(b, path, &find, &find_arg);
 	if (strcmp(naming, "tokenizer") != 0 && strcmp(naming, "use") != 0 &&
+		strcmp(naming, "llama") != 0 &&
 		pgim_check_bert(&b->prep.config, naming, find, find_arg, &err) != PGI_OK)
 		PgiReport(&err);
 	MemoryContextSwitchTo(old);
@@ -629,6 +669,13 @@ FindOrCancel(void *arg, const char *name, PgimTensor *out, int *found, PgiError 
 	if (QueryCancelPending || ProcDiePending)
 		return pgi_error(err, PGI_ERR_IO, NULL, "model conversion interrupted");
 	return cf->find(cf->arg, name, out, found, err);
+}
+
+/* Whether a cancel or termination is pending (polled by long core loops) */
+static int
+CancelPending(void *arg)
+{
+	return QueryCancelPending || ProcDiePending;
 }
 
 /* Write the prepared file of a registered source (caller holds the lock) */
@@ -670,6 +717,11 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 		if (pgim_use_file_size(use_source_config(b->use), &size, &err) != PGI_OK)
 			PgiReport(&err);
 	}
+	else if (strcmp(naming, "llama") == 0)
+	{
+		if (pgim_llama_file_size(b->gguf, &b->llama, b->blob_len, &size, &err) != PGI_OK)
+			PgiReport(&err);
+	}
 	else if (pgim_file_size(&b->prep.config, b->prep.vocab_len, 0, &size, &err) != PGI_OK)
 		PgiReport(&err);
 
@@ -704,6 +756,15 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 	{
 		if (pgim_build_use(b->out, size, b->use, &b->prep.meta, sha, &err) != PGI_OK)
 			PgiReport(&err);
+	}
+	else if (strcmp(naming, "llama") == 0)
+	{
+		if (pgim_build_llama(b->out, size, b->gguf, &b->llama, &b->prep.meta, b->blob, b->blob_len,
+							 sha, CancelPending, NULL, &err) != PGI_OK)
+		{
+			CHECK_FOR_INTERRUPTS();
+			PgiReport(&err);
+		}
 	}
 	else
 	{
@@ -894,12 +955,34 @@ NoticeNotPreloaded(void)
 			 errhint("Add pg_infer to shared_preload_libraries and restart the server.")));
 }
 
+/* A decoder's context: the registry's "context_length" option, or the file's */
+static int32
+ContextLength(const LoadedModel *m, const char *option)
+{
+	char	   *end;
+	long		v;
+
+	if (m->pm.arch != PGIM_ARCH_LLAMA)
+		return 0;
+	if (option == NULL)
+		return m->pm.llama_config.ctx_len;
+	errno = 0;
+	v = strtol(option, &end, 10);
+	if (errno != 0 || *end != '\0' || end == option || v < 1 || v > LLAMA_MAX_CTX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"context_length\" of model \"%s\" must be an integer between 1 and %d",
+						m->name, LLAMA_MAX_CTX)));
+	return (int32) v;
+}
+
 LoadedModel *
 ModelGet(const char *name)
 {
 	LoadedModel *m;
 	char	   *source;
 	char	   *sha;
+	char	   *ctx;
 
 	NoticeNotPreloaded();
 
@@ -910,7 +993,7 @@ ModelGet(const char *name)
 		return m;
 	if (!OidIsValid(registryRelid))
 		registryRelid = RegistryRelid();
-	RegistryLookup(name, &source, &sha);
+	RegistryLookup(name, &source, &sha, &ctx);
 	if (m == NULL)
 	{
 		m = MemoryContextAllocZero(TopMemoryContext, sizeof(LoadedModel));
@@ -926,6 +1009,7 @@ ModelGet(const char *name)
 		MapPrepared(m, name, source, sha);
 		m->tok = TokenizerCreate(&m->pm);
 	}
+	m->ctx_len = ContextLength(m, ctx);
 	m->stale = false;
 	return m;
 }
@@ -940,12 +1024,13 @@ ModelPreload(const char *name, size_t *bytes)
 {
 	char	   *source;
 	char	   *sha;
+	char	   *ctx;
 	LoadedModel *m;
 	volatile uint8 sum = 0;
 
 	if (!OidIsValid(registryRelid))
 		registryRelid = RegistryRelid();
-	if (!RegistryFind(name, &source, &sha))
+	if (!RegistryFind(name, &source, &sha, &ctx))
 		return false;
 	m = ModelGet(name);
 	for (size_t i = 0; i < m->map_len; i += 4096)

@@ -23,6 +23,8 @@ typedef struct LoadedModel
 	const uint8 *map;			/* the prepared file, mapped read-only */
 	size_t		map_len;
 	PgimModel	pm;
+	int32		ctx_len;		/* decoders: context length (file, or the
+								 * registry's "context_length" option) */
 	PgiTokenizer *tok;
 	struct LoadedModel *next;
 } LoadedModel;
@@ -55,5 +57,7 @@ extern void TokenizerFree(PgiTokenizer *tok);
 extern int32 *TokenizerEncode(PgiTokenizer *tok, const char *text, int len, int *n);
 /* text of ids (specials dropped) */
 extern char *TokenizerDecode(PgiTokenizer *tok, const int32 *ids, int n);
+/* the same as raw bytes, not checked as UTF-8 (*len bytes, NUL after) */
+extern char *TokenizerDecodeBytes(PgiTokenizer *tok, const int32 *ids, int n, int *len);
 
 #endif							/* PGI_MODELS_H */

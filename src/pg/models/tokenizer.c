@@ -250,6 +250,36 @@ TokenizerEncode(PgiTokenizer *tok, const char *text, int len, int *n)
 }
 
 char *
+TokenizerDecodeBytes(PgiTokenizer *tok, const int32 *ids, int n, int *len)
+{
+	char	   *s;
+	size_t		l;
+	PgiError	err = {0};
+	char	   *out;
+
+	PgiStatus	st = tok->sp ? tok_spm_decode(tok->sp, ids, (size_t) n, &s, &l, &err) :
+		tok->ug ? tok_unigram_decode(tok->ug, ids, (size_t) n, &s, &l, &err) :
+		tok->bpe ? tok_bpe_decode(tok->bpe, ids, (size_t) n, true, &s, &l, &err) :
+		tok_wordpiece_decode(tok->wp, ids, (size_t) n, true, &s, &l, &err);
+
+	if (st != PGI_OK)
+		PgiReport(&err);
+	if (l > MaxAllocSize - 1)
+	{
+		free(s);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("decoded text is too long")));
+	}
+	out = palloc(l + 1);
+	memcpy(out, s, l);
+	out[l] = '\0';
+	free(s);
+	*len = (int) l;
+	return out;
+}
+
+char *
 TokenizerDecode(PgiTokenizer *tok, const int32 *ids, int n)
 {
 	char	   *s;
