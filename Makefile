@@ -33,6 +33,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Every object depends on every header of src/ (PGXS tracks no header
+# dependencies without --enable-depend): a changed struct rebuilds all
+$(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o): $(CORE_HDRS) $(wildcard src/pg/*.h src/pg/*/*.h)
+
 # ------------------------------------------------------------------ unit tests
 # src/core must build without any server header: only src/ is on the
 # include path, so a stray #include "postgres.h" fails here, and
@@ -87,7 +91,11 @@ fuzz: $(addprefix build/fuzz/,$(FUZZ_TARGETS))
 	done; exit $$status
 
 # ------------------------------------------------------------------ benchmarks
-bench: build/bench/vector_distance
+bench: build/bench/vector_distance build/bench/generate
+
+build/bench/generate: bench/generate.c $(CORE_SRCS) $(CORE_HDRS)
+	@mkdir -p build/bench
+	$(CORE_CC) $(CORE_CFLAGS) -o $@ bench/generate.c $(CORE_SRCS) -lopenblas -lm
 
 build/bench/vector_distance: bench/vector_distance.c bench/scalar_ref.c $(CORE_SRCS)
 	@mkdir -p build/bench

@@ -5,7 +5,7 @@
 #   1. src/core never includes a server header or a file of src/pg (the wall;
 #      the unit-test build, without server headers on its path, checks it too)
 #   2. every #include "..." of a project file names it from src/ and exists
-#   3. no include cycle between modules (x.c and x.h are one module)
+#   3. no include cycle between modules (x.c, x.h and a private x_impl.h are one module)
 #   4. no cycle between subsystem folders (src/core/formats, src/pg/hnsw, ...);
 #      the files at the top of src/core and src/pg (status codes, error
 #      mapping, _PG_init) are the base and the entry point, outside the rule
@@ -27,6 +27,7 @@ dedges=$(mktemp)
 trap 'rm -f "$edges" "$dedges"' EXIT
 for f in $files; do
 	from=${f%.*}
+	from=${from%_impl}
 	while read -r inc; do
 		case "$inc" in
 			core/* | pg/*) ;;
@@ -35,6 +36,7 @@ for f in $files; do
 		esac
 		[ -e "src/$inc" ] || { fail "$f: #include \"$inc\": no such file src/$inc"; continue; }
 		to=src/${inc%.*}
+		to=${to%_impl}
 		[ "$to" = "$from" ] && continue
 		echo "$from $to" >> "$edges"
 		fd=$(dirname "$from") td=$(dirname "$to")

@@ -147,6 +147,55 @@ SELECT lives_ok($$SELECT load_model('gen_tiny_ctx', 'stories_shipped.gguf', '{"c
 SELECT is((SELECT count(*) FROM generate_tokens('gen_tiny_ctx', 'Once upon a time', max_tokens => 50)), 3::bigint,
 	'the context_length option bounds generation');
 
+-- rows of a query decoded together (GenerateBatch): each row's text is
+-- exactly what generating it alone gives (pg_infer.batch_rows = 1)
+CREATE TEMP TABLE tickets AS
+SELECT i AS id,
+	   CASE WHEN i % 17 = 0 THEN NULL
+			ELSE (ARRAY['Once upon a time', 'The little dog', 'Lily and Tom', 'One day', 'The sun was shining and',
+						'She was very happy because', 'Tom had a big'])[1 + i % 7] || repeat(' very', i % 5) END AS body
+FROM generate_series(1, 100) i;
+CREATE FUNCTION pg_temp.plan(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	r text;
+	o text := '';
+BEGIN
+	FOR r IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+		o := o || r || E'\n';
+	END LOOP;
+	RETURN o;
+END
+$$;
+SELECT ok(pg_temp.plan($$SELECT id, generate('gen_stories', body, max_tokens => 20) FROM tickets$$)
+		  LIKE '%Custom Scan (GenerateBatch)%', 'SELECT generate(m, body) FROM t runs under GenerateBatch');
+SELECT ok(pg_temp.plan($$SELECT id, generate('gen_stories', body, max_tokens => 20, seed => id) FROM tickets$$)
+		  NOT LIKE '%GenerateBatch%', 'arguments that vary by row stay row by row');
+CREATE TEMP TABLE together AS
+SELECT id, generate('gen_stories', body, max_tokens => 24) AS greedy,
+	   generate('gen_stories', 'Q: ' || body, max_tokens => 24, temperature => 0.9, top_p => 0.9, seed => 11) AS sampled,
+	   generate('gen_stories', body, max_tokens => 60, stop => ARRAY['.', '!']) AS stopped
+FROM tickets;
+SET pg_infer.batch_rows = 1;
+CREATE TEMP TABLE alone AS
+SELECT id, generate('gen_stories', body, max_tokens => 24) AS greedy,
+	   generate('gen_stories', 'Q: ' || body, max_tokens => 24, temperature => 0.9, top_p => 0.9, seed => 11) AS sampled,
+	   generate('gen_stories', body, max_tokens => 60, stop => ARRAY['.', '!']) AS stopped
+FROM tickets;
+RESET pg_infer.batch_rows;
+SELECT is((SELECT count(*) FROM together t JOIN alone a USING (id)
+		   WHERE t.greedy IS NOT DISTINCT FROM a.greedy AND t.sampled IS NOT DISTINCT FROM a.sampled
+			 AND t.stopped IS NOT DISTINCT FROM a.stopped), 100::bigint,
+	'100 rows decoded together: greedy, sampled and stopped texts equal one-at-a-time decoding');
+SELECT is((SELECT count(*) FROM together WHERE greedy IS NULL), 5::bigint, 'NULL prompts give NULL');
+SELECT is((SELECT count(DISTINCT greedy) > 10 FROM together), true, 'the rows are not all the same');
+-- a row that cannot be generated raises its ERROR at that row, not before
+CREATE TEMP TABLE long_prompts AS SELECT i AS id, CASE WHEN i = 50 THEN repeat('Once upon a time ', 200) ELSE 'One day' END AS body
+FROM generate_series(1, 60) i;
+SELECT throws_ok($$SELECT id, generate('gen_stories', body, max_tokens => 4) FROM long_prompts$$, '54000', NULL,
+	'a prompt over the context in a batch still raises 54000');
+SELECT is((SELECT count(*) FROM (SELECT id, generate('gen_stories', body, max_tokens => 4) FROM long_prompts LIMIT 10) x),
+	10::bigint, 'a LIMIT that stops before that row returns its rows without the error');
+
 -- encoders cannot generate, decoders cannot embed
 SELECT lives_ok($$SELECT load_model('gen_bert', 'bert/bert-f32.gguf')$$, 'an encoder');
 SELECT throws_ok($$SELECT generate('gen_bert', 'x')$$, '0A000', NULL, 'generate() on an encoder');

@@ -34,7 +34,6 @@
 typedef struct Model
 {
 	uint8_t    *file;
-	GgufFile   *g;
 	LlamaConfig c;
 	uint8_t    *section;
 	LlamaWeights *w;
@@ -45,19 +44,12 @@ load(const char *path, Model *m)
 {
 	size_t		len;
 	PgiError	err = {0};
-	uint64_t	bytes;
 
 	memset(m, 0, sizeof(*m));
 	if ((m->file = read_file(path, &len)) == NULL)
 		return 0;
 	m->w = calloc(1, sizeof(LlamaWeights));
-	if (gguf_open(m->file, len, &m->g, &err) != PGI_OK ||
-		llama_config_from_gguf(m->g, &m->c, &err) != PGI_OK ||
-		llama_check_gguf(m->g, &m->c, &err) != PGI_OK ||
-		llama_weights_size(m->g, &m->c, &bytes, &err) != PGI_OK ||
-		(m->section = aligned_alloc(64, (bytes + 63) / 64 * 64)) == NULL ||
-		llama_pack(m->g, &m->c, m->section, bytes, NULL, NULL, &err) != PGI_OK ||
-		llama_bind(&m->c, m->section, bytes, m->w, &err) != PGI_OK)
+	if (llama_open_gguf(m->file, len, &m->c, m->w, &m->section, &err) != PGI_OK)
 	{
 		CHECK(0, "%s: %s", path, err.msg);
 		return 0;
@@ -68,8 +60,6 @@ load(const char *path, Model *m)
 static void
 unload(Model *m)
 {
-	if (m->g)
-		gguf_free(m->g);
 	free(m->file);
 	free(m->section);
 	free(m->w);

@@ -18,6 +18,7 @@
 
 #include "core/kernels/fp16.h"
 #include "core/kernels/qdot.h"
+#include "core/kernels/qdot_impl.h"
 #include "core/kernels/quant.h"
 
 /* ------------------------------------------------------------ activations */
@@ -47,7 +48,11 @@ quantize_a8_block(const float *x, uint8_t *dst)
 	int8_t	   *q = (int8_t *) (dst + 4);
 
 	for (int j = 0; j < QDOT_A8_BLOCK; j++)
-		amax = fmaxf(amax, fabsf(x[j]));
+	{
+		float		ax = fabsf(x[j]);
+
+		amax = ax > amax ? ax : amax;	/* NaN ignored, as fmaxf */
+	}
 	d = fp16_to_fp32(fp32_to_fp16(amax / 127.0f));
 	id = amax != 0.0f ? 127.0f / amax : 0.0f;
 	memcpy(dst, &d, sizeof(d));
@@ -252,84 +257,25 @@ dot_q5_0(int n, const uint8_t *w, const uint8_t *a)
 	return acc;
 }
 
-/* The 6-bit scales and mins of the 8 sub-blocks of a Q4_K / Q5_K block */
-static void
-qdot_k_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8])
-{
-	for (int j = 0; j < 4; j++)
-	{
-		sc[j] = s[j] & 63;
-		mn[j] = s[j + 4] & 63;
-		sc[j + 4] = (uint8_t) ((s[j + 8] & 0x0F) | ((s[j] >> 6) << 4));
-		mn[j + 4] = (uint8_t) ((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-	}
-}
-
-/* The sum of the activations of sub-block s (32 values) of an A8K block */
-static inline int
-a8k_sum32(const uint8_t *a, int s)
-{
-	int16_t		sums[2];
-
-	memcpy(sums, a + 4 + QDOT_A8K_BLOCK + 4 * s, sizeof(sums));
-	return sums[0] + sums[1];
-}
-
 /*
- * Q4_K (d, dmin, scales[12], qs[128]) . A8K: x = d*sc*q - dmin*m per
- * sub-block of 32, so the dot is d*sum(sc * q.a) - dmin*sum(m * sum(a))
+ * Q4_K (d, dmin, scales[12], qs[128]) and Q5_K (the same with qh[32] before
+ * qs, a fifth bit per value) . A8K: x = d*sc*q - dmin*m per sub-block of
+ * 32, so the dot is d*sum(sc * q.a) - dmin*sum(m * sum(a))
  */
 static float
-dot_q4_k(int n, const uint8_t *w, const uint8_t *a)
+dot_k45(int n, const uint8_t *w, const uint8_t *a, int q5)
 {
 	float		acc = 0.0f;
+	size_t		bsize = q5 ? 176 : 144;
 
-	for (int b = 0; b < n / 256; b++, w += 144, a += QDOT_A8K_BYTES)
-	{
-		const uint8_t *qs = w + 16;
-		const int8_t *qa = (const int8_t *) (a + 4);
-		uint8_t		sc[8],
-					mn[8];
-		int			sumi = 0,
-					summ = 0;
-		float		da = act_d(a);
-
-		qdot_k_scales(w + 4, sc, mn);
-		for (int g = 0; g < 4; g++)
-		{
-			int			s1 = 0,
-						s2 = 0;
-
-			for (int l = 0; l < 32; l++)
-			{
-				s1 += (qs[32 * g + l] & 0x0F) * qa[64 * g + l];
-				s2 += (qs[32 * g + l] >> 4) * qa[64 * g + 32 + l];
-			}
-			sumi += sc[2 * g] * s1 + sc[2 * g + 1] * s2;
-		}
-		for (int s = 0; s < 8; s++)
-			summ += mn[s] * a8k_sum32(a, s);
-		acc += fp16_to_fp32(fp16_read_le16(w)) * da * (float) sumi -
-			fp16_to_fp32(fp16_read_le16(w + 2)) * da * (float) summ;
-	}
-	return acc;
-}
-
-/* Q5_K (d, dmin, scales[12], qh[32], qs[128]) . A8K: Q4_K plus fifth bits */
-static float
-dot_q5_k(int n, const uint8_t *w, const uint8_t *a)
-{
-	float		acc = 0.0f;
-
-	for (int b = 0; b < n / 256; b++, w += 176, a += QDOT_A8K_BYTES)
+	for (int b = 0; b < n / 256; b++, w += bsize, a += QDOT_A8K_BYTES)
 	{
 		const uint8_t *qh = w + 16;
-		const uint8_t *qs = w + 48;
+		const uint8_t *qs = w + (q5 ? 48 : 16);
 		const int8_t *qa = (const int8_t *) (a + 4);
 		uint8_t		sc[8],
 					mn[8];
-		int			sumi = 0,
-					summ = 0;
+		int			sumi = 0;
 		float		da = act_d(a);
 
 		qdot_k_scales(w + 4, sc, mn);
@@ -340,20 +286,35 @@ dot_q5_k(int n, const uint8_t *w, const uint8_t *a)
 
 			for (int l = 0; l < 32; l++)
 			{
-				int			lo = (qs[32 * g + l] & 0x0F) | (((qh[l] >> (2 * g)) & 1) << 4);
-				int			hi = (qs[32 * g + l] >> 4) | (((qh[l] >> (2 * g + 1)) & 1) << 4);
+				int			lo = qs[32 * g + l] & 0x0F;
+				int			hi = qs[32 * g + l] >> 4;
 
+				if (q5)
+				{
+					lo |= ((qh[l] >> (2 * g)) & 1) << 4;
+					hi |= ((qh[l] >> (2 * g + 1)) & 1) << 4;
+				}
 				s1 += lo * qa[64 * g + l];
 				s2 += hi * qa[64 * g + 32 + l];
 			}
 			sumi += sc[2 * g] * s1 + sc[2 * g + 1] * s2;
 		}
-		for (int s = 0; s < 8; s++)
-			summ += mn[s] * a8k_sum32(a, s);
 		acc += fp16_to_fp32(fp16_read_le16(w)) * da * (float) sumi -
-			fp16_to_fp32(fp16_read_le16(w + 2)) * da * (float) summ;
+			fp16_to_fp32(fp16_read_le16(w + 2)) * da * (float) qdot_k_mins(a, mn);
 	}
 	return acc;
+}
+
+static float
+dot_q4_k(int n, const uint8_t *w, const uint8_t *a)
+{
+	return dot_k45(n, w, a, 0);
+}
+
+static float
+dot_q5_k(int n, const uint8_t *w, const uint8_t *a)
+{
+	return dot_k45(n, w, a, 1);
 }
 
 /*
@@ -399,36 +360,46 @@ dot_q6_k(int n, const uint8_t *w, const uint8_t *a)
 
 /* ------------------------------------------------------------- dispatch */
 
-/* One row . one activation row, n values */
-typedef float (*QdotFn) (int n, const uint8_t *w, const uint8_t *a);
-
-/* The dot products of one instruction set */
-typedef struct QdotKernels
-{
-	const char *name;
-	QdotFn		f32,
-				f16,
-				bf16,
-				q8_0,
-				q4_0,
-				q5_0,
-				q4_k,
-				q5_k,
-				q6_k;
-} QdotKernels;
+/* Row-group kernels (qdot_impl.h) over the one-row products above */
+#define ROWS(type) \
+static void \
+rows_##type(int n, const uint8_t *w, size_t row_bytes, int nr, const uint8_t *a, float *out) \
+{ \
+	for (int r = 0; r < nr; r++) \
+		out[r] = dot_##type(n, w + (size_t) r * row_bytes, a); \
+}
+ROWS(f32)
+ROWS(f16)
+ROWS(bf16)
+ROWS(q8_0)
+ROWS(q4_0)
+ROWS(q5_0)
+ROWS(q4_k)
+ROWS(q5_k)
+ROWS(q6_k)
 
 static const QdotKernels portable = {
-	"portable", dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q4_0, dot_q5_0,
-	dot_q4_k, dot_q5_k, dot_q6_k
+	"portable", rows_f32, rows_f16, rows_bf16, rows_q8_0, rows_q4_0, rows_q5_0,
+	rows_q4_k, rows_q5_k, rows_q6_k
 };
 
 static const QdotKernels *forced = NULL;
 
-/* The kernels in use */
+/* The kernels in use: the best the CPU runs, unless a test forced others */
 static const QdotKernels *
 kernels(void)
 {
-	return forced ? forced : &portable;
+	static const QdotKernels *best = NULL;
+
+	if (forced)
+		return forced;
+	if (best == NULL)
+	{
+		const QdotKernels *k = qdot_avx2_kernels();
+
+		best = k ? k : &portable;
+	}
+	return best;
 }
 
 const char *
@@ -444,6 +415,8 @@ qdot_force_isa(const char *isa)
 		forced = NULL;
 	else if (strcmp(isa, "portable") == 0)
 		forced = &portable;
+	else if (strcmp(isa, "avx2") == 0 && qdot_avx2_kernels() != NULL)
+		forced = qdot_avx2_kernels();
 	else
 		return 0;
 	return 1;
@@ -519,15 +492,22 @@ dot_fn(const QdotKernels *k, uint32_t type)
 void
 qdot_matmul(const QMat *w, const uint8_t *act, int m, float *out, int ldo, int r0, int r1)
 {
-	QdotFn		dot = dot_fn(kernels(), w->type);
+	QdotFn		rows = dot_fn(kernels(), w->type);
 	size_t		arb = qdot_act_row_bytes(qdot_act(w->type), w->cols);
 
-	for (int r = r0; r < r1; r++)
+	/* a group of weight rows stays in cache while every activation row passes */
+	for (int r = r0; r < r1; r += QDOT_ROWS)
 	{
 		const uint8_t *wr = w->data + (size_t) r * w->row_bytes;
+		int			nr = r1 - r < QDOT_ROWS ? r1 - r : QDOT_ROWS;
+		float		res[QDOT_ROWS];
 
 		for (int i = 0; i < m; i++)
-			out[(size_t) i * ldo + r] = dot(w->cols, wr, act + (size_t) i * arb);
+		{
+			rows(w->cols, wr, w->row_bytes, nr, act + (size_t) i * arb, res);
+			for (int j = 0; j < nr; j++)
+				out[(size_t) i * ldo + r + j] = res[j];
+		}
 	}
 }
 

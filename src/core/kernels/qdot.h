@@ -82,7 +82,7 @@ extern void qdot_matmul(const QMat *w, const uint8_t *act, int m, float *out, in
 /* Dequantise row r of w into out (cols floats) */
 extern void qdot_row(const QMat *w, int r, float *out);
 
-/* Name of the kernels in use ("portable") and a switch for tests */
+/* Name of the kernels in use ("avx2", "portable") and a switch for tests */
 extern const char *qdot_isa(void);
 extern int	qdot_force_isa(const char *isa);
 

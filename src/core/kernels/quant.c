@@ -178,65 +178,25 @@ q4k_scale_min(int j, const uint8_t *s, int *sc, int *m)
 }
 
 /*
- * Q4_K super-blocks to float.  Group g (64 values) uses qs[32g..32g+31]:
- * low nibbles with sub-block 2g, high nibbles with sub-block 2g+1;
- * x = (d * sc) * q - (dmin * m).
+ * Q4_K and Q5_K super-blocks to float.  Group g (64 values) uses
+ * qs[32g..32g+31]: low nibbles with sub-block 2g, high nibbles with
+ * sub-block 2g+1; x = (d * sc) * q - (dmin * m).  Q5_K (d, dmin, scales,
+ * qh[32], qs[128]) adds a fifth bit to each q: bit 2g of qh[l] for value l
+ * of the group's first half, bit 2g+1 for its second half.
  */
-void
-dequant_q4_k(const uint8_t *src, float *dst, size_t nb)
+static void
+dequant_k45(const uint8_t *src, float *dst, size_t nb, int q5)
 {
+	size_t		bsize = q5 ? 176 : 144;
+
 	for (size_t b = 0; b < nb; b++)
 	{
-		const uint8_t *blk = src + b * 144;
-		float		d = fp16_to_fp32(fp16_read_le16(blk));
-		float		dmin = fp16_to_fp32(fp16_read_le16(blk + 2));
-		const uint8_t *scales = blk + 4;
-		const uint8_t *qs = blk + 16;
-
-		for (int g = 0; g < 4; g++)
-		{
-			int			sc,
-						m;
-			float		d1,
-						m1,
-						d2,
-						m2;
-
-			q4k_scale_min(2 * g, scales, &sc, &m);
-			d1 = d * (float) sc;
-			m1 = dmin * (float) m;
-			q4k_scale_min(2 * g + 1, scales, &sc, &m);
-			d2 = d * (float) sc;
-			m2 = dmin * (float) m;
-			for (int l = 0; l < 32; l++)
-			{
-				float		lo = d1 * (float) (qs[32 * g + l] & 0x0F);
-				float		hi = d2 * (float) (qs[32 * g + l] >> 4);
-
-				dst[64 * g + l] = lo - m1;
-				dst[64 * g + 32 + l] = hi - m2;
-			}
-		}
-		dst += QK_K;
-	}
-}
-
-/*
- * Q5_K super-blocks to float: d, dmin, scales as Q4_K, qh[32], qs[128].
- * Group g (64 values) uses qs[32g..32g+31] as Q4_K does; the fifth bit of
- * value l of its first half is bit 2g of qh[l], of its second half bit 2g+1.
- */
-void
-dequant_q5_k(const uint8_t *src, float *dst, size_t nb)
-{
-	for (size_t b = 0; b < nb; b++)
-	{
-		const uint8_t *blk = src + b * 176;
+		const uint8_t *blk = src + b * bsize;
 		float		d = fp16_to_fp32(fp16_read_le16(blk));
 		float		dmin = fp16_to_fp32(fp16_read_le16(blk + 2));
 		const uint8_t *scales = blk + 4;
 		const uint8_t *qh = blk + 16;
-		const uint8_t *qs = blk + 48;
+		const uint8_t *qs = blk + (q5 ? 48 : 16);
 
 		for (int g = 0; g < 4; g++)
 		{
@@ -255,15 +215,32 @@ dequant_q5_k(const uint8_t *src, float *dst, size_t nb)
 			m2 = dmin * (float) m;
 			for (int l = 0; l < 32; l++)
 			{
-				int			lo = (qs[32 * g + l] & 0x0F) | (((qh[l] >> (2 * g)) & 1) << 4);
-				int			hi = (qs[32 * g + l] >> 4) | (((qh[l] >> (2 * g + 1)) & 1) << 4);
+				int			lo = qs[32 * g + l] & 0x0F;
+				int			hi = qs[32 * g + l] >> 4;
 
+				if (q5)
+				{
+					lo |= ((qh[l] >> (2 * g)) & 1) << 4;
+					hi |= ((qh[l] >> (2 * g + 1)) & 1) << 4;
+				}
 				dst[64 * g + l] = d1 * (float) lo - m1;
 				dst[64 * g + 32 + l] = d2 * (float) hi - m2;
 			}
 		}
 		dst += QK_K;
 	}
+}
+
+void
+dequant_q4_k(const uint8_t *src, float *dst, size_t nb)
+{
+	dequant_k45(src, dst, nb, 0);
+}
+
+void
+dequant_q5_k(const uint8_t *src, float *dst, size_t nb)
+{
+	dequant_k45(src, dst, nb, 1);
 }
 
 /*

@@ -18,6 +18,7 @@
  *-------------------------------------------------------------------------
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/kernels/qdot.h"
@@ -447,6 +448,36 @@ llama_bind(const LlamaConfig *c, const uint8_t *section, uint64_t len, LlamaWeig
 		L->w_down = m[SLOTS_GLOBAL + 11];
 	}
 	return PGI_OK;
+}
+
+PgiStatus
+llama_open_gguf(const uint8_t *data, size_t len, LlamaConfig *c, LlamaWeights *w,
+				uint8_t **section, PgiError *err)
+{
+	GgufFile   *g;
+	uint64_t	bytes;
+	PgiStatus	st;
+
+	*section = NULL;
+	if ((st = gguf_open(data, len, &g, err)) != PGI_OK)
+		return st;
+	if ((st = llama_config_from_gguf(g, c, err)) == PGI_OK &&
+		(st = llama_check_gguf(g, c, err)) == PGI_OK &&
+		(st = llama_weights_size(g, c, &bytes, err)) == PGI_OK)
+	{
+		if ((*section = aligned_alloc(64, (bytes + 63) / 64 * 64)) == NULL)
+			st = pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory for %llu bytes of weights",
+						   (unsigned long long) bytes);
+		else if ((st = llama_pack(g, c, *section, bytes, NULL, NULL, err)) == PGI_OK)
+			st = llama_bind(c, *section, bytes, w, err);
+		if (st != PGI_OK)
+		{
+			free(*section);
+			*section = NULL;
+		}
+	}
+	gguf_free(g);
+	return st;
 }
 
 int64_t

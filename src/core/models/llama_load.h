@@ -62,6 +62,14 @@ extern PgiStatus llama_pack(const GgufFile *g, const LlamaConfig *c, uint8_t *ds
 extern PgiStatus llama_bind(const LlamaConfig *c, const uint8_t *section, uint64_t len,
 							LlamaWeights *w, PgiError *err);
 
+/*
+ * A decoder ready to run straight from a GGUF file in memory (tests,
+ * benchmarks): configuration, checks, the weights section packed into
+ * *section (aligned_alloc'd; the caller frees it) and w bound to it
+ */
+extern PgiStatus llama_open_gguf(const uint8_t *data, size_t len, LlamaConfig *c,
+								 LlamaWeights *w, uint8_t **section, PgiError *err);
+
 /* Parameters and the name of the most common matrix type (for pg_infer.models) */
 extern int64_t llama_parameters(const LlamaConfig *c);
 

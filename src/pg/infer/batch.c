@@ -1,8 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * batch.c
- *	  Cross-row batching of embed(): SELECT embed(m, body) FROM t runs one
- *	  forward pass per batch of rows instead of one per row.
+ *	  Cross-row batching of embed() and generate(): SELECT embed(m, body)
+ *	  FROM t runs one forward pass per batch of rows instead of one per row,
+ *	  SELECT generate(m, 'Summarise: ' || body, max_tokens => 32) FROM t
+ *	  decodes a batch of rows together (one weight pass per step for all).
  *
  * After standard planning, a scan node N whose target list calls
  * embed(<constant model>, X [, <constant options>]) or embed(X) is
@@ -21,6 +23,12 @@
  * for the default-model form), so computing it a few rows early changes no
  * result; a row whose text would raise an ERROR is evaluated alone when its
  * turn comes, so the error is raised at the same row as without batching.
+ *
+ * generate(<constant model>, X, <constant arguments>...) is batched the
+ * same way (GenerateBatch): its rows are decoded together by GenerateRows,
+ * each row's text exactly what generating it alone gives; it is VOLATILE
+ * only because it may sample, and sampling draws from each row's own
+ * random state, so reading rows ahead changes no row's result.
  *
  * Aggregates over a scan (count(embed(m, body)), avg(...) GROUP BY ...)
  * evaluate their arguments in the Agg node: their embed calls are first
@@ -58,9 +66,11 @@
 
 #include "pg/infer/batch.h"
 #include "pg/infer/embed.h"
+#include "pg/infer/generate.h"
 #include "pg/models/models.h"
 
 #define BATCH_NAME "EmbedBatch"
+#define GENERATE_NAME "GenerateBatch"
 
 int			pgi_batch_rows = 32;
 
@@ -71,7 +81,8 @@ typedef enum EmbedKind
 {
 	EMBED_NONE,
 	EMBED_MODEL,				/* embed(model, input, options) */
-	EMBED_DEFAULT				/* embed(input) */
+	EMBED_DEFAULT,				/* embed(input) */
+	EMBED_GENERATE				/* generate(model, prompt, max_tokens, ...) */
 } EmbedKind;
 
 /* What one scan's target list needs (planning) */
@@ -88,10 +99,13 @@ typedef struct BatchState
 {
 	CustomScanState css;
 	PlanState  *child;
-	int			ncalls;			/* embed calls: child columns 0..ncalls-1 */
+	int			ncalls;			/* calls: child columns 0..ncalls-1 */
 	int			ncols;			/* child columns */
 	char	  **models;			/* [ncalls], NULL: pg_infer.default_model */
 	Jsonb	  **options;		/* [ncalls], NULL: none */
+	bool	   *gen;			/* [ncalls] generate() rather than embed() */
+	Datum	  (*gargs)[GENERATE_NARGS];	/* [ncalls] generate()'s arguments */
+	bool	  (*gnull)[GENERATE_NARGS];
 	int16	   *typlen;			/* [ncols] */
 	bool	   *typbyval;		/* [ncols] */
 	MemoryContext cxt;			/* one batch's rows and vectors */
@@ -102,9 +116,10 @@ typedef struct BatchState
 	bool		done;			/* child exhausted */
 	Datum	   *values;			/* [max_rows][ncols] */
 	bool	   *nulls;			/* [max_rows][ncols] */
-	Vector	  **vecs;			/* [max_rows][ncalls] */
+	void	  **vecs;			/* [max_rows][ncalls]: Vector or text */
 	text	  **texts;			/* [max_rows] */
 	Vector	  **col;			/* [max_rows] */
+	text	  **gcol;			/* [max_rows] */
 	int64		batches;
 	int64		rows;
 } BatchState;
@@ -118,6 +133,12 @@ static void ExplainBatch(CustomScanState *node, List *ancestors, ExplainState *e
 
 static const CustomScanMethods batchPlanMethods = {
 	.CustomName = BATCH_NAME,
+	.CreateCustomScanState = CreateBatchState,
+};
+
+/* The same node when it decodes generate() calls: named for EXPLAIN */
+static const CustomScanMethods generatePlanMethods = {
+	.CustomName = GENERATE_NAME,
 	.CreateCustomScanState = CreateBatchState,
 };
 
@@ -197,6 +218,8 @@ LookupFunctionKind(Oid funcid)
 					kind = EMBED_MODEL;
 				else if (strcmp(src, "pgi_embed_default") == 0)
 					kind = EMBED_DEFAULT;
+				else if (strcmp(src, "pgi_generate") == 0)
+					kind = EMBED_GENERATE;
 			}
 		}
 	}
@@ -228,6 +251,15 @@ BatchableCall(Node *node)
 		return EMBED_NONE;
 	if (kind == EMBED_DEFAULT && list_length(f->args) != 1)
 		return EMBED_NONE;
+	if (kind == EMBED_GENERATE)
+	{
+		/* a constant model, constant (maybe NULL) arguments but the prompt */
+		if (list_length(f->args) != GENERATE_NARGS || !IsConstant(linitial(f->args)))
+			return EMBED_NONE;
+		for (int i = 2; i < GENERATE_NARGS; i++)
+			if (!IsA(list_nth(f->args, i), Const))
+				return EMBED_NONE;
+	}
 	return kind;
 }
 
@@ -324,7 +356,7 @@ ReplaceMutator(Node *node, Collect *c)
 	if (node == NULL)
 		return NULL;
 	if (BatchableCall(node) != EMBED_NONE && (pos = ListPosition(c->calls, node)) >= 0)
-		return (Node *) makeVar(INDEX_VAR, pos + 1, exprType(node), -1, InvalidOid, 0);
+		return (Node *) makeVar(INDEX_VAR, pos + 1, exprType(node), -1, exprCollation(node), 0);
 	if (IsA(node, Var) && (pos = ListPosition(c->vars, node)) >= 0)
 	{
 		Var		   *v = (Var *) node;
@@ -379,6 +411,8 @@ WrapScan(Plan *scan, int *last_id)
 	List	   *tlist = NIL;
 	List	   *models = NIL;
 	List	   *options = NIL;
+	List	   *gargs = NIL;		/* per call: generate()'s arguments, or NIL */
+	bool		any_gen = false;
 	CustomScan *cs;
 	ListCell   *lc;
 	int			resno = 1;
@@ -406,8 +440,22 @@ WrapScan(Plan *scan, int *last_id)
 		scan_tlist = lappend(scan_tlist, makeTargetEntry(copyObject((Expr *) f), resno, NULL, false));
 		models = lappend(models, dflt ? makeNullConst(TEXTOID, -1, InvalidOid)
 						 : copyObject(linitial(f->args)));
-		options = lappend(options, dflt ? makeNullConst(JSONBOID, -1, InvalidOid)
-						  : copyObject(lthird(f->args)));
+		if (BatchableCall((Node *) f) == EMBED_GENERATE)
+		{
+			List	   *args = copyObject(f->args);
+
+			/* the prompt is the child's column */
+			lsecond(args) = makeNullConst(TEXTOID, -1, InvalidOid);
+			options = lappend(options, makeNullConst(JSONBOID, -1, InvalidOid));
+			gargs = lappend(gargs, args);
+			any_gen = true;
+		}
+		else
+		{
+			options = lappend(options, dflt ? makeNullConst(JSONBOID, -1, InvalidOid)
+							  : copyObject(lthird(f->args)));
+			gargs = lappend(gargs, NIL);
+		}
 		resno++;
 	}
 	foreach(lc, c.vars)
@@ -437,10 +485,10 @@ WrapScan(Plan *scan, int *last_id)
 	cs->scan.plan.allParam = bms_copy(scan->allParam);
 	cs->scan.scanrelid = 0;
 	cs->custom_plans = list_make1(scan);
-	cs->custom_private = list_make2(models, options);
+	cs->custom_private = list_make3(models, options, gargs);
 	cs->custom_scan_tlist = scan_tlist;
 	cs->custom_relids = bms_make_singleton(((Scan *) scan)->scanrelid);
-	cs->methods = &batchPlanMethods;
+	cs->methods = any_gen ? &generatePlanMethods : &batchPlanMethods;
 	scan->targetlist = child_tlist;
 	return (Plan *) cs;
 }
@@ -556,7 +604,7 @@ PushMutator(Node *node, Plan *input)
 		if (resno > list_length(input->targetlist))
 			input->targetlist = lappend(input->targetlist,
 										makeTargetEntry((Expr *) f, resno, NULL, false));
-		return (Node *) makeVar(OUTER_VAR, resno, f->funcresulttype, -1, InvalidOid, 0);
+		return (Node *) makeVar(OUTER_VAR, resno, f->funcresulttype, -1, exprCollation((Node *) f), 0);
 	}
 	return expression_tree_mutator(node, PushMutator, input);
 }
@@ -676,6 +724,7 @@ BeginBatch(CustomScanState *node, EState *estate, int eflags)
 	CustomScan *cs = (CustomScan *) node->ss.ps.plan;
 	List	   *models = linitial(cs->custom_private);
 	List	   *options = lsecond(cs->custom_private);
+	List	   *gargs = lthird(cs->custom_private);
 	TupleDesc	desc;
 	ListCell   *lc;
 
@@ -687,15 +736,28 @@ BeginBatch(CustomScanState *node, EState *estate, int eflags)
 	bs->ncols = desc->natts;
 	bs->models = palloc0(sizeof(char *) * bs->ncalls);
 	bs->options = palloc0(sizeof(Jsonb *) * bs->ncalls);
+	bs->gen = palloc0(sizeof(bool) * bs->ncalls);
+	bs->gargs = palloc0(sizeof(*bs->gargs) * bs->ncalls);
+	bs->gnull = palloc0(sizeof(*bs->gnull) * bs->ncalls);
 	foreach(lc, models)
 	{
+		int			j = foreach_current_index(lc);
 		Const	   *k = lfirst(lc);
-		Const	   *o = list_nth(options, foreach_current_index(lc));
+		Const	   *o = list_nth(options, j);
+		List	   *g = list_nth(gargs, j);
 
 		if (!k->constisnull)
-			bs->models[foreach_current_index(lc)] = TextDatumGetCString(k->constvalue);
+			bs->models[j] = TextDatumGetCString(k->constvalue);
 		if (!o->constisnull)
-			bs->options[foreach_current_index(lc)] = DatumGetJsonbP(o->constvalue);
+			bs->options[j] = DatumGetJsonbP(o->constvalue);
+		bs->gen[j] = g != NIL;
+		for (int i = 0; g != NIL && i < GENERATE_NARGS; i++)
+		{
+			Const	   *a = list_nth(g, i);
+
+			bs->gnull[j][i] = a->constisnull;
+			bs->gargs[j][i] = a->constvalue;
+		}
 	}
 	bs->typlen = palloc(sizeof(int16) * bs->ncols);
 	bs->typbyval = palloc(sizeof(bool) * bs->ncols);
@@ -709,9 +771,10 @@ BeginBatch(CustomScanState *node, EState *estate, int eflags)
 	bs->next_rows = 1;
 	bs->values = palloc(sizeof(Datum) * bs->max_rows * bs->ncols);
 	bs->nulls = palloc(sizeof(bool) * bs->max_rows * bs->ncols);
-	bs->vecs = palloc(sizeof(Vector *) * bs->max_rows * bs->ncalls);
+	bs->vecs = palloc(sizeof(void *) * bs->max_rows * bs->ncalls);
 	bs->texts = palloc(sizeof(text *) * bs->max_rows);
 	bs->col = palloc(sizeof(Vector *) * bs->max_rows);
+	bs->gcol = palloc(sizeof(text *) * bs->max_rows);
 	bs->cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer embed batch",
 									ALLOCSET_DEFAULT_SIZES);
 }
@@ -743,10 +806,12 @@ EmbedColumn(BatchState *bs, int j)
 		bs->col[r] = NULL;
 		nonnull += !isnull;
 	}
-	if (nonnull > 0)
+	if (nonnull > 0 && bs->gen[j])
+		GenerateRows(bs->models[j], bs->gargs[j], bs->gnull[j], bs->texts, bs->count, bs->gcol);
+	else if (nonnull > 0)
 		EmbedRows(CallModel(bs, j), bs->options[j], bs->texts, bs->count, bs->col);
 	for (int r = 0; r < bs->count; r++)
-		bs->vecs[r * bs->ncalls + j] = bs->col[r];
+		bs->vecs[r * bs->ncalls + j] = bs->gen[j] ? (void *) bs->gcol[r] : (void *) bs->col[r];
 }
 
 /* Read the next batch from the child and embed it; false at the end */
@@ -800,7 +865,7 @@ StoreRow(BatchState *bs, TupleTableSlot *slot, int r)
 	ExecClearTuple(slot);
 	for (int j = 0; j < bs->ncalls; j++)
 	{
-		Vector	  **v = &bs->vecs[r * bs->ncalls + j];
+		void	  **v = &bs->vecs[r * bs->ncalls + j];
 
 		slot->tts_isnull[j] = bs->nulls[r * bs->ncols + j];
 		if (slot->tts_isnull[j])
@@ -810,8 +875,12 @@ StoreRow(BatchState *bs, TupleTableSlot *slot, int r)
 			/* left out of the pass: evaluate alone (raises its ERROR here) */
 			MemoryContext old = MemoryContextSwitchTo(bs->cxt);
 
-			*v = EmbedOne(CallModel(bs, j),
-						  DatumGetTextPP(bs->values[r * bs->ncols + j]), bs->options[j]);
+			if (bs->gen[j])
+				*v = GenerateOne(bs->models[j], bs->gargs[j], bs->gnull[j],
+								 DatumGetTextPP(bs->values[r * bs->ncols + j]));
+			else
+				*v = EmbedOne(CallModel(bs, j),
+							  DatumGetTextPP(bs->values[r * bs->ncols + j]), bs->options[j]);
 			MemoryContextSwitchTo(old);
 		}
 		slot->tts_values[j] = PointerGetDatum(*v);
@@ -902,11 +971,12 @@ void
 BatchInit(void)
 {
 	DefineCustomIntVariable("pg_infer.batch_rows",
-							"Rows embedded together by one forward pass in SELECT/INSERT/UPDATE over a table",
+							"Rows embedded or decoded together by one forward pass in SELECT/INSERT/UPDATE over a table",
 							"1 embeds row by row.",
 							&pgi_batch_rows, 32, 1, 4096, PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	RegisterCustomScanMethods(&batchPlanMethods);
+	RegisterCustomScanMethods(&generatePlanMethods);
 	CacheRegisterSyscacheCallback(PROCOID, ResetKinds, (Datum) 0);
 	prevPlanner = planner_hook;
 	planner_hook = BatchPlanner;

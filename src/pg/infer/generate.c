@@ -96,18 +96,21 @@ RequireDecoder(const LoadedModel *m)
 				 errdetail("generate() runs LLaMA-family decoders (GGUF llama, qwen2).")));
 }
 
-/* Arguments 2.. of generate(model, prompt, max_tokens, temperature, top_k, top_p, seed, stop) */
+/*
+ * Arguments 2.. of generate(model, prompt, max_tokens, temperature, top_k,
+ * top_p, seed, stop), as v[i] / isnull[i] (i = 0..7)
+ */
 static GenArgs
-ReadArgs(FunctionCallInfo fcinfo)
+ReadArgValues(const Datum *v, const bool *isnull)
 {
 	GenArgs		a = {0};
 
-	a.max_tokens = PG_ARGISNULL(2) ? 128 : PG_GETARG_INT32(2);
-	a.temperature = PG_ARGISNULL(3) ? 0.0f : (float) PG_GETARG_FLOAT8(3);
-	a.top_k = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
-	a.top_p = PG_ARGISNULL(5) ? 1.0f : (float) PG_GETARG_FLOAT8(5);
-	a.has_seed = !PG_ARGISNULL(6);
-	a.seed = a.has_seed ? PG_GETARG_INT64(6) : 0;
+	a.max_tokens = isnull[2] ? 128 : DatumGetInt32(v[2]);
+	a.temperature = isnull[3] ? 0.0f : (float) DatumGetFloat8(v[3]);
+	a.top_k = isnull[4] ? 0 : DatumGetInt32(v[4]);
+	a.top_p = isnull[5] ? 1.0f : (float) DatumGetFloat8(v[5]);
+	a.has_seed = !isnull[6];
+	a.seed = a.has_seed ? DatumGetInt64(v[6]) : 0;
 	if (a.max_tokens < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -124,9 +127,9 @@ ReadArgs(FunctionCallInfo fcinfo)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("top_p must be greater than 0 and at most 1")));
-	if (!PG_ARGISNULL(7))
+	if (!isnull[7])
 	{
-		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(7);
+		ArrayType  *arr = DatumGetArrayTypeP(v[7]);
 		Datum	   *elems;
 		bool	   *nulls;
 		int			n;
@@ -138,6 +141,21 @@ ReadArgs(FunctionCallInfo fcinfo)
 				a.stop[a.n_stop++] = TextDatumGetCString(elems[i]);
 	}
 	return a;
+}
+
+/* The same from a call */
+static GenArgs
+ReadArgs(FunctionCallInfo fcinfo)
+{
+	Datum		v[GENERATE_NARGS];
+	bool		isnull[GENERATE_NARGS];
+
+	for (int i = 0; i < GENERATE_NARGS; i++)
+	{
+		isnull[i] = PG_ARGISNULL(i);
+		v[i] = isnull[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
+	}
+	return ReadArgValues(v, isnull);
 }
 
 /* Length of the longest prefix of s[0..len) not ending inside a UTF-8 sequence */
@@ -205,163 +223,309 @@ FindStop(const GenArgs *a, const char *text)
 	return at;
 }
 
-/*
- * Generate from model for prompt; returns the tokens (*n_out) and the text.
- * Runs in the caller's memory context.
- */
-static char *
-Generate(const char *model, text *prompt, const GenArgs *a, GenToken **out, int *n_out)
+/* One sequence being generated */
+typedef struct GenRow
 {
-	LoadedModel *m = ModelGet(model);
-	const LlamaConfig *c;
-	int			np;
-	int32	   *ids;
-	int32	   *pids;
-	int			cap;
-	double		kv_mb;
-	LlamaKv		kv;
-	LlamaRuntime rt = {CheckInterrupts, NULL};
-	void	   *scratch;
-	float	   *logits;
-	Sampler		smp = {0};
-	PgiError	err = {0};
-	int			n_gen = 0;
+	int32	   *ids;			/* prompt (BOS first when the model wants it), then generated */
+	int			np;				/* prompt tokens */
+	int			cap;			/* positions of its key/value cache */
+	int			n_gen;
+	bool		done;
+	Sampler		smp;
+	char	   *prefix;			/* the prompt decoded */
 	int			prefix_len;
-	char	   *prefix;
-	StringInfoData gen;			/* generated text, clean */
-	int			emitted = 0;	/* bytes of the generated raw text already in pieces */
+	StringInfoData text;		/* generated text, clean */
+	int			emitted;		/* bytes of the raw generated text already in pieces */
 	GenToken   *toks;
-	bool		stopped = false;
+} GenRow;
 
-	RequireDecoder(m);
-	c = &m->pm.llama_config;
-	pids = TokenizerEncode(m->tok, VARDATA_ANY(prompt), VARSIZE_ANY_EXHDR(prompt), &np);
-	ids = palloc(sizeof(int32) * (np + 1 + a->max_tokens + 1));
-	if (m->pm.meta.add_bos && m->pm.meta.bos_id >= 0)
-		ids[0] = m->pm.meta.bos_id;
-	memcpy(ids + (m->pm.meta.add_bos && m->pm.meta.bos_id >= 0), pids, sizeof(int32) * np);
-	np += m->pm.meta.add_bos && m->pm.meta.bos_id >= 0;
-	if (np == 0)
+/*
+ * Encode prompt and check it against the context and the cache limit;
+ * false (raise false) or ERROR (raise true) when it cannot be generated
+ */
+static bool
+GenPrepare(LoadedModel *m, const GenArgs *a, text *prompt, bool raise, GenRow *row)
+{
+	const LlamaConfig *c = &m->pm.llama_config;
+	bool		bos = m->pm.meta.add_bos && m->pm.meta.bos_id >= 0;
+	int			np;
+	int32	   *pids = TokenizerEncode(m->tok, VARDATA_ANY(prompt), VARSIZE_ANY_EXHDR(prompt), &np);
+	double		kv_mb;
+
+	memset(row, 0, sizeof(*row));
+	row->ids = palloc(sizeof(int32) * (np + 1 + a->max_tokens + 1));
+	if (bos)
+		row->ids[0] = m->pm.meta.bos_id;
+	memcpy(row->ids + bos, pids, sizeof(int32) * np);
+	pfree(pids);
+	row->np = np + bos;
+	if (row->np == 0)
+	{
+		if (!raise)
+			return false;
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the prompt is empty and model \"%s\" has no BOS token to start from", model)));
-	if (np >= m->ctx_len)
+				 errmsg("the prompt is empty and model \"%s\" has no BOS token to start from", m->name)));
+	}
+	if (row->np >= m->ctx_len)
+	{
+		if (!raise)
+			return false;
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the prompt has %d tokens; model \"%s\" has a context of %d", np, model,
+				 errmsg("the prompt has %d tokens; model \"%s\" has a context of %d", row->np, m->name,
 						m->ctx_len),
 				 errhint("Shorten the prompt, or register the model with a larger \"context_length\" if it was trained with one.")));
-	cap = Min((int64) np + a->max_tokens, (int64) m->ctx_len);
-	kv_mb = (double) llama_kv_floats(c, cap) * sizeof(float) / (1024.0 * 1024.0);
+	}
+	row->cap = Min((int64) row->np + a->max_tokens, (int64) m->ctx_len);
+	kv_mb = (double) llama_kv_floats(c, row->cap) * sizeof(float) / (1024.0 * 1024.0);
 	if (kv_mb > pgi_kv_cache_limit)
+	{
+		if (!raise)
+			return false;
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("generating %d tokens after a prompt of %d needs a key/value cache of %.0f MB",
-						cap - np, np, kv_mb),
+						row->cap - row->np, row->np, kv_mb),
 				 errhint("Lower max_tokens, shorten the prompt, or raise pg_infer.kv_cache_limit (now %d MB).",
 						 pgi_kv_cache_limit)));
-	kv.data = palloc_extended(llama_kv_floats(c, cap) * sizeof(float), MCXT_ALLOC_HUGE);
-	kv.cap = cap;
-	kv.len = 0;
-	scratch = palloc_extended(llama_scratch_bytes(c, Min(np, GEN_PREFILL_TOKENS), cap),
-							  MCXT_ALLOC_HUGE);
-	logits = palloc(sizeof(float) * c->vocab);
-	smp.temperature = a->temperature;
-	smp.top_k = a->top_k;
-	smp.top_p = a->top_p;
-	smp.state = a->has_seed ? (uint64) a->seed : pg_prng_uint64(&pg_global_prng_state);
+	}
+	row->smp.temperature = a->temperature;
+	row->smp.top_k = a->top_k;
+	row->smp.top_p = a->top_p;
+	row->smp.state = a->has_seed ? (uint64) a->seed : pg_prng_uint64(&pg_global_prng_state);
 	if (a->temperature > 0.0f)
 	{
-		smp.order = palloc(sizeof(int32) * c->vocab);
-		smp.probs = palloc(sizeof(float) * c->vocab);
+		row->smp.order = palloc(sizeof(int32) * c->vocab);
+		row->smp.probs = palloc(sizeof(float) * c->vocab);
 	}
+	row->prefix = TokenizerDecodeBytes(m->tok, row->ids, row->np, &row->prefix_len);
+	initStringInfo(&row->text);
+	row->toks = palloc(sizeof(GenToken) * (a->max_tokens + 1));
+	row->done = a->max_tokens == 0;
+	return true;
+}
+
+/* Cut the text at a stop string: drop the tokens that only spelled it */
+static void
+GenCut(GenRow *row, int at)
+{
+	int			start = row->text.len;
+
+	while (row->n_gen > 0)
+	{
+		start -= (int) strlen(row->toks[row->n_gen - 1].piece);
+		if (start < at)
+		{
+			row->toks[row->n_gen - 1].piece[at - start] = '\0';
+			break;
+		}
+		row->n_gen--;
+	}
+	row->text.data[at] = '\0';
+	row->text.len = at;
+}
+
+/*
+ * Take the next token of row from its logits: sample, append, extend the
+ * text, and decide whether the row is done
+ */
+static void
+GenAccept(LoadedModel *m, const GenArgs *a, GenRow *row, const float *logits)
+{
+	int32		next;
+	float		lp;
+	char	   *raw,
+			   *all;
+	int			all_len,
+				done;
+	PgiError	err = {0};
+
+	if (sampler_next(&row->smp, logits, m->pm.llama_config.vocab, &next, &lp, &err) != PGI_OK)
+		PgiReport(&err);
+	if (next == m->pm.meta.eos_id)
+	{
+		row->done = true;
+		return;
+	}
+	row->ids[row->np + row->n_gen] = next;
+	row->toks[row->n_gen].pos = row->np + row->n_gen;
+	row->toks[row->n_gen].id = next;
+	row->toks[row->n_gen].logprob = lp;
+	row->n_gen++;
+
+	/* the text this token adds */
+	raw = all = TokenizerDecodeBytes(m->tok, row->ids, row->np + row->n_gen, &all_len);
+	if (all_len >= row->prefix_len && memcmp(all, row->prefix, row->prefix_len) == 0)
+		all += row->prefix_len, all_len -= row->prefix_len;
+	else
+	{
+		pfree(raw);
+		raw = all = TokenizerDecodeBytes(m->tok, row->ids + row->np, row->n_gen, &all_len);
+	}
+	done = row->n_gen == a->max_tokens ? all_len : CompleteUtf8(all, all_len);
+	if (done < row->emitted)
+		done = row->emitted;
+	row->toks[row->n_gen - 1].piece = CleanText(all + row->emitted, done - row->emitted);
+	appendStringInfoString(&row->text, row->toks[row->n_gen - 1].piece);
+	row->emitted = done;
+	pfree(raw);
+	if (a->n_stop > 0)
+	{
+		int			at = FindStop(a, row->text.data);
+
+		if (at >= 0)
+		{
+			GenCut(row, at);
+			row->done = true;
+		}
+	}
+	if (row->n_gen == a->max_tokens || row->np + row->n_gen >= row->cap)
+		row->done = true;
+}
+
+/*
+ * Generate the n rows together: their prompts packed into passes of at most
+ * GEN_PREFILL_TOKENS tokens, then one pass per step for every row still
+ * going, so each weight matrix is read once per step for all of them.  A
+ * row's tokens, logits and text are exactly those of generating it alone
+ * (its computation never depends on the other rows of a pass).
+ */
+static void
+GenRun(LoadedModel *m, const GenArgs *a, GenRow *rows, int n)
+{
+	const LlamaConfig *c = &m->pm.llama_config;
+	LlamaRuntime rt = {CheckInterrupts, NULL};
+	LlamaKv    *kv = palloc0(sizeof(LlamaKv) * n);
+	int			max_cap = 1;
+	int			pass = Max(GEN_PREFILL_TOKENS, n);
+	int32	   *ids = palloc(sizeof(int32) * pass);
+	int32	   *seq = palloc(sizeof(int32) * pass);
+	uint8	   *want = palloc(pass);
+	int		   *owner = palloc(sizeof(int) * pass);	/* row of each wanted logits row */
+	float	   *logits = palloc_extended(sizeof(float) * c->vocab * pass, MCXT_ALLOC_HUGE);
+	void	   *scratch;
+	PgiError	err = {0};
+	int			r = 0,
+				t = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		kv[i].data = palloc_extended(llama_kv_floats(c, rows[i].cap) * sizeof(float), MCXT_ALLOC_HUGE);
+		kv[i].cap = rows[i].cap;
+		max_cap = Max(max_cap, rows[i].cap);
+	}
+	scratch = palloc_extended(llama_scratch_bytes(c, pass, max_cap), MCXT_ALLOC_HUGE);
 	par_set_threads(pgi_threads);
 
-	/* the prompt, in passes of GEN_PREFILL_TOKENS */
-	for (int t0 = 0; t0 < np; t0 += GEN_PREFILL_TOKENS)
+	/* the prompts: token t of row r, packed */
+	while (r < n)
 	{
-		int			n = Min(GEN_PREFILL_TOKENS, np - t0);
-		int32	   *seq = palloc0(sizeof(int32) * n);
-		uint8	   *want = palloc0(n);
+		int			k = 0,
+					nw = 0;
 
-		want[n - 1] = t0 + n == np;
-		if (llama_forward(c, &m->pm.llama_weights, &rt, n, ids + t0, seq, &kv, want, scratch,
-						  logits, &err) != PGI_OK)
+		while (r < n && k < GEN_PREFILL_TOKENS)
+		{
+			ids[k] = rows[r].ids[t];
+			seq[k] = r;
+			want[k] = t == rows[r].np - 1;
+			if (want[k])
+				owner[nw++] = r;
+			k++;
+			if (++t == rows[r].np)
+				r++, t = 0;
+		}
+		if (llama_forward(c, &m->pm.llama_weights, &rt, k, ids, seq, kv, want, scratch, logits,
+						  &err) != PGI_OK)
 			PgiReport(&err);
+		for (int w = 0; w < nw; w++)
+			if (!rows[owner[w]].done)
+				GenAccept(m, a, &rows[owner[w]], logits + (size_t) w * c->vocab);
 	}
-
-	prefix = TokenizerDecodeBytes(m->tok, ids, np, &prefix_len);
-	initStringInfo(&gen);
-	toks = palloc(sizeof(GenToken) * (a->max_tokens + 1));
-	while (n_gen < a->max_tokens && !stopped)
+	/* one pass per step for the rows still going */
+	for (;;)
 	{
-		int32		next;
-		float		lp;
-		char	   *all;
-		int			all_len,
-					done;
+		int			k = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		if (sampler_next(&smp, logits, c->vocab, &next, &lp, &err) != PGI_OK)
-			PgiReport(&err);
-		if (next == m->pm.meta.eos_id)
-			break;
-		ids[np + n_gen] = next;
-		toks[n_gen].pos = np + n_gen;
-		toks[n_gen].id = next;
-		toks[n_gen].logprob = lp;
-		n_gen++;
-
-		/* the text this token adds */
-		all = TokenizerDecodeBytes(m->tok, ids, np + n_gen, &all_len);
-		if (all_len >= prefix_len && memcmp(all, prefix, prefix_len) == 0)
-			all += prefix_len, all_len -= prefix_len;
-		else
-			all = TokenizerDecodeBytes(m->tok, ids + np, n_gen, &all_len);
-		done = n_gen == a->max_tokens ? all_len : CompleteUtf8(all, all_len);
-		if (done < emitted)
-			done = emitted;
-		toks[n_gen - 1].piece = CleanText(all + emitted, done - emitted);
-		appendStringInfoString(&gen, toks[n_gen - 1].piece);
-		emitted = done;
-		if (a->n_stop > 0)
-		{
-			int			at = FindStop(a, gen.data);
-
-			if (at >= 0)
+		for (int i = 0; i < n; i++)
+			if (!rows[i].done)
 			{
-				/* cut the text at the stop string: drop the tokens that only
-				 * spelled it, shorten the one it starts in */
-				int			start = gen.len;
-
-				while (n_gen > 0)
-				{
-					start -= (int) strlen(toks[n_gen - 1].piece);
-					if (start < at)
-					{
-						toks[n_gen - 1].piece[at - start] = '\0';
-						break;
-					}
-					n_gen--;
-				}
-				gen.data[at] = '\0';
-				gen.len = at;
-				stopped = true;
+				ids[k] = rows[i].ids[rows[i].np + rows[i].n_gen - 1];
+				seq[k] = i;
+				owner[k++] = i;
 			}
-		}
-		if (stopped || n_gen == a->max_tokens || np + n_gen >= cap)
+		if (k == 0)
 			break;
-		{
-			int32		seq = 0;
-
-			if (llama_forward(c, &m->pm.llama_weights, &rt, 1, &next, &seq, &kv, NULL, scratch,
-							  logits, &err) != PGI_OK)
-				PgiReport(&err);
-		}
+		if (llama_forward(c, &m->pm.llama_weights, &rt, k, ids, seq, kv, NULL, scratch, logits,
+						  &err) != PGI_OK)
+			PgiReport(&err);
+		for (int w = 0; w < k; w++)
+			GenAccept(m, a, &rows[owner[w]], logits + (size_t) w * c->vocab);
 	}
-	*out = toks;
-	*n_out = n_gen;
-	return gen.data;
+	for (int i = 0; i < n; i++)
+		pfree(kv[i].data);
+	pfree(scratch);
+	pfree(logits);
+}
+
+/* Generate from model for prompt, alone (ERROR when it cannot) */
+static GenRow *
+Generate(const char *model, text *prompt, const GenArgs *a)
+{
+	LoadedModel *m = ModelGet(model);
+	GenRow	   *row = palloc(sizeof(GenRow));
+
+	RequireDecoder(m);
+	GenPrepare(m, a, prompt, true, row);
+	GenRun(m, a, row, 1);
+	return row;
+}
+
+void
+GenerateRows(const char *model, const Datum *args, const bool *argnull, text **prompts, int n,
+			 text **out)
+{
+	LoadedModel *m = ModelGet(model);
+	GenArgs		a;
+	GenRow	   *rows = palloc(sizeof(GenRow) * n);
+	int		   *which = palloc(sizeof(int) * n);
+	int			k = 0;
+	double		mb = 0;
+
+	RequireDecoder(m);
+	a = ReadArgValues(args, argnull);
+	for (int i = 0; i < n; i++)
+	{
+		out[i] = NULL;
+		if (prompts[i] != NULL && GenPrepare(m, &a, prompts[i], false, &rows[k]))
+			which[k++] = i;
+	}
+	/* in groups whose caches stay within pg_infer.kv_cache_limit together */
+	for (int g0 = 0, g1; g0 < k; g0 = g1)
+	{
+		mb = 0;
+		for (g1 = g0; g1 < k; g1++)
+		{
+			double		row_mb = (double) llama_kv_floats(&m->pm.llama_config, rows[g1].cap) *
+				sizeof(float) / (1024.0 * 1024.0);
+
+			if (g1 > g0 && mb + row_mb > pgi_kv_cache_limit)
+				break;
+			mb += row_mb;
+		}
+		GenRun(m, &a, rows + g0, g1 - g0);
+	}
+	for (int i = 0; i < k; i++)
+		out[which[i]] = cstring_to_text(rows[i].text.data);
+}
+
+text *
+GenerateOne(const char *model, const Datum *args, const bool *argnull, text *prompt)
+{
+	GenArgs		a = ReadArgValues(args, argnull);
+
+	return cstring_to_text(Generate(model, prompt, &a)->text.data);
 }
 
 PG_FUNCTION_INFO_V1(pgi_generate);
@@ -373,9 +537,7 @@ pgi_generate(PG_FUNCTION_ARGS)
 	MemoryContext cxt,
 				old;
 	GenArgs		a;
-	GenToken   *toks;
-	int			n;
-	char	   *out;
+	GenRow	   *row;
 	text	   *result;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -383,9 +545,9 @@ pgi_generate(PG_FUNCTION_ARGS)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer generate", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	a = ReadArgs(fcinfo);
-	out = Generate(TextDatumGetCString(PG_GETARG_DATUM(0)), PG_GETARG_TEXT_PP(1), &a, &toks, &n);
+	row = Generate(TextDatumGetCString(PG_GETARG_DATUM(0)), PG_GETARG_TEXT_PP(1), &a);
 	MemoryContextSwitchTo(old);
-	result = cstring_to_text(out);
+	result = cstring_to_text(row->text.data);
 	MemoryContextDelete(cxt);
 	PG_RETURN_TEXT_P(result);
 }
@@ -400,8 +562,8 @@ pgi_generate_tokens(PG_FUNCTION_ARGS)
 	MemoryContext cxt,
 				old;
 	GenArgs		a;
+	GenRow	   *row;
 	GenToken   *toks;
-	int			n;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -409,9 +571,10 @@ pgi_generate_tokens(PG_FUNCTION_ARGS)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer generate", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	a = ReadArgs(fcinfo);
-	(void) Generate(TextDatumGetCString(PG_GETARG_DATUM(0)), PG_GETARG_TEXT_PP(1), &a, &toks, &n);
+	row = Generate(TextDatumGetCString(PG_GETARG_DATUM(0)), PG_GETARG_TEXT_PP(1), &a);
+	toks = row->toks;
 	MemoryContextSwitchTo(old);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < row->n_gen; i++)
 	{
 		Datum		values[4];
 		bool		nulls[4] = {false};

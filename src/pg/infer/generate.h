@@ -12,6 +12,22 @@
 
 extern int	pgi_kv_cache_limit;
 
+/* generate(model, prompt, max_tokens, temperature, top_k, top_p, seed, stop) */
+#define GENERATE_NARGS 8
+
 extern void GenerateInit(void);
+
+/*
+ * generate() of n prompts decoded together (rows of one query): args /
+ * argnull are generate()'s arguments (model and prompt unused); out[i] is
+ * the text of prompts[i], or NULL for a NULL prompt and for a prompt that
+ * cannot be generated (too long, cache limit): call generate() alone for it,
+ * which raises the ERROR
+ */
+extern void GenerateRows(const char *model, const Datum *args, const bool *argnull,
+						 text **prompts, int n, text **out);
+
+/* generate() of one prompt with those arguments (ERROR as generate()) */
+extern text *GenerateOne(const char *model, const Datum *args, const bool *argnull, text *prompt);
 
 #endif							/* PGI_GENERATE_H */

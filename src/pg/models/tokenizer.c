@@ -282,36 +282,17 @@ TokenizerDecodeBytes(PgiTokenizer *tok, const int32 *ids, int n, int *len)
 char *
 TokenizerDecode(PgiTokenizer *tok, const int32 *ids, int n)
 {
-	char	   *s;
-	size_t		len;
-	PgiError	err = {0};
-	char	   *out;
+	int			len;
+	char	   *s = TokenizerDecodeBytes(tok, ids, n, &len);
 
-	PgiStatus	st = tok->sp ? tok_spm_decode(tok->sp, ids, (size_t) n, &s, &len, &err) :
-		tok->ug ? tok_unigram_decode(tok->ug, ids, (size_t) n, &s, &len, &err) :
-		tok->bpe ? tok_bpe_decode(tok->bpe, ids, (size_t) n, true, &s, &len, &err) :
-		tok_wordpiece_decode(tok->wp, ids, (size_t) n, true, &s, &len, &err);
-
-	if (st != PGI_OK)
-		PgiReport(&err);
 	if (GetDatabaseEncoding() != PG_UTF8)
-	{
-		free(s);
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("tokenizers need a UTF8 database")));
-	}
 	/* byte-level pieces can decode to a NUL or a broken sequence: refuse those */
-	if (!pg_verifymbstr(s, (int) len, true))
-	{
-		free(s);
+	if (!pg_verifymbstr(s, len, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 				 errmsg("these token ids do not decode to valid UTF-8 text")));
-	}
-	out = palloc(len + 1);
-	memcpy(out, s, len);
-	out[len] = '\0';
-	free(s);
-	return out;
+	return s;
 }

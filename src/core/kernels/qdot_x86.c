@@ -1,0 +1,397 @@
+/*-------------------------------------------------------------------------
+ *
+ * qdot_x86.c
+ *	  AVX2 (with FMA and F16C) kernels of the block dot products (qdot.h).
+ *
+ * The integer part of every block product is the portable kernels' exact
+ * sum: unsigned or sign-adjusted weight bytes times int8 activations with
+ * vpmaddubsw (pairs into int16, no overflow: |w| <= 63 for the 6-bit
+ * types, 15 or 31 for the others, |a| <= 127), then vpmaddwd into int32,
+ * scaled once per block in float.  K-quant minimums and Q6_K's offset of
+ * 32 use the activation block's sums of 16.  Compiled for AVX2 through
+ * target attributes and chosen at run time, so the extension still runs on
+ * CPUs without it.
+ *
+ * src/core/kernels/qdot_x86.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/kernels/fp16.h"
+#include "core/kernels/qdot.h"
+#include "core/kernels/qdot_impl.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+/* Sum of the 8 floats of v */
+AVX2 static inline float
+hsum(__m256 v)
+{
+	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/* int32 lanes of sum over pairs of (u8 u) * (s8 s) */
+AVX2 static inline __m256i
+dot_u8s8(__m256i u, __m256i s)
+{
+	return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+/* The same for signed w: |w| times s with w's sign moved onto s */
+AVX2 static inline __m256i
+dot_s8s8(__m256i w, __m256i s)
+{
+	return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(s, w));
+}
+
+/* Scale of an activation block */
+static inline float
+act_d(const uint8_t *blk)
+{
+	float		d;
+
+	memcpy(&d, blk, sizeof(d));
+	return d;
+}
+
+/* 32 nibbles of 16 bytes: low nibbles first, then high ones */
+AVX2 static inline __m256i
+nibbles(const uint8_t *qs)
+{
+	__m128i		b = _mm_loadu_si128((const __m128i *) qs);
+	__m256i		both = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
+
+	return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+/* Byte j is 0xFF where bit j of x is set */
+AVX2 static inline __m256i
+bits_to_bytes(uint32_t x)
+{
+	const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+											2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+	const __m256i bit = _mm256_set1_epi64x((int64_t) 0x8040201008040201ull);
+	__m256i		v = _mm256_shuffle_epi8(_mm256_set1_epi32((int32_t) x), spread);
+
+	return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+AVX2 static float
+dot_f32(int n, const uint8_t *w, const uint8_t *a)
+{
+	const float *x = (const float *) a;
+	__m256		acc0 = _mm256_setzero_ps(),
+				acc1 = _mm256_setzero_ps();
+	float		tail = 0.0f;
+	int			j = 0;
+
+	for (; j + 16 <= n; j += 16)
+	{
+		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps((const float *) w + j), _mm256_loadu_ps(x + j), acc0);
+		acc1 = _mm256_fmadd_ps(_mm256_loadu_ps((const float *) w + j + 8), _mm256_loadu_ps(x + j + 8), acc1);
+	}
+	for (; j < n; j++)
+	{
+		float		wv;
+
+		memcpy(&wv, w + 4 * (size_t) j, sizeof(wv));
+		tail += wv * x[j];
+	}
+	return hsum(_mm256_add_ps(acc0, acc1)) + tail;
+}
+
+AVX2 static float
+dot_f16(int n, const uint8_t *w, const uint8_t *a)
+{
+	const float *x = (const float *) a;
+	__m256		acc0 = _mm256_setzero_ps(),
+				acc1 = _mm256_setzero_ps();
+	float		tail = 0.0f;
+	int			j = 0;
+
+	for (; j + 16 <= n; j += 16)
+	{
+		__m256		w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (w + 2 * (size_t) j)));
+		__m256		w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (w + 2 * (size_t) j + 16)));
+
+		acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + j), acc0);
+		acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + j + 8), acc1);
+	}
+	for (; j < n; j++)
+		tail += fp16_to_fp32(fp16_read_le16(w + 2 * (size_t) j)) * x[j];
+	return hsum(_mm256_add_ps(acc0, acc1)) + tail;
+}
+
+/* 8 bf16 values to float */
+AVX2 static inline __m256
+bf16x8(const uint8_t *p)
+{
+	__m256i		v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *) p));
+
+	return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+AVX2 static float
+dot_bf16(int n, const uint8_t *w, const uint8_t *a)
+{
+	const float *x = (const float *) a;
+	__m256		acc0 = _mm256_setzero_ps(),
+				acc1 = _mm256_setzero_ps();
+	float		tail = 0.0f;
+	int			j = 0;
+
+	for (; j + 16 <= n; j += 16)
+	{
+		acc0 = _mm256_fmadd_ps(bf16x8(w + 2 * (size_t) j), _mm256_loadu_ps(x + j), acc0);
+		acc1 = _mm256_fmadd_ps(bf16x8(w + 2 * (size_t) j + 16), _mm256_loadu_ps(x + j + 8), acc1);
+	}
+	for (; j < n; j++)
+		tail += bf16_to_fp32(fp16_read_le16(w + 2 * (size_t) j)) * x[j];
+	return hsum(_mm256_add_ps(acc0, acc1)) + tail;
+}
+
+/* Scale of a weight block (fp16) */
+AVX2 static inline float
+w_d(const uint8_t *p)
+{
+	return _cvtsh_ss(fp16_read_le16(p));
+}
+
+/*
+ * One block of each quantised type: acc += float(integer block sum) * scale;
+ * *mins collects what the K-quants subtract (their minimums)
+ */
+#define BLOCK_FMA(acc, sumi, d) \
+	_mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d), (acc))
+
+AVX2 static inline __m256
+step_q8_0(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
+{
+	__m256i		qw = _mm256_loadu_si256((const __m256i *) (w + 2));
+	__m256i		qa = _mm256_loadu_si256((const __m256i *) (a + 4));
+
+	(void) mins;
+	return BLOCK_FMA(acc, dot_s8s8(qw, qa), w_d(w) * act_d(a));
+}
+
+AVX2 static inline __m256
+step_q4_0(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
+{
+	__m256i		qw = _mm256_sub_epi8(nibbles(w + 2), _mm256_set1_epi8(8));
+	__m256i		qa = _mm256_loadu_si256((const __m256i *) (a + 4));
+
+	(void) mins;
+	return BLOCK_FMA(acc, dot_s8s8(qw, qa), w_d(w) * act_d(a));
+}
+
+AVX2 static inline __m256
+step_q5_0(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
+{
+	uint32_t	qh;
+	__m256i		hi,
+				qw,
+				qa;
+
+	(void) mins;
+	memcpy(&qh, w + 2, sizeof(qh));
+	hi = _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10));
+	qw = _mm256_sub_epi8(_mm256_or_si256(nibbles(w + 6), hi), _mm256_set1_epi8(16));
+	qa = _mm256_loadu_si256((const __m256i *) (a + 4));
+	return BLOCK_FMA(acc, dot_s8s8(qw, qa), w_d(w) * act_d(a));
+}
+
+/* Q4_K (q5 = 0) and Q5_K (q5 = 1) */
+AVX2 static inline __m256
+step_k45(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins, int q5)
+{
+	const uint8_t *qs = w + (q5 ? 48 : 16);
+	const int8_t *qa = (const int8_t *) (a + 4);
+	__m256i		qhv = q5 ? _mm256_loadu_si256((const __m256i *) (w + 16)) : _mm256_setzero_si256();
+	uint8_t		sc[8],
+				mn[8];
+	__m256i		sumi = _mm256_setzero_si256();
+	float		da = act_d(a);
+
+	qdot_k_scales(w + 4, sc, mn);
+	for (int g = 0; g < 4; g++)
+	{
+		__m256i		q = _mm256_loadu_si256((const __m256i *) (qs + 32 * g));
+		__m256i		lo = _mm256_and_si256(q, _mm256_set1_epi8(0x0F));
+		__m256i		hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F));
+		__m256i		p1,
+					p2;
+
+		if (q5)
+		{
+			__m256i		m1 = _mm256_set1_epi8((char) (1 << (2 * g)));
+			__m256i		m2 = _mm256_set1_epi8((char) (1 << (2 * g + 1)));
+
+			lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qhv, m1), m1),
+													  _mm256_set1_epi8(0x10)));
+			hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qhv, m2), m2),
+													  _mm256_set1_epi8(0x10)));
+		}
+		p1 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *) (qa + 64 * g)));
+		p2 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *) (qa + 64 * g + 32)));
+		sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * g])));
+		sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p2, _mm256_set1_epi16(sc[2 * g + 1])));
+	}
+	*mins += w_d(w + 2) * da * (float) qdot_k_mins(a, mn);
+	return BLOCK_FMA(acc, sumi, w_d(w) * da);
+}
+
+AVX2 static inline __m256
+step_q4_k(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
+{
+	return step_k45(w, a, acc, mins, 0);
+}
+
+AVX2 static inline __m256
+step_q5_k(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
+{
+	return step_k45(w, a, acc, mins, 1);
+}
+
+/*
+ * Q6_K: each half of 128 values has 64 ql bytes and 32 qh bytes; value
+ * l + 32k (k = 0..3) takes a nibble of ql[l] or ql[l+32] and two bits of
+ * qh[l]; q - 32 is computed as q . a - 32 * sum(a) with the block's sums of
+ * 16, whose index is also the scale's
+ */
+AVX2 static inline __m256
+step_q6_k(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0F);
+	const __m256i m2 = _mm256_set1_epi8(0x03);
+	const int8_t *sc = (const int8_t *) (w + 192);
+	const int8_t *qa = (const int8_t *) (a + 4);
+	int16_t		sums[16];
+	int			offset = 0;
+	__m256i		sumi = _mm256_setzero_si256();
+
+	(void) mins;
+	memcpy(sums, a + 4 + QDOT_A8K_BLOCK, sizeof(sums));
+	for (int k = 0; k < 16; k++)
+		offset += sc[k] * sums[k];
+	for (int h = 0; h < 2; h++)
+	{
+		__m256i		l0 = _mm256_loadu_si256((const __m256i *) (w + 64 * h));
+		__m256i		l1 = _mm256_loadu_si256((const __m256i *) (w + 64 * h + 32));
+		__m256i		qh = _mm256_loadu_si256((const __m256i *) (w + 128 + 32 * h));
+		__m256i		q[4];
+
+		q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+							   _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+		q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+							   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+		q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+							   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+		q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+							   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+		for (int k = 0; k < 4; k++)
+		{
+			int			si = 8 * h + 2 * k;
+			__m256i		p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *) (qa + 128 * h + 32 * k)));
+			__m256i		s = _mm256_set_m128i(_mm_set1_epi16(sc[si + 1]), _mm_set1_epi16(sc[si]));
+
+			sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+		}
+	}
+	sumi = _mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * offset, 0, 0, 0, 0, 0, 0, 0));
+	return BLOCK_FMA(acc, sumi, w_d(w + 208) * act_d(a));
+}
+
+/* out[r] = sum of acc[r]'s lanes + extra[r], r < nr */
+AVX2 static inline void
+hsum_rows(const __m256 *acc, const float *extra, int nr, float *out)
+{
+	for (int r = 0; r < nr; r++)
+		out[r] = hsum(acc[r]) - extra[r];
+}
+
+/*
+ * Row groups of a block type: up to 4 weight rows against one activation
+ * row, block by block, so each activation block is loaded once for the
+ * rows and the 4 independent accumulators hide the FMA latency
+ */
+#define ROWS(type, QK, WB, AB) \
+AVX2 static void \
+rows_##type(int n, const uint8_t *w, size_t rb, int nr, const uint8_t *a, float *out) \
+{ \
+	__m256		acc[QDOT_ROWS]; \
+	float		mins[QDOT_ROWS] = {0}; \
+	int			nb = n / (QK); \
+\
+	for (int r = 0; r < QDOT_ROWS; r++) \
+		acc[r] = _mm256_setzero_ps(); \
+	if (nr == QDOT_ROWS) \
+		for (int b = 0; b < nb; b++) \
+		{ \
+			const uint8_t *ab = a + (size_t) b * (AB); \
+			const uint8_t *wb = w + (size_t) b * (WB); \
+\
+			acc[0] = step_##type(wb, ab, acc[0], &mins[0]); \
+			acc[1] = step_##type(wb + rb, ab, acc[1], &mins[1]); \
+			acc[2] = step_##type(wb + 2 * rb, ab, acc[2], &mins[2]); \
+			acc[3] = step_##type(wb + 3 * rb, ab, acc[3], &mins[3]); \
+		} \
+	else \
+		for (int r = 0; r < nr; r++) \
+			for (int b = 0; b < nb; b++) \
+				acc[r] = step_##type(w + r * rb + (size_t) b * (WB), a + (size_t) b * (AB), \
+									 acc[r], &mins[r]); \
+	hsum_rows(acc, mins, nr, out); \
+}
+ROWS(q8_0, 32, 34, QDOT_A8_BYTES)
+ROWS(q4_0, 32, 18, QDOT_A8_BYTES)
+ROWS(q5_0, 32, 22, QDOT_A8_BYTES)
+ROWS(q4_k, 256, 144, QDOT_A8K_BYTES)
+ROWS(q5_k, 256, 176, QDOT_A8K_BYTES)
+ROWS(q6_k, 256, 210, QDOT_A8K_BYTES)
+
+/* Row groups of the float types: one row at a time */
+#define FLOAT_ROWS(type) \
+AVX2 static void \
+rows_##type(int n, const uint8_t *w, size_t rb, int nr, const uint8_t *a, float *out) \
+{ \
+	for (int r = 0; r < nr; r++) \
+		out[r] = dot_##type(n, w + (size_t) r * rb, a); \
+}
+FLOAT_ROWS(f32)
+FLOAT_ROWS(f16)
+FLOAT_ROWS(bf16)
+
+static const QdotKernels avx2 = {
+	"avx2", rows_f32, rows_f16, rows_bf16, rows_q8_0, rows_q4_0, rows_q5_0,
+	rows_q4_k, rows_q5_k, rows_q6_k
+};
+
+const QdotKernels *
+qdot_avx2_kernels(void)
+{
+	/* every CPU with AVX2 has F16C (which clang's builtin cannot name) */
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		return &avx2;
+	return NULL;
+}
+
+#else							/* not x86 */
+
+const QdotKernels *
+qdot_avx2_kernels(void)
+{
+	return NULL;
+}
+
+#endif
