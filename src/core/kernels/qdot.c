@@ -107,6 +107,8 @@ quantize_a8k_block(const float *x, uint8_t *dst)
 	memcpy(dst + 4 + QDOT_A8K_BLOCK, sums, sizeof(sums));
 }
 
+static QdotA8Fn a8_kernel(void);
+
 /* Bytes of one activation row */
 size_t
 qdot_act_row_bytes(QdotAct a, int cols)
@@ -134,8 +136,12 @@ qdot_quantize(QdotAct a, const float *x, int ldx, int m, int cols, uint8_t *dst)
 		uint8_t    *out = dst + (size_t) i * rb;
 
 		if (a == QDOT_A8)
+		{
+			QdotA8Fn	q = a8_kernel();
+
 			for (int b = 0; b < cols / QDOT_A8_BLOCK; b++)
-				quantize_a8_block(row + b * QDOT_A8_BLOCK, out + b * QDOT_A8_BYTES);
+				q(row + b * QDOT_A8_BLOCK, out + b * QDOT_A8_BYTES);
+		}
 		else if (a == QDOT_A8K)
 			for (int b = 0; b < cols / QDOT_A8K_BLOCK; b++)
 				quantize_a8k_block(row + b * QDOT_A8K_BLOCK, out + b * QDOT_A8K_BYTES);
@@ -400,6 +406,15 @@ kernels(void)
 		best = k ? k : &portable;
 	}
 	return best;
+}
+
+/* The A8 quantiser of the kernels in use (same results on every path) */
+static QdotA8Fn
+a8_kernel(void)
+{
+	QdotA8Fn	q = kernels() != &portable ? qdot_avx2_a8() : NULL;
+
+	return q ? q : quantize_a8_block;
 }
 
 const char *

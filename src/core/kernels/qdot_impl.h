@@ -66,6 +66,10 @@ qdot_k_mins(const uint8_t *a, const uint8_t mn[8])
 	return m;
 }
 
+/* Quantise one A8 block of 32 floats (qdot.h), or NULL when not AVX2 */
+typedef void (*QdotA8Fn) (const float *x, uint8_t *dst);
+extern QdotA8Fn qdot_avx2_a8(void);
+
 /* The AVX2 kernels, or NULL when the CPU lacks AVX2, FMA or F16C */
 extern const QdotKernels *qdot_avx2_kernels(void);
 

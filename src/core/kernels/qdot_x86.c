@@ -134,7 +134,7 @@ dot_f16(int n, const uint8_t *w, const uint8_t *a)
 }
 
 /* 8 bf16 values to float */
-AVX2 static inline __m256
+AVX2 static inline __attribute__((always_inline)) __m256
 bf16x8(const uint8_t *p)
 {
 	__m256i		v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *) p));
@@ -175,7 +175,7 @@ w_d(const uint8_t *p)
 #define BLOCK_FMA(acc, sumi, d) \
 	_mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d), (acc))
 
-AVX2 static inline __m256
+AVX2 static inline __attribute__((always_inline)) __m256
 step_q8_0(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
 {
 	__m256i		qw = _mm256_loadu_si256((const __m256i *) (w + 2));
@@ -185,7 +185,7 @@ step_q8_0(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
 	return BLOCK_FMA(acc, dot_s8s8(qw, qa), w_d(w) * act_d(a));
 }
 
-AVX2 static inline __m256
+AVX2 static inline __attribute__((always_inline)) __m256
 step_q4_0(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
 {
 	__m256i		qw = _mm256_sub_epi8(nibbles(w + 2), _mm256_set1_epi8(8));
@@ -195,7 +195,7 @@ step_q4_0(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
 	return BLOCK_FMA(acc, dot_s8s8(qw, qa), w_d(w) * act_d(a));
 }
 
-AVX2 static inline __m256
+AVX2 static inline __attribute__((always_inline)) __m256
 step_q5_0(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
 {
 	uint32_t	qh;
@@ -212,7 +212,7 @@ step_q5_0(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
 }
 
 /* Q4_K (q5 = 0) and Q5_K (q5 = 1) */
-AVX2 static inline __m256
+AVX2 static inline __attribute__((always_inline)) __m256
 step_k45(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins, int q5)
 {
 	const uint8_t *qs = w + (q5 ? 48 : 16);
@@ -251,13 +251,13 @@ step_k45(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins, int q5)
 	return BLOCK_FMA(acc, sumi, w_d(w) * da);
 }
 
-AVX2 static inline __m256
+AVX2 static inline __attribute__((always_inline)) __m256
 step_q4_k(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
 {
 	return step_k45(w, a, acc, mins, 0);
 }
 
-AVX2 static inline __m256
+AVX2 static inline __attribute__((always_inline)) __m256
 step_q5_k(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
 {
 	return step_k45(w, a, acc, mins, 1);
@@ -269,7 +269,7 @@ step_q5_k(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
  * qh[l]; q - 32 is computed as q . a - 32 * sum(a) with the block's sums of
  * 16, whose index is also the scale's
  */
-AVX2 static inline __m256
+AVX2 static inline __attribute__((always_inline)) __m256
 step_q6_k(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins)
 {
 	const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -372,6 +372,62 @@ FLOAT_ROWS(f32)
 FLOAT_ROWS(f16)
 FLOAT_ROWS(bf16)
 
+/*
+ * One A8 block (qdot.c's quantize_a8_block, vectorised): amax of the 32
+ * values, d = fp16(amax / 127), q = x * (127 / amax) rounded to nearest
+ * even (vroundps), clamped; a NaN becomes 0 as in the portable code
+ */
+AVX2 static void
+a8_block(const float *x, uint8_t *dst)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256		v[4],
+				m;
+	__m128		m4;
+	float		amax,
+				d,
+				id;
+	__m256i		q[4],
+				p01,
+				p23,
+				packed;
+
+	for (int i = 0; i < 4; i++)
+		v[i] = _mm256_loadu_ps(x + 8 * i);
+	/* vmaxps returns its second operand for NaN: the running max ignores NaN */
+	m = _mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_setzero_ps());
+	for (int i = 1; i < 4; i++)
+		m = _mm256_max_ps(_mm256_andnot_ps(sign, v[i]), m);
+	m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+	m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+	m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+	amax = _mm_cvtss_f32(m4);
+	d = _cvtsh_ss(_cvtss_sh(amax / 127.0f, 0));
+	id = amax != 0.0f ? 127.0f / amax : 0.0f;
+	memcpy(dst, &d, sizeof(d));
+	for (int i = 0; i < 4; i++)
+	{
+		__m256		y = _mm256_mul_ps(v[i], _mm256_set1_ps(id));
+
+		/* NaN -> 0, then clamp to [-127, 127] */
+		y = _mm256_and_ps(y, _mm256_cmp_ps(y, y, _CMP_ORD_Q));
+		y = _mm256_min_ps(_mm256_max_ps(y, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+		q[i] = _mm256_cvtps_epi32(_mm256_round_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+	}
+	/* int32 -> int8 in order: packs interleave 128-bit lanes, a permute restores it */
+	p01 = _mm256_packs_epi32(q[0], q[1]);
+	p23 = _mm256_packs_epi32(q[2], q[3]);
+	packed = _mm256_packs_epi16(p01, p23);
+	packed = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+	_mm256_storeu_si256((__m256i *) (dst + 4), packed);
+}
+
+QdotA8Fn
+qdot_avx2_a8(void)
+{
+	return qdot_avx2_kernels() ? a8_block : NULL;
+}
+
 static const QdotKernels avx2 = {
 	"avx2", rows_f32, rows_f16, rows_bf16, rows_q8_0, rows_q4_0, rows_q5_0,
 	rows_q4_k, rows_q5_k, rows_q6_k
@@ -390,6 +446,12 @@ qdot_avx2_kernels(void)
 
 const QdotKernels *
 qdot_avx2_kernels(void)
+{
+	return NULL;
+}
+
+QdotA8Fn
+qdot_avx2_a8(void)
 {
 	return NULL;
 }

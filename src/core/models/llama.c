@@ -15,9 +15,11 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/kernels/nn_kernels.h"
 #include "core/kernels/par.h"
 #include "core/kernels/qdot.h"
 #include "core/kernels/quant.h"
+#include "core/kernels/vec_kernels.h"
 #include "core/models/llama.h"
 
 /* ------------------------------------------------------------ config */
@@ -249,9 +251,18 @@ kv_row(const LlamaConfig *c, const LlamaKv *kv, int l, int which, int32_t p)
 	return kv->data + (((size_t) l * 2 + which) * (size_t) kv->cap + (size_t) p) * kvd;
 }
 
+/* y[0..n) += a * x[0..n) */
+static inline void
+axpy(float *y, float a, const float *x, int n)
+{
+	for (int i = 0; i < n; i++)
+		y[i] += a * x[i];
+}
+
 /*
  * Attention of token t (query q, n_heads*head_dim) over positions 0..pos
- * of its cache, into out (n_heads*head_dim)
+ * of its cache, into out (n_heads*head_dim): scores by the dispatched dot
+ * product of vec_kernels.h, softmax with nn_kernels.h's vectorised exp
  */
 static void
 attend(const LlamaConfig *c, const LlamaKv *kv, int l, int32_t pos, const float *q,
@@ -271,29 +282,18 @@ attend(const LlamaConfig *c, const LlamaKv *kv, int l, int32_t pos, const float 
 
 		for (int32_t p = 0; p <= pos; p++)
 		{
-			const float *kr = kv_row(c, kv, l, 0, p) + koff;
-			float		s = 0.0f;
-
-			for (int i = 0; i < hd; i++)
-				s += qh[i] * kr[i];
-			scores[p] = s * scale;
+			scores[p] = vk_dot(qh, kv_row(c, kv, l, 0, p) + koff, hd) * scale;
 			if (scores[p] > max)
 				max = scores[p];
 		}
 		for (int32_t p = 0; p <= pos; p++)
-		{
-			scores[p] = expf(scores[p] - max);
+			scores[p] -= max;
+		nn_exp(scores, (size_t) pos + 1);
+		for (int32_t p = 0; p <= pos; p++)
 			sum += scores[p];
-		}
 		memset(oh, 0, sizeof(float) * hd);
 		for (int32_t p = 0; p <= pos; p++)
-		{
-			const float *vr = kv_row(c, kv, l, 1, p) + koff;
-			float		a = scores[p] / sum;
-
-			for (int i = 0; i < hd; i++)
-				oh[i] += a * vr[i];
-		}
+			axpy(oh, scores[p] / sum, kv_row(c, kv, l, 1, p) + koff, hd);
 	}
 }
 
