@@ -675,7 +675,7 @@ row_dot(const QMat *w, const float *v, float *got, double *ref)
 	uint8_t    *act = malloc(qdot_act_row_bytes(a, w->cols));
 
 	qdot_quantize(a, v, w->cols, 1, w->cols, act);
-	qdot_matmul(w, act, 1, got, 1, 0, 1);
+	qdot_matmul(w, act, 1, got, 1, 0, 1, 0);
 	*ref = dot_reference(w, act);
 	free(act);
 }

@@ -109,6 +109,7 @@ quantize_a8k_block(const float *x, uint8_t *dst)
 
 static QdotA8Fn a8_kernel(void);
 
+
 /* Bytes of one activation row */
 size_t
 qdot_act_row_bytes(QdotAct a, int cols)
@@ -505,16 +506,26 @@ dot_fn(const QdotKernels *k, uint32_t type)
 }
 
 void
-qdot_matmul(const QMat *w, const uint8_t *act, int m, float *out, int ldo, int r0, int r1)
+qdot_matmul(const QMat *w, const uint8_t *act, int m, float *out, int ldo, int r0, int r1,
+			int streaming)
 {
 	QdotFn		rows = dot_fn(kernels(), w->type);
 	size_t		arb = qdot_act_row_bytes(qdot_act(w->type), w->cols);
 
-	/* a group of weight rows stays in cache while every activation row passes */
-	for (int r = r0; r < r1; r += QDOT_ROWS)
+	/*
+	 * A group of weight rows stays in cache while every activation row
+	 * passes.  One activation row (a decoding step) of a model bigger than
+	 * the caches (streaming) goes row by row instead: reading 4 rows side by
+	 * side streams memory at less than half the rate (measured: 42M-shaped
+	 * Q8_0, 137 vs 316 tokens/s).  Each row's arithmetic is the same either
+	 * way, so results never depend on it.
+	 */
+	int			group = m == 1 && streaming ? 1 : QDOT_ROWS;
+
+	for (int r = r0; r < r1; r += group)
 	{
 		const uint8_t *wr = w->data + (size_t) r * w->row_bytes;
-		int			nr = r1 - r < QDOT_ROWS ? r1 - r : QDOT_ROWS;
+		int			nr = r1 - r < group ? r1 - r : group;
 		float		res[QDOT_ROWS];
 
 		for (int i = 0; i < m; i++)

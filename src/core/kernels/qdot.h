@@ -74,10 +74,14 @@ extern void qdot_quantize(QdotAct a, const float *x, int ldx, int m, int cols, u
 
 /*
  * out[i * ldo + r] = row r of w . activation row i, for r in [r0, r1) and
- * i in [0, m); act holds m rows quantised for w's type (qdot_quantize)
+ * i in [0, m); act holds m rows quantised for w's type (qdot_quantize).
+ * streaming: the weights come from memory, not the caches (a model larger
+ * than QDOT_STREAMING_BYTES), which changes the order rows are read in,
+ * never the results.
  */
+#define QDOT_STREAMING_BYTES ((size_t) 24 << 20)
 extern void qdot_matmul(const QMat *w, const uint8_t *act, int m, float *out, int ldo,
-						int r0, int r1);
+						int r0, int r1, int streaming);
 
 /* Dequantise row r of w into out (cols floats) */
 extern void qdot_row(const QMat *w, int r, float *out);

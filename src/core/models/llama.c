@@ -143,6 +143,7 @@ typedef struct LinearJob
 	const uint8_t *act;
 	int			n;
 	float	   *out;
+	int			streaming;
 } LinearJob;
 
 /* Weight rows per chunk handed to a thread */
@@ -157,14 +158,14 @@ linear_rows(void *arg, int begin, int end)
 
 	if (r1 > j->w->rows)
 		r1 = j->w->rows;
-	qdot_matmul(j->w, j->act, j->n, j->out, j->w->rows, r0, r1);
+	qdot_matmul(j->w, j->act, j->n, j->out, j->w->rows, r0, r1, j->streaming);
 }
 
 /* out (n, rows) = x (n, cols) W^T, x quantised into act as w's type needs */
 static void
-linear(const QMat *w, const float *x, int n, uint8_t *act, float *out)
+linear(const QMat *w, const float *x, int n, uint8_t *act, float *out, int streaming)
 {
-	LinearJob	job = {w, act, n, out};
+	LinearJob	job = {w, act, n, out, streaming};
 
 	qdot_quantize(qdot_act(w->type), x, w->cols, n, w->cols, act);
 	par_for((w->rows + LINEAR_CHUNK - 1) / LINEAR_CHUNK, linear_rows, &job);
@@ -329,9 +330,9 @@ layer_forward(const LlamaConfig *c, const LlamaWeights *w, int l, int32_t n,
 
 	/* q, k, v of every token; rotate q and k; append k, v to the caches */
 	rmsnorm(s->xb, s->x, L->attn_norm, n, c->dim, c->norm_eps);
-	linear(&L->wq, s->xb, n, s->act, s->q);
-	linear(&L->wk, s->xb, n, s->act, s->k);
-	linear(&L->wv, s->xb, n, s->act, s->v);
+	linear(&L->wq, s->xb, n, s->act, s->q, w->streaming);
+	linear(&L->wk, s->xb, n, s->act, s->k, w->streaming);
+	linear(&L->wv, s->xb, n, s->act, s->v, w->streaming);
 	add_bias(s->q, L->bq, n, qd);
 	add_bias(s->k, L->bk, n, kvd);
 	add_bias(s->v, L->bv, n, kvd);
@@ -349,16 +350,16 @@ layer_forward(const LlamaConfig *c, const LlamaWeights *w, int l, int32_t n,
 	for (int32_t t = 0; t < n; t++)
 		attend(c, &kv[seq[t]], l, s->pos[t], s->q + (size_t) t * qd, s->scores,
 			   s->att + (size_t) t * qd);
-	linear(&L->wo, s->att, n, s->act, s->out);
+	linear(&L->wo, s->att, n, s->act, s->out, w->streaming);
 	for (size_t i = 0; i < (size_t) n * c->dim; i++)
 		s->x[i] += s->out[i];
 
 	/* feed-forward */
 	rmsnorm(s->xb, s->x, L->ffn_norm, n, c->dim, c->norm_eps);
-	linear(&L->w_gate, s->xb, n, s->act, s->hb);
-	linear(&L->w_up, s->xb, n, s->act, s->hb2);
+	linear(&L->w_gate, s->xb, n, s->act, s->hb, w->streaming);
+	linear(&L->w_up, s->xb, n, s->act, s->hb2, w->streaming);
 	swiglu(s->hb, s->hb2, (size_t) n * c->ffn);
-	linear(&L->w_down, s->hb, n, s->act, s->out);
+	linear(&L->w_down, s->hb, n, s->act, s->out, w->streaming);
 	for (size_t i = 0; i < (size_t) n * c->dim; i++)
 		s->x[i] += s->out[i];
 }
@@ -423,7 +424,7 @@ llama_forward(const LlamaConfig *c, const LlamaWeights *w, const LlamaRuntime *r
 	if (n_out > 0)
 	{
 		rmsnorm(s.xb, s.x, w->out_norm, n_out, c->dim, c->norm_eps);
-		linear(&w->output, s.xb, n_out, s.act, logits);
+		linear(&w->output, s.xb, n_out, s.act, logits, w->streaming);
 	}
 	return PGI_OK;
 }

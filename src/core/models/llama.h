@@ -99,6 +99,7 @@ typedef struct LlamaWeights
 	const float *out_norm;		/* (dim) */
 	QMat		output;			/* (vocab, dim) */
 	const float *rope_freqs;	/* (rope_dim/2) or NULL */
+	int			streaming;		/* matrices over QDOT_STREAMING_BYTES in all (qdot.h) */
 	LlamaLayer	layers[LLAMA_MAX_LAYERS];	/* (n_layers) used */
 } LlamaWeights;
 

@@ -447,6 +447,19 @@ llama_bind(const LlamaConfig *c, const uint8_t *section, uint64_t len, LlamaWeig
 		L->w_up = m[SLOTS_GLOBAL + 10];
 		L->w_down = m[SLOTS_GLOBAL + 11];
 	}
+	{
+		size_t		total = w->output.row_bytes * (size_t) w->output.rows;
+
+		for (int l = 0; l < c->n_layers; l++)
+		{
+			const LlamaLayer *L = &w->layers[l];
+			const QMat *mats[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+
+			for (int i = 0; i < 7; i++)
+				total += mats[i]->row_bytes * (size_t) mats[i]->rows;
+		}
+		w->streaming = total > QDOT_STREAMING_BYTES;
+	}
 	return PGI_OK;
 }
 
