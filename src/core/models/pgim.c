@@ -44,6 +44,29 @@ align_up(uint64_t x)
 }
 
 /*
+ * The header fields every prepared file has: magic, version, arch, sha256,
+ * meta, and the sections in order (weights at PGIM_HEADER_SIZE, then the
+ * vocabulary, then the blob, each 64-byte aligned), which give the size
+ */
+static void
+header_init(PgimHeader *hd, PgimArch arch, uint64_t weights_len, uint64_t vocab_len,
+			uint64_t blob_len, const char *sha256, const PgimMeta *meta)
+{
+	memcpy(hd->magic, PGIM_MAGIC, 8);
+	hd->version = PGIM_VERSION;
+	hd->arch = arch;
+	snprintf(hd->sha256, sizeof(hd->sha256), "%s", sha256 ? sha256 : "");
+	hd->meta = *meta;
+	hd->weights_off = PGIM_HEADER_SIZE;
+	hd->weights_len = weights_len;
+	hd->vocab_off = PGIM_HEADER_SIZE + weights_len;
+	hd->vocab_len = vocab_len;
+	hd->blob_off = hd->vocab_off + align_up(vocab_len);
+	hd->blob_len = blob_len;
+	hd->file_size = hd->blob_off + align_up(blob_len);
+}
+
+/*
  * The weights' layout: slot i of the fixed order (globals, then per layer
  * qkv_w, qkv_b, out_w, out_b, ln1_w, ln1_b, up_w, up_b, down_w, down_b,
  * ln2_w, ln2_b); returns the section size.  Sizes are bounded by
@@ -288,19 +311,8 @@ pgim_build_bert(uint8_t *dst, uint64_t dst_len, const BertConfig *c, const PgimM
 			free(out);
 		}
 	}
-	memcpy(hd->magic, PGIM_MAGIC, 8);
-	hd->version = PGIM_VERSION;
-	hd->arch = PGIM_ARCH_BERT;
-	hd->file_size = total;
-	snprintf(hd->sha256, sizeof(hd->sha256), "%s", sha256 ? sha256 : "");
+	header_init(hd, PGIM_ARCH_BERT, wlen, vocab_len, blob_len, sha256, meta);
 	hd->config = *c;
-	hd->meta = *meta;
-	hd->weights_off = PGIM_HEADER_SIZE;
-	hd->weights_len = wlen;
-	hd->vocab_off = PGIM_HEADER_SIZE + wlen;
-	hd->vocab_len = vocab_len;
-	hd->blob_off = hd->vocab_off + align_up(vocab_len);
-	hd->blob_len = blob_len;
 	if (vocab_len)
 		memcpy(dst + hd->vocab_off, vocab, vocab_len);
 	if (blob_len)
@@ -385,18 +397,7 @@ pgim_build_tokenizer(uint8_t *dst, const PgimMeta *meta, const uint8_t *vocab,
 	PgimHeader *hd = (PgimHeader *) dst;
 
 	memset(dst, 0, PGIM_HEADER_SIZE);
-	memcpy(hd->magic, PGIM_MAGIC, 8);
-	hd->version = PGIM_VERSION;
-	hd->arch = PGIM_ARCH_TOKENIZER;
-	hd->file_size = pgim_tokenizer_file_size(vocab_len, blob_len);
-	snprintf(hd->sha256, sizeof(hd->sha256), "%s", sha256 ? sha256 : "");
-	hd->meta = *meta;
-	hd->weights_off = PGIM_HEADER_SIZE;
-	hd->weights_len = 0;
-	hd->vocab_off = PGIM_HEADER_SIZE;
-	hd->vocab_len = vocab_len;
-	hd->blob_off = hd->vocab_off + align_up(vocab_len);
-	hd->blob_len = blob_len;
+	header_init(hd, PGIM_ARCH_TOKENIZER, 0, vocab_len, blob_len, sha256, meta);
 	if (vocab_len)
 		memcpy(dst + hd->vocab_off, vocab, vocab_len);
 	if (blob_len)
@@ -430,16 +431,8 @@ pgim_build_use(uint8_t *dst, uint64_t dst_len, const UseSource *src, const PgimM
 	memset(dst, 0, PGIM_HEADER_SIZE);
 	if ((st = use_pack(src, dst + PGIM_HEADER_SIZE, size - PGIM_HEADER_SIZE, err)) != PGI_OK)
 		return st;
-	memcpy(hd->magic, PGIM_MAGIC, 8);
-	hd->version = PGIM_VERSION;
-	hd->arch = PGIM_ARCH_USE;
-	hd->file_size = size;
-	snprintf(hd->sha256, sizeof(hd->sha256), "%s", sha256 ? sha256 : "");
+	header_init(hd, PGIM_ARCH_USE, size - PGIM_HEADER_SIZE, 0, 0, sha256, meta);
 	hd->use_config = *c;
-	hd->meta = *meta;
-	hd->weights_off = PGIM_HEADER_SIZE;
-	hd->weights_len = size - PGIM_HEADER_SIZE;
-	hd->vocab_off = hd->blob_off = size;
 	return PGI_OK;
 }
 
@@ -510,19 +503,8 @@ pgim_build_llama(uint8_t *dst, uint64_t dst_len, const GgufFile *g, const LlamaC
 	memset(dst, 0, PGIM_HEADER_SIZE);
 	if ((st = llama_pack(g, c, dst + PGIM_HEADER_SIZE, w, cancel, cancel_arg, err)) != PGI_OK)
 		return st;
-	memcpy(hd->magic, PGIM_MAGIC, 8);
-	hd->version = PGIM_VERSION;
-	hd->arch = PGIM_ARCH_LLAMA;
-	hd->file_size = size;
-	snprintf(hd->sha256, sizeof(hd->sha256), "%s", sha256 ? sha256 : "");
+	header_init(hd, PGIM_ARCH_LLAMA, w, 0, blob_len, sha256, meta);
 	hd->llama_config = *c;
-	hd->meta = *meta;
-	hd->weights_off = PGIM_HEADER_SIZE;
-	hd->weights_len = w;
-	hd->vocab_off = PGIM_HEADER_SIZE + w;
-	hd->vocab_len = 0;
-	hd->blob_off = PGIM_HEADER_SIZE + w;
-	hd->blob_len = blob_len;
 	if (blob_len)
 		memcpy(dst + hd->blob_off, blob, blob_len);
 	return PGI_OK;
