@@ -87,79 +87,72 @@ bits_to_bytes(uint32_t x)
 	return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 }
 
-AVX2 static float
-dot_f32(int n, const uint8_t *w, const uint8_t *a)
-{
-	const float *x = (const float *) a;
-	__m256		acc0 = _mm256_setzero_ps(),
-				acc1 = _mm256_setzero_ps();
-	float		tail = 0.0f;
-	int			j = 0;
-
-	for (; j + 16 <= n; j += 16)
-	{
-		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps((const float *) w + j), _mm256_loadu_ps(x + j), acc0);
-		acc1 = _mm256_fmadd_ps(_mm256_loadu_ps((const float *) w + j + 8), _mm256_loadu_ps(x + j + 8), acc1);
-	}
-	for (; j < n; j++)
-	{
-		float		wv;
-
-		memcpy(&wv, w + 4 * (size_t) j, sizeof(wv));
-		tail += wv * x[j];
-	}
-	return hsum(_mm256_add_ps(acc0, acc1)) + tail;
-}
-
-AVX2 static float
-dot_f16(int n, const uint8_t *w, const uint8_t *a)
-{
-	const float *x = (const float *) a;
-	__m256		acc0 = _mm256_setzero_ps(),
-				acc1 = _mm256_setzero_ps();
-	float		tail = 0.0f;
-	int			j = 0;
-
-	for (; j + 16 <= n; j += 16)
-	{
-		__m256		w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (w + 2 * (size_t) j)));
-		__m256		w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (w + 2 * (size_t) j + 16)));
-
-		acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + j), acc0);
-		acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + j + 8), acc1);
-	}
-	for (; j < n; j++)
-		tail += fp16_to_fp32(fp16_read_le16(w + 2 * (size_t) j)) * x[j];
-	return hsum(_mm256_add_ps(acc0, acc1)) + tail;
-}
-
-/* 8 bf16 values to float */
+/* 8 weights of each float type, at element j, as float */
 AVX2 static inline __attribute__((always_inline)) __m256
-bf16x8(const uint8_t *p)
+f32x8(const uint8_t *w, int j)
 {
-	__m256i		v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *) p));
+	return _mm256_loadu_ps((const float *) w + j);
+}
+
+AVX2 static inline __attribute__((always_inline)) __m256
+f16x8(const uint8_t *w, int j)
+{
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (w + 2 * (size_t) j)));
+}
+
+AVX2 static inline __attribute__((always_inline)) __m256
+bf16x8(const uint8_t *w, int j)
+{
+	__m256i		v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *) (w + 2 * (size_t) j)));
 
 	return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
 
-AVX2 static float
-dot_bf16(int n, const uint8_t *w, const uint8_t *a)
+/* One weight of each float type, at element j, as float (the tails) */
+static inline float
+f32_at(const uint8_t *w, int j)
 {
-	const float *x = (const float *) a;
-	__m256		acc0 = _mm256_setzero_ps(),
-				acc1 = _mm256_setzero_ps();
-	float		tail = 0.0f;
-	int			j = 0;
+	float		v;
 
-	for (; j + 16 <= n; j += 16)
-	{
-		acc0 = _mm256_fmadd_ps(bf16x8(w + 2 * (size_t) j), _mm256_loadu_ps(x + j), acc0);
-		acc1 = _mm256_fmadd_ps(bf16x8(w + 2 * (size_t) j + 16), _mm256_loadu_ps(x + j + 8), acc1);
-	}
-	for (; j < n; j++)
-		tail += bf16_to_fp32(fp16_read_le16(w + 2 * (size_t) j)) * x[j];
-	return hsum(_mm256_add_ps(acc0, acc1)) + tail;
+	memcpy(&v, w + 4 * (size_t) j, sizeof(v));
+	return v;
 }
+
+static inline float
+f16_at(const uint8_t *w, int j)
+{
+	return fp16_to_fp32(fp16_read_le16(w + 2 * (size_t) j));
+}
+
+static inline float
+bf16_at(const uint8_t *w, int j)
+{
+	return bf16_to_fp32(fp16_read_le16(w + 2 * (size_t) j));
+}
+
+/* Float rows . float activations: two accumulators of 8, then the tail */
+#define FLOAT_DOT(type) \
+AVX2 static float \
+dot_##type(int n, const uint8_t *w, const uint8_t *a) \
+{ \
+	const float *x = (const float *) a; \
+	__m256		acc0 = _mm256_setzero_ps(), \
+				acc1 = _mm256_setzero_ps(); \
+	float		tail = 0.0f; \
+	int			j = 0; \
+\
+	for (; j + 16 <= n; j += 16) \
+	{ \
+		acc0 = _mm256_fmadd_ps(type##x8(w, j), _mm256_loadu_ps(x + j), acc0); \
+		acc1 = _mm256_fmadd_ps(type##x8(w, j + 8), _mm256_loadu_ps(x + j + 8), acc1); \
+	} \
+	for (; j < n; j++) \
+		tail += type##_at(w, j) * x[j]; \
+	return hsum(_mm256_add_ps(acc0, acc1)) + tail; \
+}
+FLOAT_DOT(f32)
+FLOAT_DOT(f16)
+FLOAT_DOT(bf16)
 
 /* Scale of a weight block (fp16) */
 AVX2 static inline float
