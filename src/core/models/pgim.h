@@ -31,10 +31,11 @@
 #include "core/models/bert.h"
 #include "core/models/llama.h"
 #include "core/pgi_status.h"
+#include "core/tokenizers/chat.h"
 #include "core/models/use_load.h"
 
 #define PGIM_MAGIC			"PGIMODL1"
-#define PGIM_VERSION		4
+#define PGIM_VERSION		5
 #define PGIM_HEADER_SIZE	4096
 #define PGIM_ALIGN			64
 
@@ -85,6 +86,7 @@ typedef struct PgimMeta
 	int32_t		add_bos;		/* tokenize() puts bos_id first */
 	int32_t		add_eos;		/* tokenize() puts eos_id last */
 	int32_t		reserved[17];
+	ChatFormat	chat;			/* decoders: the chat template's family */
 } PgimMeta;
 
 /* The file's first bytes */

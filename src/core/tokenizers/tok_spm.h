@@ -181,6 +181,14 @@ extern const char *tok_spm_id_to_piece(const TokSpm *sp, int32_t id,
 extern int32_t tok_spm_piece_to_id(const TokSpm *sp, const char *piece,
 								   size_t len);
 
+/*
+ * Whether id is a control or unknown piece: the pieces a chat prompt names
+ * by their text (<s>, </s>, <|im_start|>...), which llama.cpp and Hugging
+ * Face match verbatim before encoding (SentencePiece itself matches
+ * user-defined pieces)
+ */
+extern bool tok_spm_is_special(const TokSpm *sp, int32_t id);
+
 #ifdef __cplusplus
 }
 #endif

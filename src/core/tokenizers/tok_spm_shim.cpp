@@ -299,3 +299,18 @@ tok_spm_piece_to_id(const TokSpm *sp, const char *piece, size_t len)
 		return -1;
 	}
 }
+
+extern "C" bool
+tok_spm_is_special(const TokSpm *sp, int32_t id)
+{
+	if (id < 0 || id >= sp->info.n_pieces)
+		return false;
+	try
+	{
+		return sp->proc.IsControl(id) || sp->proc.IsUnknown(id);
+	}
+	catch (...)
+	{
+		return false;
+	}
+}

@@ -104,6 +104,7 @@ typedef struct BatchState
 	char	  **models;			/* [ncalls], NULL: pg_infer.default_model */
 	Jsonb	  **options;		/* [ncalls], NULL: none */
 	bool	   *gen;			/* [ncalls] generate() rather than embed() */
+	bool	   *gchat;			/* [ncalls] generate(model, messages jsonb) */
 	Datum	  (*gargs)[GENERATE_NARGS];	/* [ncalls] generate()'s arguments */
 	bool	  (*gnull)[GENERATE_NARGS];
 	int16	   *typlen;			/* [ncols] */
@@ -218,7 +219,8 @@ LookupFunctionKind(Oid funcid)
 					kind = EMBED_MODEL;
 				else if (strcmp(src, "pgi_embed_default") == 0)
 					kind = EMBED_DEFAULT;
-				else if (strcmp(src, "pgi_generate") == 0)
+				else if (strcmp(src, "pgi_generate") == 0 ||
+						 strcmp(src, "pgi_generate_chat") == 0)
 					kind = EMBED_GENERATE;
 			}
 		}
@@ -444,8 +446,8 @@ WrapScan(Plan *scan, int *last_id)
 		{
 			List	   *args = copyObject(f->args);
 
-			/* the prompt is the child's column */
-			lsecond(args) = makeNullConst(TEXTOID, -1, InvalidOid);
+			/* the prompt (text, or jsonb messages) is the child's column */
+			lsecond(args) = makeNullConst(exprType(lsecond(f->args)), -1, InvalidOid);
 			options = lappend(options, makeNullConst(JSONBOID, -1, InvalidOid));
 			gargs = lappend(gargs, args);
 			any_gen = true;
@@ -737,6 +739,7 @@ BeginBatch(CustomScanState *node, EState *estate, int eflags)
 	bs->models = palloc0(sizeof(char *) * bs->ncalls);
 	bs->options = palloc0(sizeof(Jsonb *) * bs->ncalls);
 	bs->gen = palloc0(sizeof(bool) * bs->ncalls);
+	bs->gchat = palloc0(sizeof(bool) * bs->ncalls);
 	bs->gargs = palloc0(sizeof(*bs->gargs) * bs->ncalls);
 	bs->gnull = palloc0(sizeof(*bs->gnull) * bs->ncalls);
 	foreach(lc, models)
@@ -751,6 +754,7 @@ BeginBatch(CustomScanState *node, EState *estate, int eflags)
 		if (!o->constisnull)
 			bs->options[j] = DatumGetJsonbP(o->constvalue);
 		bs->gen[j] = g != NIL;
+		bs->gchat[j] = g != NIL && ((Const *) lsecond(g))->consttype == JSONBOID;
 		for (int i = 0; g != NIL && i < GENERATE_NARGS; i++)
 		{
 			Const	   *a = list_nth(g, i);
@@ -807,7 +811,8 @@ EmbedColumn(BatchState *bs, int j)
 		nonnull += !isnull;
 	}
 	if (nonnull > 0 && bs->gen[j])
-		GenerateRows(bs->models[j], bs->gargs[j], bs->gnull[j], bs->texts, bs->count, bs->gcol);
+		GenerateRows(bs->models[j], bs->gargs[j], bs->gnull[j], bs->gchat[j],
+					 (struct varlena **) bs->texts, bs->count, bs->gcol);
 	else if (nonnull > 0)
 		EmbedRows(CallModel(bs, j), bs->options[j], bs->texts, bs->count, bs->col);
 	for (int r = 0; r < bs->count; r++)
@@ -876,8 +881,8 @@ StoreRow(BatchState *bs, TupleTableSlot *slot, int r)
 			MemoryContext old = MemoryContextSwitchTo(bs->cxt);
 
 			if (bs->gen[j])
-				*v = GenerateOne(bs->models[j], bs->gargs[j], bs->gnull[j],
-								 DatumGetTextPP(bs->values[r * bs->ncols + j]));
+				*v = GenerateOne(bs->models[j], bs->gargs[j], bs->gnull[j], bs->gchat[j],
+								 (struct varlena *) DatumGetTextPP(bs->values[r * bs->ncols + j]));
 			else
 				*v = EmbedOne(CallModel(bs, j),
 							  DatumGetTextPP(bs->values[r * bs->ncols + j]), bs->options[j]);

@@ -38,6 +38,7 @@
 #include "core/models/llama.h"
 #include "core/models/sampler.h"
 #include "pg/infer/blas.h"
+#include "pg/infer/chat.h"
 #include "pg/infer/generate.h"
 #include "pg/models/models.h"
 #include "pg/pgi_error.h"
@@ -240,25 +241,47 @@ typedef struct GenRow
 } GenRow;
 
 /*
+ * The prompt's ids: a text encoded (BOS first when the model's tokenizer
+ * says so), or a conversation (jsonb) under the model's chat template
+ */
+static int32 *
+PromptIds(LoadedModel *m, struct varlena *prompt, bool chat, int *np)
+{
+	bool		bos = m->pm.meta.add_bos && m->pm.meta.bos_id >= 0;
+	int			n;
+	int32	   *pids,
+			   *ids;
+
+	if (chat)
+		return ChatPromptIds(m, DatumGetJsonbP(PointerGetDatum(prompt)), np);
+	pids = TokenizerEncode(m->tok, VARDATA_ANY(prompt), VARSIZE_ANY_EXHDR(prompt), &n);
+	ids = palloc(sizeof(int32) * (n + 1));
+	if (bos)
+		ids[0] = m->pm.meta.bos_id;
+	memcpy(ids + bos, pids, sizeof(int32) * n);
+	pfree(pids);
+	*np = n + bos;
+	return ids;
+}
+
+/*
  * Encode prompt and check it against the context and the cache limit;
  * false (raise false) or ERROR (raise true) when it cannot be generated
  */
 static bool
-GenPrepare(LoadedModel *m, const GenArgs *a, text *prompt, bool raise, GenRow *row)
+GenPrepare(LoadedModel *m, const GenArgs *a, struct varlena *prompt, bool chat, bool raise,
+		   GenRow *row)
 {
 	const LlamaConfig *c = &m->pm.llama_config;
-	bool		bos = m->pm.meta.add_bos && m->pm.meta.bos_id >= 0;
 	int			np;
-	int32	   *pids = TokenizerEncode(m->tok, VARDATA_ANY(prompt), VARSIZE_ANY_EXHDR(prompt), &np);
+	int32	   *pids = PromptIds(m, prompt, chat, &np);
 	double		kv_mb;
 
 	memset(row, 0, sizeof(*row));
-	row->ids = palloc(sizeof(int32) * (np + 1 + a->max_tokens + 1));
-	if (bos)
-		row->ids[0] = m->pm.meta.bos_id;
-	memcpy(row->ids + bos, pids, sizeof(int32) * np);
+	row->ids = palloc(sizeof(int32) * ((int64) np + a->max_tokens + 1));
+	memcpy(row->ids, pids, sizeof(int32) * np);
 	pfree(pids);
-	row->np = np + bos;
+	row->np = np;
 	if (row->np == 0)
 	{
 		if (!raise)
@@ -471,20 +494,20 @@ GenRun(LoadedModel *m, const GenArgs *a, GenRow *rows, int n)
 
 /* Generate from model for prompt, alone (ERROR when it cannot) */
 static GenRow *
-Generate(const char *model, text *prompt, const GenArgs *a)
+Generate(const char *model, struct varlena *prompt, bool chat, const GenArgs *a)
 {
 	LoadedModel *m = ModelGet(model);
 	GenRow	   *row = palloc(sizeof(GenRow));
 
 	RequireDecoder(m);
-	GenPrepare(m, a, prompt, true, row);
+	GenPrepare(m, a, prompt, chat, true, row);
 	GenRun(m, a, row, 1);
 	return row;
 }
 
 void
-GenerateRows(const char *model, const Datum *args, const bool *argnull, text **prompts, int n,
-			 text **out)
+GenerateRows(const char *model, const Datum *args, const bool *argnull, bool chat,
+			 struct varlena **prompts, int n, text **out)
 {
 	LoadedModel *m = ModelGet(model);
 	GenArgs		a;
@@ -498,7 +521,7 @@ GenerateRows(const char *model, const Datum *args, const bool *argnull, text **p
 	for (int i = 0; i < n; i++)
 	{
 		out[i] = NULL;
-		if (prompts[i] != NULL && GenPrepare(m, &a, prompts[i], false, &rows[k]))
+		if (prompts[i] != NULL && GenPrepare(m, &a, prompts[i], chat, false, &rows[k]))
 			which[k++] = i;
 	}
 	/* in groups whose caches stay within pg_infer.kv_cache_limit together */
@@ -521,18 +544,17 @@ GenerateRows(const char *model, const Datum *args, const bool *argnull, text **p
 }
 
 text *
-GenerateOne(const char *model, const Datum *args, const bool *argnull, text *prompt)
+GenerateOne(const char *model, const Datum *args, const bool *argnull, bool chat,
+			struct varlena *prompt)
 {
 	GenArgs		a = ReadArgValues(args, argnull);
 
-	return cstring_to_text(Generate(model, prompt, &a)->text.data);
+	return cstring_to_text(Generate(model, prompt, chat, &a)->text.data);
 }
 
-PG_FUNCTION_INFO_V1(pgi_generate);
-
-/* generate(model, prompt, max_tokens, temperature, top_k, top_p, seed, stop) -> text */
-Datum
-pgi_generate(PG_FUNCTION_ARGS)
+/* generate(model, prompt text | messages jsonb, max_tokens, ...) -> text */
+static Datum
+GenerateText(FunctionCallInfo fcinfo, bool chat)
 {
 	MemoryContext cxt,
 				old;
@@ -545,18 +567,17 @@ pgi_generate(PG_FUNCTION_ARGS)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer generate", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	a = ReadArgs(fcinfo);
-	row = Generate(TextDatumGetCString(PG_GETARG_DATUM(0)), PG_GETARG_TEXT_PP(1), &a);
+	row = Generate(TextDatumGetCString(PG_GETARG_DATUM(0)),
+				   (struct varlena *) PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(1)), chat, &a);
 	MemoryContextSwitchTo(old);
 	result = cstring_to_text(row->text.data);
 	MemoryContextDelete(cxt);
 	PG_RETURN_TEXT_P(result);
 }
 
-PG_FUNCTION_INFO_V1(pgi_generate_tokens);
-
 /* generate_tokens(...) -> TABLE(pos, token_id, piece, logprob) */
-Datum
-pgi_generate_tokens(PG_FUNCTION_ARGS)
+static Datum
+GenerateTokens(FunctionCallInfo fcinfo, bool chat)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext cxt,
@@ -571,7 +592,8 @@ pgi_generate_tokens(PG_FUNCTION_ARGS)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer generate", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	a = ReadArgs(fcinfo);
-	row = Generate(TextDatumGetCString(PG_GETARG_DATUM(0)), PG_GETARG_TEXT_PP(1), &a);
+	row = Generate(TextDatumGetCString(PG_GETARG_DATUM(0)),
+				   (struct varlena *) PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(1)), chat, &a);
 	toks = row->toks;
 	MemoryContextSwitchTo(old);
 	for (int i = 0; i < row->n_gen; i++)
@@ -587,4 +609,33 @@ pgi_generate_tokens(PG_FUNCTION_ARGS)
 	}
 	MemoryContextDelete(cxt);
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgi_generate);
+PG_FUNCTION_INFO_V1(pgi_generate_chat);
+PG_FUNCTION_INFO_V1(pgi_generate_tokens);
+PG_FUNCTION_INFO_V1(pgi_generate_tokens_chat);
+
+Datum
+pgi_generate(PG_FUNCTION_ARGS)
+{
+	return GenerateText(fcinfo, false);
+}
+
+Datum
+pgi_generate_chat(PG_FUNCTION_ARGS)
+{
+	return GenerateText(fcinfo, true);
+}
+
+Datum
+pgi_generate_tokens(PG_FUNCTION_ARGS)
+{
+	return GenerateTokens(fcinfo, false);
+}
+
+Datum
+pgi_generate_tokens_chat(PG_FUNCTION_ARGS)
+{
+	return GenerateTokens(fcinfo, true);
 }

@@ -19,15 +19,17 @@ extern void GenerateInit(void);
 
 /*
  * generate() of n prompts decoded together (rows of one query): args /
- * argnull are generate()'s arguments (model and prompt unused); out[i] is
+ * argnull are generate()'s arguments (model and prompt unused); prompts are
+ * texts, or jsonb conversations when chat; out[i] is
  * the text of prompts[i], or NULL for a NULL prompt and for a prompt that
  * cannot be generated (too long, cache limit): call generate() alone for it,
  * which raises the ERROR
  */
-extern void GenerateRows(const char *model, const Datum *args, const bool *argnull,
-						 text **prompts, int n, text **out);
+extern void GenerateRows(const char *model, const Datum *args, const bool *argnull, bool chat,
+						 struct varlena **prompts, int n, text **out);
 
 /* generate() of one prompt with those arguments (ERROR as generate()) */
-extern text *GenerateOne(const char *model, const Datum *args, const bool *argnull, text *prompt);
+extern text *GenerateOne(const char *model, const Datum *args, const bool *argnull, bool chat,
+						 struct varlena *prompt);
 
 #endif							/* PGI_GENERATE_H */

@@ -62,6 +62,7 @@
 #include "core/formats/json.h"
 #include "core/formats/safetensors.h"
 #include "core/formats/gguf_subset.h"
+#include "core/tokenizers/chat.h"
 #include "core/tokenizers/tok_bpe.h"
 #include "core/tokenizers/tok_spm.h"
 #include "core/models/llama_load.h"
@@ -342,6 +343,18 @@ BpeMeta(BuildState *b, bool json)
 	tok_bpe_free(bpe);
 }
 
+/* The family of a GGUF's tokenizer.chat_template into the meta */
+static void
+GgufChat(BuildState *b)
+{
+	const GgufKV *kv = gguf_find_kv(b->gguf, "tokenizer.chat_template");
+
+	if (kv != NULL && kv->type == GGUF_TYPE_STRING)
+		chat_detect(kv->str, kv->str_len, &b->prep.meta.chat);
+	else
+		chat_detect(NULL, 0, &b->prep.meta.chat);
+}
+
 static bool
 PrepareTokenizerOnly(BuildState *b, const char *path, bool dir)
 {
@@ -360,6 +373,7 @@ PrepareTokenizerOnly(BuildState *b, const char *path, bool dir)
 			if (gguf_subset(b->gguf, keep, &b->blob, &b->blob_len, &err) != PGI_OK)
 				PgiReport(&err);
 			BpeMeta(b, false);
+			GgufChat(b);
 			return true;
 		}
 		if (kv == NULL || kv->type != GGUF_TYPE_STRING || kv->str_len != 5 ||
@@ -398,6 +412,8 @@ PrepareTokenizerOnly(BuildState *b, const char *path, bool dir)
 		b->blob_len = len;
 	}
 	SpmMeta(&b->prep.meta, &info);
+	if (!dir)
+		GgufChat(b);
 	return true;
 }
 

@@ -55,6 +55,14 @@ extern PgiTokenizer *TokenizerCreate(const PgimModel *pm);
 extern void TokenizerFree(PgiTokenizer *tok);
 /* ids of text without special tokens, palloc'd */
 extern int32 *TokenizerEncode(PgiTokenizer *tok, const char *text, int len, int *n);
+/*
+ * The same, the pieces of special tokens in the text (BOS, EOS, chat
+ * markers: control and user-defined tokens) becoming their ids, as
+ * llama.cpp and Hugging Face read chat prompts
+ */
+extern int32 *TokenizerEncodeSpecial(PgiTokenizer *tok, const char *text, int len, int *n);
+/* piece of id (BOS / EOS spelled as in a prompt), palloc'd; "" if none */
+extern char *TokenizerPiece(PgiTokenizer *tok, int32 id);
 /* text of ids (specials dropped) */
 extern char *TokenizerDecode(PgiTokenizer *tok, const int32 *ids, int n);
 /* the same as raw bytes, not checked as UTF-8 (*len bytes, NUL after) */

@@ -30,6 +30,11 @@ struct PgiTokenizer
 	TokSpm	   *sp;
 	TokUnigram *ug;
 	TokBpe	   *bpe;
+	/* sp: its control and unknown pieces (TokenizerEncodeSpecial) */
+	int			n_special;
+	const char **special;
+	int		   *special_len;
+	int32	   *special_id;
 };
 
 /*
@@ -93,6 +98,12 @@ TokenizerFree(PgiTokenizer *tok)
 		tok_wordpiece_free(tok->wp);
 	if (tok->sp)
 		tok_spm_free(tok->sp);
+	if (tok->special_id)
+	{
+		pfree(tok->special);
+		pfree(tok->special_len);
+		pfree(tok->special_id);
+	}
 	if (tok->ug)
 		tok_unigram_free(tok->ug);
 	if (tok->bpe)
@@ -295,4 +306,123 @@ TokenizerDecode(PgiTokenizer *tok, const int32 *ids, int n)
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 				 errmsg("these token ids do not decode to valid UTF-8 text")));
 	return s;
+}
+
+char *
+TokenizerPiece(PgiTokenizer *tok, int32 id)
+{
+	const char *p = NULL;
+	size_t		len = 0;
+
+	if (id < 0)
+		return pstrdup("");
+	if (tok->bpe)
+		p = tok_bpe_id_to_token(tok->bpe, id, &len);
+	else if (tok->sp)
+		p = tok_spm_id_to_piece(tok->sp, id, &len);
+	return p ? pnstrdup(p, len) : pstrdup("");
+}
+
+/* The special piece of tok->sp starting at s[0..len), longest first; -1 if none */
+static int32
+SpmSpecialAt(PgiTokenizer *tok, const char *s, int len, int *plen)
+{
+	int32		best = -1;
+
+	*plen = 0;
+	for (int i = 0; i < tok->n_special; i++)
+	{
+		int			l = tok->special_len[i];
+
+		if (l > *plen && l <= len && memcmp(s, tok->special[i], l) == 0)
+		{
+			best = tok->special_id[i];
+			*plen = l;
+		}
+	}
+	return best;
+}
+
+/* The special pieces of a SentencePiece vocabulary, once per tokenizer */
+static void
+SpmSpecials(PgiTokenizer *tok)
+{
+	int32		n = tok_spm_n_pieces(tok->sp);
+	int			k = 0;
+	const char **piece;
+	int		   *plen;
+	int32	   *pid;
+
+	if (tok->special_id != NULL)
+		return;
+	for (int32 id = 0; id < n; id++)
+		k += tok_spm_is_special(tok->sp, id);
+	piece = MemoryContextAlloc(TopMemoryContext, sizeof(char *) * Max(k, 1));
+	plen = MemoryContextAlloc(TopMemoryContext, sizeof(int) * Max(k, 1));
+	pid = MemoryContextAlloc(TopMemoryContext, sizeof(int32) * Max(k, 1));
+	k = 0;
+	for (int32 id = 0; id < n; id++)
+	{
+		size_t		len;
+		const char *p;
+
+		if (tok_spm_is_special(tok->sp, id) && (p = tok_spm_id_to_piece(tok->sp, id, &len)) != NULL &&
+			len > 0)
+		{
+			piece[k] = p;
+			plen[k] = (int) len;
+			pid[k++] = id;
+		}
+	}
+	tok->special = piece;
+	tok->special_len = plen;
+	tok->n_special = k;
+	tok->special_id = pid;		/* last: set means complete */
+}
+
+int32 *
+TokenizerEncodeSpecial(PgiTokenizer *tok, const char *text, int len, int *n)
+{
+	int32	   *out;
+	int			cap,
+				k = 0,
+				start = 0;
+
+	if (tok->sp == NULL)
+		return TokenizerEncode(tok, text, len, n);	/* BPE matches its specials itself */
+	SpmSpecials(tok);
+	cap = 64;
+	out = palloc(sizeof(int32) * cap);
+	for (int i = 0; i <= len;)
+	{
+		int			plen = 0;
+		int32		id = i < len ? SpmSpecialAt(tok, text + i, len - i, &plen) : -1;
+
+		if (i < len && id < 0)
+		{
+			i++;
+			continue;
+		}
+		/* the text before the special (or the end), then the special */
+		if (i > start)
+		{
+			int			m;
+			int32	   *ids = TokenizerEncode(tok, text + start, i - start, &m);
+
+			while (k + m + 1 > cap)
+				out = repalloc(out, sizeof(int32) * (cap *= 2));
+			memcpy(out + k, ids, sizeof(int32) * m);
+			k += m;
+			pfree(ids);
+		}
+		if (i == len)
+			break;
+		if (k + 1 > cap)
+			out = repalloc(out, sizeof(int32) * (cap *= 2));
+		out[k++] = id;
+		i += plen;
+		start = i;
+	}
+	*n = k;
+	return out;
 }
