@@ -64,8 +64,15 @@ $(LLAMA_FIXTURE): test/models/gen_llama.py test/models/llama_ref.py test/unit/ge
 	rm -rf build/llama_fixture
 	/usr/bin/python3 test/models/gen_llama.py build/llama_fixture >/dev/null
 
+# test_softmax_head compares trained heads with scikit-learn's fits
+# (written only where python3-sklearn is installed; the test says skip)
+SOFTMAX_FIXTURE = build/unit/softmax_head.json
+$(SOFTMAX_FIXTURE): test/models/gen_softmax_ref.py
+	@mkdir -p build/unit
+	/usr/bin/python3 test/models/gen_softmax_ref.py $@
+
 .PHONY: unit fuzz bench
-unit: $(UNIT_BINS) $(BERT_FIXTURE) $(LLAMA_FIXTURE)
+unit: $(UNIT_BINS) $(BERT_FIXTURE) $(LLAMA_FIXTURE) $(SOFTMAX_FIXTURE)
 	@status=0; tools/check_layout.sh || status=1; \
 	for t in $(UNIT_BINS); do $$t || status=1; done; exit $$status
 

@@ -12,7 +12,10 @@
 #  3. builds an hnsw index over the embeddings;
 #  4. answers natural-language questions with the top 5 packages and their
 #     cosine similarity, through the index, and checks the index's answers
-#     against an exact search.
+#     against an exact search;
+#  5. trains a classification head on 30 packages of each of ten sections,
+#     labels new descriptions with it and zero-shot, and by a trigger;
+#  6. generates text with the bundled stories260K.
 # Run by `./pg_infer.sh demo` (PGHOST/PGPORT/PGUSER set, cluster running).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,17 +37,7 @@ SQL
 
 printf '\n== The Debian package catalogue (apt-cache dumpavail)\n'
 # one line per package: name, section, first line of the description
-apt-cache dumpavail | awk 'BEGIN { RS = ""; FS = "\n" }
-	{
-		name = ""; sec = ""; desc = ""
-		for (i = 1; i <= NF; i++) {
-			if ($i ~ /^Package: /) name = substr($i, 10)
-			else if ($i ~ /^Section: /) sec = substr($i, 10)
-			else if ($i ~ /^Description: /) desc = substr($i, 14)
-		}
-		gsub(/[\t\\]/, " ", desc)
-		if (name != "" && desc != "") print name "\t" sec "\t" desc
-	}' | sort -u -t"$(printf '\t')" -k1,1 > "$OUT/packages.tsv"
+apt-cache dumpavail | awk -f "$ROOT/demo/packages.awk" | sort -u -t"$(printf '\t')" -k1,1 > "$OUT/packages.tsv"
 q -c "\\copy packages (name, section, description) FROM '$OUT/packages.tsv'"
 total=$(q -At -c "SELECT count(*) FROM packages")
 printf '%s packages, e.g.\n' "$total"
@@ -106,6 +99,40 @@ SET enable_seqscan = off;
 SELECT count(*) FILTER (WHERE i = ANY (e.ids))::float / count(*) AS "recall@10 (hnsw vs exact)"
 FROM exact e JOIN questions USING (q),
 	 LATERAL (SELECT id AS i FROM packages p ORDER BY p.emb <=> questions.v LIMIT 10) x;
+SQL
+
+printf '\n== Classification: a head trained in SQL on 30 packages of each of ten sections\n'
+q <<'SQL'
+\pset footer off
+SET client_min_messages = warning;
+CREATE TABLE labelled AS
+SELECT description, section
+FROM (SELECT description, section, row_number() OVER (PARTITION BY section ORDER BY md5(name)) AS r
+	  FROM packages
+	  WHERE section IN ('games', 'science', 'sound', 'graphics', 'net', 'text', 'math', 'database',
+						'editors', 'electronics')) s
+WHERE r <= 30;
+CREATE TEMP TABLE m AS
+SELECT train_classifier('section', 'use-lite', 'SELECT description, section FROM labelled',
+						'{"seed": 1, "test_fraction": 0.2}') AS j;
+SELECT j->>'train_rows' AS "trained on", j->>'test_rows' AS "held out", j->'test'->>'macro_f1' AS "held-out macro-F1",
+	   j->'test'->>'majority_accuracy' AS "majority baseline accuracy", j->>'training_seconds' AS "training s"
+FROM m;
+-- new descriptions, labelled by the head and, with no training, zero-shot
+SELECT d AS description, classify('section', d) AS head,
+	   classify('use-lite', d, ARRAY['games', 'science', 'sound and music', 'graphics and images', 'networking',
+									 'text processing', 'mathematics', 'databases', 'text editors', 'electronics'],
+				'Software for {}.') AS "zero-shot"
+FROM unnest(ARRAY['A fast-paced platform game with forty levels', 'Convert audio between MP3, Ogg and FLAC',
+				  'Solver for large sparse systems of linear equations', 'Simulate logic circuits and draw schematics',
+				  'Modal text editor with syntax highlighting']) d;
+-- a trigger labels rows as they arrive
+CREATE TABLE incoming (id serial, description text, section text);
+CREATE TRIGGER label BEFORE INSERT OR UPDATE ON incoming FOR EACH ROW
+	EXECUTE FUNCTION pg_infer.classify_trigger('section', 'description', 'section');
+INSERT INTO incoming (description) VALUES ('Terminal client for IRC and Matrix chat'),
+	('Viewer for astronomical FITS images'), ('SQLite database browser');
+SELECT * FROM incoming;
 SQL
 
 printf '\n== Text generation: stories260K (llama2.c, bundled), greedy and sampled\n'

@@ -164,8 +164,9 @@ SELECT is((SELECT format_type(atttypid, atttypmod) FROM pg_attribute
 -- that run a subtransaction: STABLE, PARALLEL RESTRICTED; the index access
 -- method's handler, hnsw_check, which reads an index, load_model and
 -- drop_model, which change the registry, the administrative functions
--- of schema pg_infer, and generate / generate_tokens, which sample and so
--- are VOLATILE (checked in generate.sql), are not functions of values)
+-- of schema pg_infer, generate / generate_tokens, which sample and so
+-- are VOLATILE (checked in generate.sql), and train_classifier, which
+-- stores a head (classify.sql), are not functions of values)
 CREATE TEMP VIEW pgi_ext_funcs AS
 SELECT p.*
 FROM pg_proc p
@@ -176,7 +177,7 @@ SELECT is_empty($$SELECT oid::regprocedure::text FROM pgi_ext_funcs
 				  WHERE prokind = 'f' AND proname NOT IN ('pg_input_is_valid', 'pg_input_error_info',
 															   'hnswhandler', 'hnsw_check',
 															   'load_model', 'drop_model', 'unload_model',
-															   'generate', 'generate_tokens')
+															   'generate', 'generate_tokens', 'train_classifier')
 					AND oid::regprocedure::text <> 'embed(text)'	-- reads a setting: STABLE (embed.sql)
 					AND pronamespace::regnamespace::text <> 'pg_infer'
 					AND (provolatile <> 'i' OR proparallel <> 's' OR NOT proisstrict)$$,

@@ -66,6 +66,7 @@
 
 #include "pg/infer/batch.h"
 #include "pg/infer/embed.h"
+#include "pg/infer/classify.h"
 #include "pg/infer/generate.h"
 #include "pg/models/models.h"
 
@@ -82,7 +83,8 @@ typedef enum EmbedKind
 	EMBED_NONE,
 	EMBED_MODEL,				/* embed(model, input, options) */
 	EMBED_DEFAULT,				/* embed(input) */
-	EMBED_GENERATE				/* generate(model, prompt, max_tokens, ...) */
+	EMBED_GENERATE,				/* generate(model, prompt, max_tokens, ...) */
+	EMBED_CLASSIFY				/* classify(model, input) with a trained head */
 } EmbedKind;
 
 /* What one scan's target list needs (planning) */
@@ -105,6 +107,7 @@ typedef struct BatchState
 	Jsonb	  **options;		/* [ncalls], NULL: none */
 	bool	   *gen;			/* [ncalls] generate() rather than embed() */
 	bool	   *gchat;			/* [ncalls] generate(model, messages jsonb) */
+	bool	   *classify;		/* [ncalls] classify() rather than embed() */
 	Datum	  (*gargs)[GENERATE_NARGS];	/* [ncalls] generate()'s arguments */
 	bool	  (*gnull)[GENERATE_NARGS];
 	int16	   *typlen;			/* [ncols] */
@@ -222,6 +225,8 @@ LookupFunctionKind(Oid funcid)
 				else if (strcmp(src, "pgi_generate") == 0 ||
 						 strcmp(src, "pgi_generate_chat") == 0)
 					kind = EMBED_GENERATE;
+				else if (strcmp(src, "pgi_classify") == 0)
+					kind = EMBED_CLASSIFY;
 			}
 		}
 	}
@@ -252,6 +257,9 @@ BatchableCall(Node *node)
 		 !IsConstant(lthird(f->args))))
 		return EMBED_NONE;
 	if (kind == EMBED_DEFAULT && list_length(f->args) != 1)
+		return EMBED_NONE;
+	if (kind == EMBED_CLASSIFY &&
+		(list_length(f->args) != 2 || !IsConstant(linitial(f->args))))
 		return EMBED_NONE;
 	if (kind == EMBED_GENERATE)
 	{
@@ -414,6 +422,7 @@ WrapScan(Plan *scan, int *last_id)
 	List	   *models = NIL;
 	List	   *options = NIL;
 	List	   *gargs = NIL;		/* per call: generate()'s arguments, or NIL */
+	List	   *kinds = NIL;		/* per call: its EmbedKind */
 	bool		any_gen = false;
 	CustomScan *cs;
 	ListCell   *lc;
@@ -442,6 +451,7 @@ WrapScan(Plan *scan, int *last_id)
 		scan_tlist = lappend(scan_tlist, makeTargetEntry(copyObject((Expr *) f), resno, NULL, false));
 		models = lappend(models, dflt ? makeNullConst(TEXTOID, -1, InvalidOid)
 						 : copyObject(linitial(f->args)));
+		kinds = lappend_int(kinds, BatchableCall((Node *) f));
 		if (BatchableCall((Node *) f) == EMBED_GENERATE)
 		{
 			List	   *args = copyObject(f->args);
@@ -451,6 +461,11 @@ WrapScan(Plan *scan, int *last_id)
 			options = lappend(options, makeNullConst(JSONBOID, -1, InvalidOid));
 			gargs = lappend(gargs, args);
 			any_gen = true;
+		}
+		else if (BatchableCall((Node *) f) == EMBED_CLASSIFY)
+		{
+			options = lappend(options, makeNullConst(JSONBOID, -1, InvalidOid));
+			gargs = lappend(gargs, NIL);
 		}
 		else
 		{
@@ -487,7 +502,7 @@ WrapScan(Plan *scan, int *last_id)
 	cs->scan.plan.allParam = bms_copy(scan->allParam);
 	cs->scan.scanrelid = 0;
 	cs->custom_plans = list_make1(scan);
-	cs->custom_private = list_make3(models, options, gargs);
+	cs->custom_private = list_make4(models, options, gargs, kinds);
 	cs->custom_scan_tlist = scan_tlist;
 	cs->custom_relids = bms_make_singleton(((Scan *) scan)->scanrelid);
 	cs->methods = any_gen ? &generatePlanMethods : &batchPlanMethods;
@@ -727,6 +742,7 @@ BeginBatch(CustomScanState *node, EState *estate, int eflags)
 	List	   *models = linitial(cs->custom_private);
 	List	   *options = lsecond(cs->custom_private);
 	List	   *gargs = lthird(cs->custom_private);
+	List	   *kinds = lfourth(cs->custom_private);
 	TupleDesc	desc;
 	ListCell   *lc;
 
@@ -740,6 +756,7 @@ BeginBatch(CustomScanState *node, EState *estate, int eflags)
 	bs->options = palloc0(sizeof(Jsonb *) * bs->ncalls);
 	bs->gen = palloc0(sizeof(bool) * bs->ncalls);
 	bs->gchat = palloc0(sizeof(bool) * bs->ncalls);
+	bs->classify = palloc0(sizeof(bool) * bs->ncalls);
 	bs->gargs = palloc0(sizeof(*bs->gargs) * bs->ncalls);
 	bs->gnull = palloc0(sizeof(*bs->gnull) * bs->ncalls);
 	foreach(lc, models)
@@ -754,6 +771,7 @@ BeginBatch(CustomScanState *node, EState *estate, int eflags)
 		if (!o->constisnull)
 			bs->options[j] = DatumGetJsonbP(o->constvalue);
 		bs->gen[j] = g != NIL;
+		bs->classify[j] = list_nth_int(kinds, j) == EMBED_CLASSIFY;
 		bs->gchat[j] = g != NIL && ((Const *) lsecond(g))->consttype == JSONBOID;
 		for (int i = 0; g != NIL && i < GENERATE_NARGS; i++)
 		{
@@ -813,10 +831,13 @@ EmbedColumn(BatchState *bs, int j)
 	if (nonnull > 0 && bs->gen[j])
 		GenerateRows(bs->models[j], bs->gargs[j], bs->gnull[j], bs->gchat[j],
 					 (struct varlena **) bs->texts, bs->count, bs->gcol);
+	else if (nonnull > 0 && bs->classify[j])
+		ClassifyRows(bs->models[j], bs->texts, bs->count, bs->gcol);
 	else if (nonnull > 0)
 		EmbedRows(CallModel(bs, j), bs->options[j], bs->texts, bs->count, bs->col);
 	for (int r = 0; r < bs->count; r++)
-		bs->vecs[r * bs->ncalls + j] = bs->gen[j] ? (void *) bs->gcol[r] : (void *) bs->col[r];
+		bs->vecs[r * bs->ncalls + j] = bs->gen[j] || bs->classify[j] ? (void *) bs->gcol[r] :
+			(void *) bs->col[r];
 }
 
 /* Read the next batch from the child and embed it; false at the end */
@@ -880,7 +901,9 @@ StoreRow(BatchState *bs, TupleTableSlot *slot, int r)
 			/* left out of the pass: evaluate alone (raises its ERROR here) */
 			MemoryContext old = MemoryContextSwitchTo(bs->cxt);
 
-			if (bs->gen[j])
+			if (bs->classify[j])
+				*v = ClassifyOne(bs->models[j], DatumGetTextPP(bs->values[r * bs->ncols + j]));
+			else if (bs->gen[j])
 				*v = GenerateOne(bs->models[j], bs->gargs[j], bs->gnull[j], bs->gchat[j],
 								 (struct varlena *) DatumGetTextPP(bs->values[r * bs->ncols + j]));
 			else

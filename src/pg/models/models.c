@@ -76,6 +76,7 @@ int			pgi_max_batch_tokens = 8192;
 
 static LoadedModel *models = NULL;
 static Oid	registryRelid = InvalidOid;
+static uint64 registryGeneration = 1;
 
 /* Relcache invalidation: a change to the registry marks every model stale */
 static void
@@ -85,8 +86,15 @@ RegistryInvalidated(Datum arg, Oid relid)
 		return;
 	/* the table may be gone (DROP EXTENSION): look it up again next time */
 	registryRelid = InvalidOid;
+	registryGeneration++;
 	for (LoadedModel *m = models; m; m = m->next)
 		m->stale = true;
+}
+
+uint64
+RegistryGeneration(void)
+{
+	return registryGeneration;
 }
 
 /* Register GUCs and the invalidation callback (called from _PG_init) */
@@ -123,6 +131,12 @@ ExtensionSchema(void)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return nsp;
+}
+
+char *
+ExtensionSchemaName(void)
+{
+	return get_namespace_name(ExtensionSchema());
 }
 
 /* OID of the registry table (schema of the extension) */

@@ -35,6 +35,15 @@ extern bool pgi_shared_preload;	/* pg_infer.c */
 
 extern void ModelsInit(void);
 
+/*
+ * A number that changes whenever the registry (or the table of trained
+ * heads, whose trigger shares the registry's invalidation) may have changed
+ */
+extern uint64 RegistryGeneration(void);
+
+/* Name of the extension's schema (where its tables live), palloc'd */
+extern char *ExtensionSchemaName(void);
+
 /* The model registered as name, mapped and ready (ERROR if unknown) */
 extern LoadedModel *ModelGet(const char *name);
 
