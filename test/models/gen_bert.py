@@ -15,6 +15,8 @@ a fixed order whatever --formats says).  Output (see README.md):
   OUT/hf_f16/       the same weights stored as F16 (every tensor, as torch .half())
   OUT/hf_sharded/   F32, split over two shards + model.safetensors.index.json
   OUT/bert-f32.gguf, bert-f16.gguf, bert-q8_0.gguf   llama.cpp BERT layout
+  OUT/hf_cls/       BertForSequenceClassification: the same encoder under "bert.",
+                    its pooler, a random classifier of 3 labels (id2label)
   OUT/reference.json  ids and embeddings per text and pooling, per weight format
 
 Weights (normal, mean 0 unless said): word / position / token type embeddings
@@ -41,7 +43,8 @@ import bert_ref  # noqa: E402
 from gen_fixtures import (ARR, BOOL, F32 as GG_F32, GGML, I32, STR, U32,  # noqa: E402
                           gguf_scalar, gguf_string)
 
-ALL_FORMATS = ("hf", "hf_f16", "hf_sharded", "f32", "f16", "q8_0")
+ALL_FORMATS = ("hf", "hf_f16", "hf_sharded", "f32", "f16", "q8_0", "hf_cls")
+CLS_LABELS = ["negative", "neutral", "positive"]
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 # ---------------------------------------------------------------- vocabulary
@@ -167,7 +170,17 @@ def hf_tensors(w, max_pos, dtype):
     return t
 
 
-def write_hf_dir(d, a, vocab, tensors, torch_dtype, shards=1):
+def classifier_weights(a):
+    """The sequence head's classifier, from its own seeded generator (so the
+    encoder's weights do not depend on whether it is written)."""
+    rng = np.random.default_rng(a.seed + 1)
+    k = len(CLS_LABELS)
+    return {"classifier.weight": (rng.standard_normal((k, a.hidden), dtype=np.float32) *
+                                  np.float32(1.0 / np.sqrt(a.hidden))),
+            "classifier.bias": rng.standard_normal(k, dtype=np.float32) * np.float32(0.1)}
+
+
+def write_hf_dir(d, a, vocab, tensors, torch_dtype, shards=1, config_extra=None):
     os.makedirs(os.path.join(d, "1_Pooling"), exist_ok=True)
     os.makedirs(os.path.join(d, "2_Normalize"), exist_ok=True)
     if shards == 1:
@@ -211,7 +224,7 @@ def write_hf_dir(d, a, vocab, tensors, torch_dtype, shards=1):
         "transformers_version": "4.41.2",
         "type_vocab_size": 2,
         "use_cache": True,
-        "vocab_size": len(vocab)})
+        "vocab_size": len(vocab), **(config_extra or {})})
     with open(os.path.join(d, "vocab.txt"), "w", encoding="utf-8") as f:
         f.write("".join(t + "\n" for t in vocab))
     specials = {"cls_token": "[CLS]", "mask_token": "[MASK]",
@@ -558,7 +571,16 @@ def main(argv=None):
     variants = {"reference": w}          # weight sets the reference runs on
     errors = {}
     for fmt in a.formats:
-        if fmt in ("hf", "hf_f16", "hf_sharded"):
+        if fmt == "hf_cls":
+            d = os.path.join(a.out, fmt)
+            shutil.rmtree(d, ignore_errors=True)
+            t = {"bert." + n: v for n, v in hf_tensors(w, a.max_pos, np.float32).items()}
+            t.update(classifier_weights(a))
+            write_hf_dir(d, a, vocab, t, "float32", config_extra={
+                "architectures": ["BertForSequenceClassification"],
+                "id2label": {str(i): l for i, l in enumerate(CLS_LABELS)},
+                "label2id": {l: i for i, l in enumerate(CLS_LABELS)}})
+        elif fmt in ("hf", "hf_f16", "hf_sharded"):
             d = os.path.join(a.out, fmt)
             shutil.rmtree(d, ignore_errors=True)
             dt = np.float16 if fmt == "hf_f16" else np.float32
@@ -590,6 +612,15 @@ def main(argv=None):
     print("files %.1f s, total %.1f s -> %s" % (t_files, time.time() - t0, a.out))
 
 
+def sequence_probs(weights, cls_row, a):
+    """BertForSequenceClassification's softmax(classifier(tanh(pooler(h_CLS))))."""
+    c = bert_ref.as_float64(classifier_weights(a))
+    pooled = np.tanh(weights["pooler.dense.weight"] @ cls_row + weights["pooler.dense.bias"])
+    z = c["classifier.weight"] @ pooled + c["classifier.bias"]
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
 def write_reference(a, vocab, cfg, variants, errors):
     vocab_map = {t: i for i, t in enumerate(vocab)}
     cases = make_cases(vocab_map, a.max_seq)
@@ -610,6 +641,8 @@ def write_reference(a, vocab, cfg, variants, errors):
             c[key] = {k: tolist(v) for k, v in e[0].items()}
             if key == "reference" and store_hidden:
                 c["last_hidden_state"] = [tolist(r) for r in hidden[0]]
+            if key == "reference" and "hf_cls" in a.formats:
+                c["cls_probs"] = tolist(sequence_probs(weights, hidden[0][0], a))
         # ... and all in one right-padded batch: must agree (a self-check of
         # the reference's masking, done once: it does not depend on weights)
         if key != "reference":
@@ -658,6 +691,8 @@ def write_reference(a, vocab, cfg, variants, errors):
             "reference_q8_0": "bert-q8_0.gguf: Q8_0-dequantised 2-D weights, rest F32",
             "reference_hf_f16": "hf_f16/: every tensor F16-rounded"},
         "weight_errors": errors,
+        "sequence_head": {"labels": CLS_LABELS, "cls_probs": "hf_cls/: softmax of "
+                          "classifier(tanh(pooler(hidden[CLS]))) per text"},
         "batch_check": {"max_abs_diff_single_vs_padded_batch": batch_diff},
         "cases": out_cases,
     }

@@ -15,11 +15,14 @@ SELECT no_plan();
 SELECT (pg_stat_file(regexp_replace(current_setting('pg_infer.model_dir'), '/test_models/?$', '/models')
 					 || '/use-lite/model.json', true)).size IS NOT NULL AS have_use \gset
 \if :have_use
+-- this file reads only use-lite: the model directory is build/models for the
+-- session (a model's files are read where its registration points, inside
+-- the directory in force when it is first used)
 DO $$
 BEGIN
+	PERFORM set_config('pg_infer.model_dir',
+					   regexp_replace(current_setting('pg_infer.model_dir'), '/test_models/?$', '/models'), false);
 	IF NOT EXISTS (SELECT 1 FROM pg_infer.models WHERE name = 'use-lite') THEN
-		EXECUTE format('SET LOCAL pg_infer.model_dir = %L',
-					   regexp_replace(current_setting('pg_infer.model_dir'), '/test_models/?$', '/models'));
 		PERFORM load_model('use-lite', 'use-lite');
 	END IF;
 END

@@ -150,6 +150,16 @@ model_info_hf(const char *config, size_t config_len,
 	}
 	copy_name(info->architecture, sizeof(info->architecture), name, name_len);
 	strcpy(info->task, task_for(info->architecture));
+	/* a *ForSequenceClassification head makes a classifier */
+	if ((v = json_get(root, "architectures")) != NULL)
+		for (size_t i = 0; i < json_size(v); i++)
+		{
+			size_t		l;
+			const char *a = json_str(json_at(v, i), &l);
+
+			if (a && l > 25 && strcmp(a + l - 25, "ForSequenceClassification") == 0)
+				strcpy(info->task, "classification");
+		}
 	info->dims = config_int(root, "hidden_size");
 	info->max_tokens = config_int(root, "max_position_embeddings");
 	info->vocab_size = config_int(root, "vocab_size");

@@ -58,6 +58,13 @@ bert_config_check(const BertConfig *c, PgiError *err)
 	if (!(c->ln_eps > 0 && c->ln_eps < 1))
 		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
 						 "invalid BERT layer_norm_eps %g", (double) c->ln_eps);
+	if ((c->head != BERT_HEAD_NONE && c->head != BERT_HEAD_SEQUENCE) ||
+		(c->head != BERT_HEAD_NONE && (c->n_labels < 1 || c->n_labels > BERT_MAX_LABELS)) ||
+		c->problem < BERT_PROBLEM_SINGLE || c->problem > BERT_PROBLEM_REGRESSION ||
+		(c->problem == BERT_PROBLEM_REGRESSION && c->n_labels != 1))
+		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
+						 "invalid BERT head %d with %d labels (problem %d)", c->head, c->n_labels,
+						 c->problem);
 	return PGI_OK;
 }
 
@@ -308,4 +315,29 @@ bert_pool(const float *hidden, const int32_t *lens, int32_t n_seqs, int32_t dim,
 		}
 		t0 += (size_t) len;
 	}
+}
+
+void
+bert_sequence_logits(const BertConfig *c, const BertWeights *w, const BertRuntime *rt,
+					 const float *hidden, const int32_t *lens, int32_t n_seqs, float *scratch,
+					 float *logits)
+{
+	int			h = c->hidden;
+	float	   *cls = scratch;
+	float	   *pooled = scratch + (size_t) n_seqs * h;
+	size_t		row = 0;
+
+	for (int32_t s = 0; s < n_seqs; s++)
+	{
+		memcpy(cls + (size_t) s * h, hidden + row * h, sizeof(float) * h);
+		row += lens[s];
+	}
+	for (int32_t s = 0; s < n_seqs; s++)
+		memcpy(pooled + (size_t) s * h, w->pool_b, sizeof(float) * h);
+	bert_linear(rt, n_seqs, h, h, cls, w->pool_w, pooled);
+	for (size_t i = 0; i < (size_t) n_seqs * h; i++)
+		pooled[i] = tanhf(pooled[i]);
+	for (int32_t s = 0; s < n_seqs; s++)
+		memcpy(logits + (size_t) s * c->n_labels, w->cls_b, sizeof(float) * c->n_labels);
+	bert_linear(rt, n_seqs, c->n_labels, h, pooled, w->cls_w, logits);
 }

@@ -60,7 +60,28 @@ typedef struct BertConfig
 	int32_t		max_pos;		/* max_position_embeddings */
 	int32_t		n_types;		/* type_vocab_size */
 	float		ln_eps;			/* layer_norm_eps */
+	int32_t		head;			/* BertHead */
+	int32_t		n_labels;		/* BERT_HEAD_SEQUENCE: classifier outputs */
+	int32_t		problem;		/* BertProblem: how logits become scores */
 } BertConfig;
+
+/* A task head on top of the encoder (Hugging Face's Bert*For* classes) */
+typedef enum BertHead
+{
+	BERT_HEAD_NONE = 0,
+	BERT_HEAD_SEQUENCE = 1		/* BertForSequenceClassification: pooler
+								 * (dense + tanh on [CLS]) and classifier */
+} BertHead;
+
+/* config.json problem_type */
+typedef enum BertProblem
+{
+	BERT_PROBLEM_SINGLE = 0,	/* softmax over the labels */
+	BERT_PROBLEM_MULTI = 1,		/* a sigmoid per label */
+	BERT_PROBLEM_REGRESSION = 2 /* the raw output (one label) */
+} BertProblem;
+
+#define BERT_MAX_LABELS 100000
 
 typedef struct BertLayer
 {
@@ -86,6 +107,11 @@ typedef struct BertWeights
 	const float *embd_ln_w;		/* (hidden) */
 	const float *embd_ln_b;		/* (hidden) */
 	BertLayer	layers[BERT_MAX_LAYERS];	/* (n_layers) used */
+	/* BERT_HEAD_SEQUENCE */
+	const float *pool_w;		/* (hidden, hidden) packed: pooler dense */
+	const float *pool_b;		/* (hidden) */
+	const float *cls_w;			/* (n_labels, hidden) packed: classifier */
+	const float *cls_b;			/* (n_labels) */
 } BertWeights;
 
 /* How the forward pass reaches BLAS and its caller */
@@ -131,6 +157,16 @@ extern PgiStatus bert_forward(const BertConfig *c, const BertWeights *w,
 							  const BertRuntime *rt, const int32_t *ids,
 							  const int32_t *lens, int32_t n_seqs, float *scratch,
 							  float *hidden_out, PgiError *err);
+
+/*
+ * The sequence head: logits (n_seqs, n_labels) of each sequence's first
+ * ([CLS]) row of hidden (total_tokens, hidden): classifier(tanh(pooler(h)));
+ * scratch holds 2 * n_seqs * hidden floats
+ */
+extern void bert_sequence_logits(const BertConfig *c, const BertWeights *w,
+								 const BertRuntime *rt, const float *hidden,
+								 const int32_t *lens, int32_t n_seqs, float *scratch,
+								 float *logits);
 
 /*
  * Pool each sequence's rows of hidden (total_tokens, dim) into out

@@ -11,6 +11,7 @@
 #include "core/models/bert_load.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/formats/json.h"
@@ -178,6 +179,67 @@ hf_config(const JsonValue *root, BertConfig *c, PgiError *err)
 	c->n_types = (int32_t) cfg_int(root, "type_vocab_size", 2);
 	c->ln_eps = (float) eps;
 	return bert_config_check(c, err);
+}
+
+/*
+ * The task head config.json names (architectures: BertForSequenceClassification),
+ * its labels (id2label, in id order; "LABEL_i" where missing) appended to b
+ * as u32 count + (u32 length + bytes) each, and problem_type
+ */
+static PgiStatus
+hf_head(const JsonValue *root, BertConfig *c, Buf *b, PgiError *err)
+{
+	const JsonValue *arch = json_get(root, "architectures");
+	const JsonValue *id2label = json_get(root, "id2label");
+	const JsonValue *v;
+	bool		seq = false;
+	size_t		l;
+	const char *s;
+	uint32_t	k;
+
+	for (size_t i = 0; arch && i < json_size(arch); i++)
+		if ((s = json_str(json_at(arch, i), &l)) != NULL && strcmp(s, "BertForSequenceClassification") == 0)
+			seq = true;
+	c->head = BERT_HEAD_NONE;
+	c->n_labels = 0;
+	c->problem = BERT_PROBLEM_SINGLE;
+	if (!seq)
+		return PGI_OK;
+	c->head = BERT_HEAD_SEQUENCE;
+	c->n_labels = (int32_t) cfg_int(root, "num_labels", id2label ? (int64_t) json_size(id2label) : 2);
+	if (c->n_labels < 1 || c->n_labels > BERT_MAX_LABELS)
+		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "config.json: %d labels", c->n_labels);
+	if ((v = json_get(root, "problem_type")) != NULL && (s = json_str(v, &l)) != NULL)
+	{
+		if (strcmp(s, "multi_label_classification") == 0)
+			c->problem = BERT_PROBLEM_MULTI;
+		else if (strcmp(s, "regression") == 0)
+			c->problem = BERT_PROBLEM_REGRESSION;
+	}
+	else if (c->n_labels == 1)
+		c->problem = BERT_PROBLEM_REGRESSION;	/* as transformers infers it */
+	k = (uint32_t) c->n_labels;
+	if (!buf_put(b, &k, 4))
+		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
+	for (int32_t i = 0; i < c->n_labels; i++)
+	{
+		char		key[16],
+					dflt[24];
+
+		snprintf(key, sizeof(key), "%d", i);
+		snprintf(dflt, sizeof(dflt), "LABEL_%d", i);
+		s = id2label ? json_str(json_get(id2label, key), &l) : NULL;
+		if (s == NULL)
+		{
+			s = dflt;
+			l = strlen(dflt);
+		}
+		if (l == 0 || l > 256)
+			return pgi_error(err, PGI_ERR_CORRUPT, NULL, "config.json: label %d is empty or longer than 256 bytes", i);
+		if (!buf_token(b, s, l))
+			return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
+	}
+	return PGI_OK;
 }
 
 /* vocab.txt: one token per line, ids in line order */
@@ -425,6 +487,9 @@ bert_prep_hf(const BertHfFiles *f, BertPrep *out, PgiError *err)
 	out->meta.max_tokens = out->config.max_pos;
 	hf_sentence_transformers(mods ? json_root(mods) : NULL, pool ? json_root(pool) : NULL,
 							 st ? json_root(st) : NULL, &out->meta);
+	if ((s = hf_head(json_root(cfg), &out->config, &b, err)) != PGI_OK ||
+		(s = bert_config_check(&out->config, err)) != PGI_OK)
+		goto done;
 	out->vocab = b.data;
 	out->vocab_len = b.len;
 	b.data = NULL;

@@ -32,7 +32,26 @@ static const int packed_slot[12] = {1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0};
 
 #define SLOTS_GLOBAL	5
 #define SLOTS_LAYER		12
-#define MAX_SLOTS		(SLOTS_GLOBAL + SLOTS_LAYER * BERT_MAX_LAYERS)
+#define SLOTS_HEAD		4		/* BERT_HEAD_SEQUENCE: pooler w, b, classifier w, b */
+#define MAX_SLOTS		(SLOTS_GLOBAL + SLOTS_LAYER * BERT_MAX_LAYERS + SLOTS_HEAD)
+
+/* Kind of the head's slots, after the layers' */
+#define KIND_HEAD		(SLOTS_GLOBAL + SLOTS_LAYER)
+
+/* Slot i's kind (0..SLOTS_GLOBAL-1, then a layer slot, then KIND_HEAD + j) and layer */
+static int
+slot_kind(const BertConfig *c, int i, int *layer)
+{
+	int			head0 = SLOTS_GLOBAL + SLOTS_LAYER * c->n_layers;
+
+	*layer = -1;
+	if (i < SLOTS_GLOBAL)
+		return i;
+	if (i >= head0)
+		return KIND_HEAD + (i - head0);
+	*layer = (i - SLOTS_GLOBAL) / SLOTS_LAYER;
+	return SLOTS_GLOBAL + (i - SLOTS_GLOBAL) % SLOTS_LAYER;
+}
 
 _Static_assert(sizeof(PgimHeader) <= PGIM_HEADER_SIZE, "PgimHeader must fit its reserved size");
 
@@ -106,6 +125,21 @@ bert_layout(const BertConfig *c, Slot *slots, int *n_slots)
 								  (uint64_t) gemm_packed_floats(shapes[i][0], shapes[i][1]) :
 								  (uint64_t) (shapes[i][0] * shapes[i][1])) * 4);
 		}
+	if (c->head == BERT_HEAD_SEQUENCE)
+	{
+		int64_t		hs[SLOTS_HEAD][2] = {{h, h}, {1, h}, {c->n_labels, h}, {1, c->n_labels}};
+		static const int hpacked[SLOTS_HEAD] = {1, 0, 1, 0};
+
+		for (int i = 0; i < SLOTS_HEAD; i++, n++)
+		{
+			slots[n].off = off;
+			slots[n].rows = hs[i][0];
+			slots[n].cols = hs[i][1];
+			slots[n].packed = hpacked[i];
+			off = align_up(off + (hpacked[i] ? (uint64_t) gemm_packed_floats(hs[i][0], hs[i][1]) :
+								  (uint64_t) (hs[i][0] * hs[i][1])) * 4);
+		}
+	}
 	*n_slots = n;
 	return off;
 }
@@ -170,9 +204,18 @@ slot_names(const char *naming, const char *prefix, int slot, int layer,
 		{"output.dense.weight"}, {"output.dense.bias"},
 		{"output.LayerNorm.weight"}, {"output.LayerNorm.bias"}
 	};
+	static const char *const hf_head[SLOTS_HEAD] = {
+		"pooler.dense.weight", "pooler.dense.bias", "classifier.weight", "classifier.bias"
+	};
 	int			gguf = strcmp(naming, "gguf") == 0;
 	int			n = 0;
 
+	if (slot >= KIND_HEAD)
+	{
+		/* the pooler is the encoder's (under its prefix), the classifier is not */
+		snprintf(names[0], 160, "%s%s", slot - KIND_HEAD < 2 ? prefix : "", hf_head[slot - KIND_HEAD]);
+		return 1;
+	}
 	if (slot < SLOTS_GLOBAL)
 	{
 		if (gguf)
@@ -278,8 +321,8 @@ pgim_build_bert(uint8_t *dst, uint64_t dst_len, const BertConfig *c, const PgimM
 	for (int i = 0; i < n_slots; i++)
 	{
 		char		names[3][160];
-		int			layer = i < SLOTS_GLOBAL ? -1 : (i - SLOTS_GLOBAL) / SLOTS_LAYER;
-		int			kind = i < SLOTS_GLOBAL ? i : SLOTS_GLOBAL + (i - SLOTS_GLOBAL) % SLOTS_LAYER;
+		int			layer;
+		int			kind = slot_kind(c, i, &layer);
 		int			n = slot_names(naming, prefix, kind, layer, names);
 		float	   *slot = (float *) (dst + PGIM_HEADER_SIZE + slots[i].off);
 		float	   *out = slot;
@@ -365,8 +408,8 @@ pgim_check_bert(const BertConfig *c, const char *naming, PgimFindFn find, void *
 	for (int i = 0; i < n_slots; i++)
 	{
 		char		names[3][160];
-		int			layer = i < SLOTS_GLOBAL ? -1 : (i - SLOTS_GLOBAL) / SLOTS_LAYER;
-		int			kind = i < SLOTS_GLOBAL ? i : SLOTS_GLOBAL + (i - SLOTS_GLOBAL) % SLOTS_LAYER;
+		int			layer;
+		int			kind = slot_kind(c, i, &layer);
 		int			n = slot_names(naming, prefix, kind, layer, names);
 		int64_t		rows = slots[i].rows / n;
 		int64_t		cols = slots[i].cols;
@@ -453,6 +496,15 @@ bind_weights(const BertConfig *c, const uint8_t *base, BertWeights *w)
 	w->type_embd = p[2];
 	w->embd_ln_w = p[3];
 	w->embd_ln_b = p[4];
+	if (c->head == BERT_HEAD_SEQUENCE)
+	{
+		const float *const *q = p + SLOTS_GLOBAL + c->n_layers * SLOTS_LAYER;
+
+		w->pool_w = q[0];
+		w->pool_b = q[1];
+		w->cls_w = q[2];
+		w->cls_b = q[3];
+	}
 	for (int l = 0; l < c->n_layers; l++)
 	{
 		const float *const *q = p + SLOTS_GLOBAL + l * SLOTS_LAYER;
@@ -661,6 +713,34 @@ pgim_vocab_tokens(const PgimModel *m, const char **tokens, size_t *lens, PgiErro
 		tokens[i] = (const char *) m->vocab + pos;
 		lens[i] = l;
 		pos += l;
+	}
+	return PGI_OK;
+}
+
+PgiStatus
+pgim_labels(const PgimModel *m, const char **labels, size_t *lens, PgiError *err)
+{
+	uint32_t	n = pgim_vocab_count(m);
+	uint64_t	pos = 4;
+
+	for (uint32_t i = 0; i < n; i++)
+	{
+		if (pos + 4 > m->vocab_len || get_u32(m->vocab + pos) > m->vocab_len - pos - 4)
+			return pgi_error(err, PGI_ERR_CORRUPT, NULL, "prepared model vocabulary is truncated");
+		pos += 4 + get_u32(m->vocab + pos);
+	}
+	if (pos + 4 > m->vocab_len || get_u32(m->vocab + pos) != (uint32_t) m->config.n_labels)
+		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "prepared model has no labels for its head");
+	pos += 4;
+	for (int32_t i = 0; i < m->config.n_labels; i++)
+	{
+		uint32_t	l;
+
+		if (pos + 4 > m->vocab_len || (l = get_u32(m->vocab + pos)) > m->vocab_len - pos - 4)
+			return pgi_error(err, PGI_ERR_CORRUPT, NULL, "prepared model labels are truncated");
+		labels[i] = (const char *) m->vocab + pos + 4;
+		lens[i] = l;
+		pos += 4 + l;
 	}
 	return PGI_OK;
 }

@@ -12,7 +12,9 @@
  *	weights: float32 arrays in a fixed order computed from the config
  *			 (bert_layout in pgim.c), each 64-byte aligned; the matrices of
  *			 the linear layers in gemm_pack's panel layout (gemm.h)
- *	vocab:	 u32 count, then per token u32 length + bytes (HF form)
+ *	vocab:	 u32 count, then per token u32 length + bytes (HF form); for a
+ *			 BERT model with a head (BertConfig.head), then the labels in id
+ *			 order: u32 count, per label u32 length + bytes
  *	blob:	 tokenizer-specific bytes (e.g. a SentencePiece model proto)
  * pgim_open() checks magic, version, sizes, that every section lies inside
  * the file and that the weights hold no NaN/Inf only when asked (slow).
@@ -199,5 +201,9 @@ extern PgiStatus pgim_open(const uint8_t *data, uint64_t len, PgimModel *out,
 extern uint32_t pgim_vocab_count(const PgimModel *m);
 extern PgiStatus pgim_vocab_tokens(const PgimModel *m, const char **tokens,
 								   size_t *lens, PgiError *err);
+
+/* The head's labels (config.n_labels of them) after the vocabulary */
+extern PgiStatus pgim_labels(const PgimModel *m, const char **labels, size_t *lens,
+							 PgiError *err);
 
 #endif							/* PGIM_H */

@@ -175,36 +175,129 @@ HeadCheckModel(const Head *h)
 						m->pm.config.hidden)));
 }
 
-/* The head called name, or ERROR saying what name is instead */
-static Head *
-HeadRequire(const char *name)
+/* A classifier: a head trained in the database, or a model's own head */
+typedef struct Classifier
 {
-	Head	   *h = HeadGet(name);
+	Head	   *head;			/* trained head, or NULL */
+	const char *model;			/* model with a sequence head (head NULL) */
+	int			k;
+	char	  **labels;
+	int			problem;		/* BertProblem */
+} Classifier;
 
-	if (h == NULL)
-	{
-		(void) ModelGet(name);	/* ERROR when it does not exist at all */
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("model \"%s\" has no classification head", name),
-				 errhint("Train one on its embeddings with train_classifier(), or label by similarity with classify(model, text, labels).")));
-	}
-	HeadCheckModel(h);
-	return h;
+/* The labels of a model's sequence head, palloc'd */
+static char **
+ModelLabels(LoadedModel *m)
+{
+	int			k = m->pm.config.n_labels;
+	const char **p = palloc(sizeof(char *) * k);
+	size_t	   *l = palloc(sizeof(size_t) * k);
+	char	  **out = palloc(sizeof(char *) * k);
+	PgiError	err = {0};
+
+	if (pgim_labels(&m->pm, p, l, &err) != PGI_OK)
+		PgiReport(&err);
+	for (int i = 0; i < k; i++)
+		out[i] = pnstrdup(p[i], l[i]);
+	return out;
 }
 
-/* Class probabilities of text under h (k floats, palloc'd) */
-static float *
-HeadScores(Head *h, text *input)
+/* The classifier called name, or ERROR saying what name is instead */
+static Classifier
+GetClassifier(const char *name)
 {
-	Vector	   *v = EmbedOne(h->model, input, NULL);
-	float	   *p = palloc(sizeof(float) * h->k);
+	Classifier	c = {0};
+	LoadedModel *m;
 
-	if (v->dim != h->d)
+	if ((c.head = HeadGet(name)) != NULL)
+	{
+		HeadCheckModel(c.head);
+		c.k = c.head->k;
+		c.labels = c.head->labels;
+		c.problem = BERT_PROBLEM_SINGLE;
+		return c;
+	}
+	m = ModelGet(name);			/* ERROR when it does not exist at all */
+	if (m->pm.arch == PGIM_ARCH_BERT && m->pm.config.head == BERT_HEAD_SEQUENCE)
+	{
+		c.model = pstrdup(name);
+		c.k = m->pm.config.n_labels;
+		c.labels = ModelLabels(m);
+		c.problem = m->pm.config.problem;
+		return c;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("model \"%s\" has no classification head", name),
+			 errhint("Train one on its embeddings with train_classifier(), or label by similarity with classify(model, text, labels).")));
+	return c;
+}
+
+/*
+ * Scores (n, k) of texts under c in one pass: probabilities (softmax; a
+ * sigmoid per label for multi-label heads; the raw output for regression);
+ * have[i] false for a NULL text or one that must be evaluated alone
+ */
+static void
+ClassifierScores(const Classifier *c, text **texts, int n, float *scores, bool *have)
+{
+	if (c->head != NULL)
+	{
+		Head	   *h = c->head;
+		Vector	  **v = palloc(sizeof(Vector *) * Max(n, 1));
+
+		EmbedRows(h->model, NULL, texts, n, v);
+		for (int i = 0; i < n; i++)
+		{
+			have[i] = v[i] != NULL && v[i]->dim == h->d;
+			if (have[i])
+				head_probs(h->w, h->d, h->k, v[i]->x, 1, scores + (size_t) i * h->k);
+			if (v[i])
+				pfree(v[i]);
+		}
+		pfree(v);
+		return;
+	}
+	HeadLogitsRows(c->model, texts, n, scores, have);
+	for (int i = 0; i < n; i++)
+	{
+		float	   *z = scores + (size_t) i * c->k;
+		double		mx = -INFINITY,
+					sum = 0;
+
+		if (!have[i] || c->problem == BERT_PROBLEM_REGRESSION)
+			continue;
+		if (c->problem == BERT_PROBLEM_MULTI)
+		{
+			for (int j = 0; j < c->k; j++)
+				z[j] = (float) (1.0 / (1.0 + exp(-(double) z[j])));
+			continue;
+		}
+		for (int j = 0; j < c->k; j++)
+			mx = Max(mx, z[j]);
+		for (int j = 0; j < c->k; j++)
+			sum += exp(z[j] - mx);
+		for (int j = 0; j < c->k; j++)
+			z[j] = (float) (exp(z[j] - mx) / sum);
+	}
+}
+
+/* Scores of one text (k floats), ERROR as the row would raise it */
+static float *
+OneScores(const Classifier *c, text *input)
+{
+	float	   *p = palloc(sizeof(float) * c->k);
+	bool		have = false;
+
+	ClassifierScores(c, &input, 1, p, &have);
+	if (!have)
+	{
+		if (c->head)
+			(void) EmbedOne(c->head->model, input, NULL);	/* raises the row's ERROR */
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("head \"%s\" has %d inputs, the embedding has %d", h->name, h->d, v->dim)));
-	head_probs(h->w, h->d, h->k, v->x, 1, p);
+				 errmsg("the text could not be classified")));
+	}
 	return p;
 }
 
@@ -255,40 +348,33 @@ PG_FUNCTION_INFO_V1(pgi_classify);
 Datum
 pgi_classify(PG_FUNCTION_ARGS)
 {
-	Head	   *h = HeadRequire(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	float	   *p = HeadScores(h, PG_GETARG_TEXT_PP(1));
+	Classifier	c = GetClassifier(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	float	   *p = OneScores(&c, PG_GETARG_TEXT_PP(1));
 
-	PG_RETURN_TEXT_P(cstring_to_text(h->labels[ArgMax(p, h->k)]));
+	PG_RETURN_TEXT_P(cstring_to_text(c.labels[ArgMax(p, c.k)]));
 }
 
 void
 ClassifyRows(const char *model, text **texts, int n, text **out)
 {
-	Head	   *h = HeadRequire(model);
-	Vector	  **v = palloc(sizeof(Vector *) * Max(n, 1));
-	float	   *p = palloc(sizeof(float) * h->k);
+	Classifier	c = GetClassifier(model);
+	float	   *p = palloc_extended(sizeof(float) * (size_t) Max(n, 1) * c.k, MCXT_ALLOC_HUGE);
+	bool	   *have = palloc(sizeof(bool) * Max(n, 1));
 
-	EmbedRows(h->model, NULL, texts, n, v);
+	ClassifierScores(&c, texts, n, p, have);
 	for (int i = 0; i < n; i++)
-	{
-		out[i] = NULL;
-		if (v[i] == NULL || v[i]->dim != h->d)
-			continue;
-		head_probs(h->w, h->d, h->k, v[i]->x, 1, p);
-		out[i] = cstring_to_text(h->labels[ArgMax(p, h->k)]);
-		pfree(v[i]);
-	}
-	pfree(v);
+		out[i] = have[i] ? cstring_to_text(c.labels[ArgMax(p + (size_t) i * c.k, c.k)]) : NULL;
 	pfree(p);
+	pfree(have);
 }
 
 text *
 ClassifyOne(const char *model, text *input)
 {
-	Head	   *h = HeadRequire(model);
-	float	   *p = HeadScores(h, input);
+	Classifier	c = GetClassifier(model);
+	float	   *p = OneScores(&c, input);
 
-	return cstring_to_text(h->labels[ArgMax(p, h->k)]);
+	return cstring_to_text(c.labels[ArgMax(p, c.k)]);
 }
 
 PG_FUNCTION_INFO_V1(pgi_classify_scores);
@@ -297,13 +383,13 @@ PG_FUNCTION_INFO_V1(pgi_classify_scores);
 Datum
 pgi_classify_scores(PG_FUNCTION_ARGS)
 {
-	Head	   *h;
+	Classifier	c;
 	float	   *p;
 
 	InitMaterializedSRF(fcinfo, 0);
-	h = HeadRequire(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	p = HeadScores(h, PG_GETARG_TEXT_PP(1));
-	ReturnScores(fcinfo, h->labels, p, h->k);
+	c = GetClassifier(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	p = OneScores(&c, PG_GETARG_TEXT_PP(1));
+	ReturnScores(fcinfo, c.labels, p, c.k);
 	return (Datum) 0;
 }
 
@@ -1046,10 +1132,7 @@ EmbedDatum(const char *model, text *input)
 static Datum
 ClassifyDatum(const char *model, text *input)
 {
-	Head	   *h = HeadRequire(model);
-	float	   *p = HeadScores(h, input);
-
-	return CStringGetTextDatum(h->labels[ArgMax(p, h->k)]);
+	return PointerGetDatum(ClassifyOne(model, input));
 }
 
 PG_FUNCTION_INFO_V1(pgi_embed_trigger);

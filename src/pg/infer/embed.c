@@ -43,6 +43,7 @@ typedef struct EmbedOptions
 	BertPooling pooling;
 	bool		normalize;
 	bool		truncate;
+	bool		head;			/* the sequence head's logits, not an embedding */
 } EmbedOptions;
 
 /* A tokenized input: ids with specials */
@@ -273,7 +274,7 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 {
 	const BertConfig *c = &m->pm.config;
 	bool		use = m->pm.arch == PGIM_ARCH_USE;
-	int			dims = ModelDims(m);
+	int			dims = o->head ? c->n_labels : ModelDims(m);
 	BertRuntime rt = {BlasGet()->sgemm, CheckInterrupts, NULL, EMBED_BLOCK_ROWS};
 	int			i = 0;
 
@@ -318,12 +319,17 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 		}
 		else
 		{
-			scratch = WorkMemory(bert_scratch_floats(c, total, max_len) + (size_t) total * c->hidden);
+			scratch = WorkMemory(bert_scratch_floats(c, total, max_len) + (size_t) total * c->hidden +
+								 (size_t) 2 * (j - i) * c->hidden);
 			hidden = scratch + bert_scratch_floats(c, total, max_len);
 			if (bert_forward(c, &m->pm.weights, &rt, ids, lens, j - i, scratch, hidden, &err) != PGI_OK)
 				PgiReport(&err);
-			bert_pool(hidden, lens, j - i, c->hidden, o->pooling, o->normalize,
-					  out + (size_t) i * c->hidden);
+			if (o->head)
+				bert_sequence_logits(c, &m->pm.weights, &rt, hidden, lens, j - i,
+									 hidden + (size_t) total * c->hidden, out + (size_t) i * dims);
+			else
+				bert_pool(hidden, lens, j - i, c->hidden, o->pooling, o->normalize,
+						  out + (size_t) i * c->hidden);
 		}
 		pfree(ids);
 		pfree(lens);
@@ -411,6 +417,49 @@ EmbedRows(const char *model, Jsonb *options, text **texts, int n, Vector **out)
 	for (int k = 0; k < nreal; k++)
 		out[row[k]] = MakeVector(x + (size_t) k * dims, dims);
 	MemoryContextDelete(cxt);
+}
+
+bool
+HeadLogitsRows(const char *model, text **texts, int n, float *logits, bool *have)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer head rows",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	LoadedModel *m = ModelGet(model);
+	EmbedOptions o;
+	Encoded    *enc = palloc(sizeof(Encoded) * Max(n, 1));
+	int		   *row = palloc(sizeof(int) * Max(n, 1));
+	int			nreal = 0,
+				k;
+	float	   *x;
+
+	if (m->pm.arch != PGIM_ARCH_BERT || m->pm.config.head != BERT_HEAD_SEQUENCE)
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		return false;
+	}
+	k = m->pm.config.n_labels;
+	o = ParseOptions(NULL, m);
+	o.head = true;
+	for (int i = 0; i < n; i++)
+	{
+		have[i] = false;
+		if (texts[i] == NULL || !EncodeFits(m, texts[i], o.truncate, &enc[nreal]))
+			continue;
+		row[nreal++] = i;
+	}
+	x = MemoryContextAllocHuge(cxt, sizeof(float) * (size_t) Max(nreal, 1) * k);
+	if (nreal > 0)
+		EmbedEncoded(m, enc, nreal, &o, x);
+	for (int j = 0; j < nreal; j++)
+	{
+		memcpy(logits + (size_t) row[j] * k, x + (size_t) j * k, sizeof(float) * k);
+		have[row[j]] = true;
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return true;
 }
 
 PG_FUNCTION_INFO_V1(pgi_embed);

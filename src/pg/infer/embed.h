@@ -24,4 +24,11 @@ extern Vector *EmbedOne(const char *model, text *input, Jsonb *options);
  */
 extern void EmbedRows(const char *model, Jsonb *options, text **texts, int n, Vector **out);
 
+/*
+ * The logits of model's sequence-classification head for n texts in one
+ * pass (truncated to the model's length): logits (n, n_labels), have[i]
+ * false for a NULL text.  False (nothing done) when model has no such head.
+ */
+extern bool HeadLogitsRows(const char *model, text **texts, int n, float *logits, bool *have);
+
 #endif							/* PGI_EMBED_H */
