@@ -192,3 +192,9 @@ CREATE FUNCTION pg_infer.embed_trigger() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'pgi_embed_trigger' LANGUAGE C;
 CREATE FUNCTION pg_infer.classify_trigger() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'pgi_classify_trigger' LANGUAGE C;
+
+-- rerank(): a cross-encoder's relevance of each document to the query,
+-- best first (idx: 1-based position in docs; NULL documents get no row)
+CREATE FUNCTION rerank(model text, query text, docs text[])
+	RETURNS TABLE (idx integer, score real) AS 'MODULE_PATHNAME', 'pgi_rerank'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 100000 ROWS 10;

@@ -200,21 +200,48 @@ def as_float64(weights):
     return {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
 
 
-def forward(weights, cfg, batch_ids):
-    """batch_ids: list of id lists (any lengths).  Right-pads with [PAD]=0
-    and returns (last_hidden_state (B, S, H) float64, mask (B, S) bool)."""
+def pair_tokenize(a, b, vocab, max_len):
+    """-> (ids, token types) of [CLS] a [SEP] b [SEP], truncated as Hugging
+    Face tokenizers' "longest_first" does (tokenizers/src/utils/truncation.rs):
+    with n1 <= n2 the shorter and longer piece counts and room = max_len - 3,
+    the longer keeps max(n1, room - n1); if that still does not fit, the
+    first keeps room // 2 and the second the rest (lengths swapped back when
+    the first text was the longer)."""
+    pa = [p for w in basic_tokenize(a) for p in wordpiece(w, vocab)]
+    pb = [p for w in basic_tokenize(b) for p in wordpiece(w, vocab)]
+    room = max_len - 3
+    if len(pa) + len(pb) > room:
+        swap = len(pa) > len(pb)
+        n1 = min(len(pa), len(pb))
+        n2 = n1 if n1 > room else max(n1, room - n1)
+        if n1 + n2 > room:
+            n1 = room // 2
+            n2 = n1 + room % 2
+        na, nb = (n2, n1) if swap else (n1, n2)
+        pa, pb = pa[:na], pb[:nb]
+    tokens = ["[CLS]"] + pa + ["[SEP]"] + pb + ["[SEP]"]
+    return [vocab[t] for t in tokens], [0] * (len(pa) + 2) + [1] * (len(pb) + 1)
+
+
+def forward(weights, cfg, batch_ids, batch_types=None):
+    """batch_ids: list of id lists (any lengths), batch_types their token
+    types (None: all 0).  Right-pads with [PAD]=0 and returns
+    (last_hidden_state (B, S, H) float64, mask (B, S) bool)."""
     w = as_float64(weights)
     n_heads, eps = cfg["num_attention_heads"], cfg["layer_norm_eps"]
     B, S = len(batch_ids), max(len(ids) for ids in batch_ids)
     ids = np.zeros((B, S), dtype=np.int64)
     mask = np.zeros((B, S), dtype=bool)
+    types = np.zeros((B, S), dtype=np.int64)
     for i, row in enumerate(batch_ids):
         ids[i, :len(row)] = row
         mask[i, :len(row)] = True
+        if batch_types is not None:
+            types[i, :len(row)] = batch_types[i]
 
     x = (w["embeddings.word_embeddings.weight"][ids] +
          w["embeddings.position_embeddings.weight"][np.arange(S)][None] +
-         w["embeddings.token_type_embeddings.weight"][0][None, None])
+         w["embeddings.token_type_embeddings.weight"][types])
     x = _layer_norm(x, w["embeddings.LayerNorm.weight"],
                     w["embeddings.LayerNorm.bias"], eps)
 

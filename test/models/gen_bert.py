@@ -523,6 +523,20 @@ def make_cases(vocab_set, max_seq):
     return cases
 
 
+def make_pairs(vocab_set, max_seq):
+    """(query, document) pairs, short and past max_seq either way."""
+    words = [w for w in WORDS if w in vocab_set]
+    seq = lambda n, k=0: " ".join(words[(k + i) % len(words)] for i in range(n))
+    return [("red bicycle", "a little red bicycle in the city"),
+            ("red bicycle", "the cat sat on the mat."),
+            ("where is the dog", "the dog ran home through the trees"),
+            ("", "an empty query"),
+            ("short query", seq(2 * max_seq, 1)),            # only the document is cut
+            (seq(2 * max_seq, 2), "short document"),         # only the query is cut
+            (seq(max_seq, 3), seq(max_seq + 5, 4)),          # both cut, odd room
+            (seq(max_seq - 10, 5), seq(max_seq - 10, 6))]    # both cut, equal lengths
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -643,7 +657,7 @@ def write_reference(a, vocab, cfg, variants, errors):
                 c["last_hidden_state"] = [tolist(r) for r in hidden[0]]
             if key == "reference" and "hf_cls" in a.formats:
                 c["cls_probs"] = tolist(sequence_probs(weights, hidden[0][0], a))
-        # ... and all in one right-padded batch: must agree (a self-check of
+    # ... and all in one right-padded batch: must agree (a self-check of
         # the reference's masking, done once: it does not depend on weights)
         if key != "reference":
             continue
@@ -652,6 +666,15 @@ def write_reference(a, vocab, cfg, variants, errors):
             for k, v in e.items():
                 batch_diff = max(batch_diff, float(np.abs(v - np.array(c[key][k])).max()))
     assert batch_diff < 1e-9, "batched reference differs: %g" % batch_diff
+    # cross-encoder pairs through the sequence head (hf_cls as a reranker)
+    pairs = []
+    if "hf_cls" in a.formats:
+        weights = bert_ref.as_float64(variants["reference"])
+        for q, d in make_pairs(vocab_map, a.max_seq):
+            ids, types = bert_ref.pair_tokenize(q, d, vocab_map, a.max_seq)
+            hidden, _ = bert_ref.forward(weights, cfg, [ids], [types])
+            pairs.append({"query": q, "doc": d, "ids": ids, "types": types,
+                          "probs": tolist(sequence_probs(weights, hidden[0][0], a))})
     # the tokenizer edge cases must really be what they claim
     by = {c["name"]: c for c in out_cases}
     assert by["empty"]["ids"] == [2, 3] and by["whitespace_only"]["ids"] == [2, 3]
@@ -695,6 +718,7 @@ def write_reference(a, vocab, cfg, variants, errors):
                           "classifier(tanh(pooler(hidden[CLS]))) per text"},
         "batch_check": {"max_abs_diff_single_vs_padded_batch": batch_diff},
         "cases": out_cases,
+        "pairs": pairs,
     }
     with open(os.path.join(a.out, "reference.json"), "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=1, ensure_ascii=False)

@@ -12,6 +12,7 @@ SELECT no_plan();
 \ir lib/bert_cases.sql
 SELECT ok((SELECT count(*) FROM cases WHERE c ? 'cls_probs') >= 20, 'setup: reference probabilities loaded');
 SELECT lives_ok($$SELECT load_model('hfcls', 'bert/hf_cls')$$, 'a BertForSequenceClassification directory registers');
+SELECT lives_ok($$SELECT load_model('bert_plain', 'bert/hf')$$, 'and its encoder alone (BertModel)');
 SELECT is((SELECT task || ' ' || architecture FROM pg_infer.models WHERE name = 'hfcls'), 'classification bert',
 	'pg_infer.models: task classification');
 
@@ -50,10 +51,28 @@ INSERT INTO t SELECT body FROM cases;
 SELECT is((SELECT count(*) FROM t JOIN alone a ON true JOIN cases c ON c.n = a.n AND c.body = t.body WHERE t.label = a.g),
 	(SELECT count(*) FROM cases), 'classify_trigger labels rows with the model''s head');
 
+-- rerank: (query, document) pairs as [CLS] q [SEP] d [SEP] with token types,
+-- truncated longest-first; score: the last label's probability (3 labels)
+CREATE TEMP TABLE pairs AS
+SELECT n, p->>'query' AS q, p->>'doc' AS d, (p->'probs'->>2)::float8 AS want
+FROM ref, jsonb_array_elements(j->'pairs') WITH ORDINALITY AS t(p, n);
+SELECT ok((SELECT count(*) FROM pairs) >= 8, 'setup: reference pairs loaded');
+SELECT cmp_ok((SELECT max(abs(r.score - want)) FROM pairs CROSS JOIN LATERAL rerank('hfcls', q, ARRAY[d]) r),
+	'<', 1e-4::float8, 'rerank equals the float64 reference on every pair (short, truncated either side, both) (max diff ' ||
+	(SELECT to_char(max(abs(r.score - want)), '9.9EEEE') FROM pairs CROSS JOIN LATERAL rerank('hfcls', q, ARRAY[d]) r) || ')');
+SELECT is(ARRAY(SELECT idx FROM rerank('hfcls', 'red bicycle',
+										ARRAY[(SELECT d FROM pairs WHERE n = 2), NULL, (SELECT d FROM pairs WHERE n = 1)])),
+	(SELECT CASE WHEN a.want >= b.want THEN ARRAY[3, 1] ELSE ARRAY[1, 3] END FROM pairs a, pairs b WHERE a.n = 1 AND b.n = 2),
+	'rerank orders documents by score, idx into the array, NULL documents skipped');
+SELECT is((SELECT count(*) FROM rerank('hfcls', 'q', ARRAY[]::text[])), 0::bigint, 'no documents, no rows');
+SELECT throws_ok($$SELECT * FROM rerank('bert_plain', 'q', ARRAY['d'])$$, '0A000', NULL,
+	'rerank with a model without a head: 0A000');
+
 -- a head whose shape disagrees with config.json is refused at registration
 SELECT throws_ok($$SELECT load_model('hfcls_bad', 'bert_cls_bad')$$, 'XX001', NULL,
 	'a classifier of the wrong shape: refused with XX001');
 SELECT is((SELECT count(*) FROM pg_infer.models WHERE name = 'hfcls_bad'), 0::bigint, '... and not registered');
 
 SELECT drop_model('hfcls');
+SELECT drop_model('bert_plain');
 SELECT * FROM finish();

@@ -34,6 +34,14 @@ SELECT ok(pg_temp.plan($$SELECT count(embed('batch-hf', body)) FROM docs$$) LIKE
 	'an aggregate''s embed() argument is batched too');
 SELECT ok(pg_temp.plan($$UPDATE docs SET body = body WHERE embed('batch-hf', body) IS NULL$$) NOT LIKE '%EmbedBatch%',
 	'embed() in a WHERE clause is left row by row');
+-- a call of constants is the same for every row: not batched (issue #15 item 6)
+SET pg_infer.default_model = 'batch-hf';
+SELECT ok(pg_temp.plan($$SELECT id, embed('the same text') <-> embed(body) FROM docs$$) LIKE '%EmbedBatch%'
+		  AND pg_temp.plan($$SELECT id, embed('the same text') FROM docs$$) NOT LIKE '%EmbedBatch%',
+	'embed(constant) is not batched per row (embed(column) in the same query is)');
+SELECT is((SELECT count(DISTINCT e::text) FROM (SELECT embed('the same text') AS e FROM docs) s), 1::bigint,
+	'... and gives every row the same embedding (computed once per call site, remembered)');
+RESET pg_infer.default_model;
 SET pg_infer.batch_rows = 1;
 SELECT ok(pg_temp.plan($$SELECT id, embed('batch-hf', body) FROM docs$$) NOT LIKE '%EmbedBatch%',
 	'pg_infer.batch_rows = 1 turns batching off');

@@ -30,9 +30,11 @@ SELECT bool_and(d >= prev) AS ordered FROM (
 	SELECT d, lag(d, 1, 0::float8) OVER () AS prev FROM (
 		SELECT v <-> (SELECT v FROM q) AS d FROM f WHERE cat = 'x' ORDER BY v <-> (SELECT v FROM q) LIMIT 50) s) t;
 
--- the whole table can be walked with a large enough budget
+-- the whole table can be walked with a large enough budget (tuples, and
+-- memory: work_mem times hnsw.scan_mem_multiplier)
 SET hnsw.iterative_scan = relaxed_order;
 SET hnsw.max_scan_tuples = 100000;
+SET hnsw.scan_mem_multiplier = 100;
 SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM f ORDER BY v <-> (SELECT v FROM q)) s;
 -- and the budget stops it
 SET hnsw.max_scan_tuples = 1000;

@@ -118,9 +118,9 @@ bert_linear(const BertRuntime *rt, size_t T, int n, int k, const float *a,
 	}
 }
 
-/* x (T, h) = word + position + type-0 embeddings, then LayerNorm */
+/* x (T, h) = word + position + token type (0 without types) embeddings, then LayerNorm */
 static void
-embed_tokens(const BertConfig *c, const BertWeights *w, const int32_t *ids,
+embed_tokens(const BertConfig *c, const BertWeights *w, const int32_t *ids, const int32_t *types,
 			 const int32_t *lens, int32_t n_seqs, float *x)
 {
 	size_t		h = (size_t) c->hidden;
@@ -132,10 +132,11 @@ embed_tokens(const BertConfig *c, const BertWeights *w, const int32_t *ids,
 		{
 			const float *we = w->tok_embd + (size_t) ids[t] * h;
 			const float *pe = w->pos_embd + (size_t) p * h;
+			const float *te = w->type_embd + (types ? (size_t) types[t] * h : 0);
 			float	   *row = x + t * h;
 
 			for (size_t i = 0; i < h; i++)
-				row[i] = we[i] + pe[i] + w->type_embd[i];
+				row[i] = we[i] + pe[i] + te[i];
 		}
 	}
 	nn_layernorm_rows(x, t, h, w->embd_ln_w, w->embd_ln_b, c->ln_eps);
@@ -211,6 +212,14 @@ bert_forward(const BertConfig *c, const BertWeights *w, const BertRuntime *rt,
 			 const int32_t *ids, const int32_t *lens, int32_t n_seqs, float *scratch,
 			 float *hidden_out, PgiError *err)
 {
+	return bert_forward_types(c, w, rt, ids, NULL, lens, n_seqs, scratch, hidden_out, err);
+}
+
+PgiStatus
+bert_forward_types(const BertConfig *c, const BertWeights *w, const BertRuntime *rt,
+				   const int32_t *ids, const int32_t *types, const int32_t *lens, int32_t n_seqs,
+				   float *scratch, float *hidden_out, PgiError *err)
+{
 	size_t		T = 0;
 	int32_t		max_len = 0;
 	float	   *qkv,
@@ -238,13 +247,17 @@ bert_forward(const BertConfig *c, const BertWeights *w, const BertRuntime *rt,
 			return pgi_error(err, PGI_ERR_DATA, NULL,
 							 "token id %d is outside the vocabulary (size %d)",
 							 ids[t], c->vocab);
+	for (size_t t = 0; types && t < T; t++)
+		if (types[t] < 0 || types[t] >= c->n_types)
+			return pgi_error(err, PGI_ERR_DATA, NULL,
+							 "token type %d is outside the model's %d types", types[t], c->n_types);
 
 	qkv = scratch;
 	ctx = qkv + T * 3 * (size_t) c->hidden;
 	u = ctx + T * (size_t) c->hidden;
 	scores = u + T * (size_t) c->ffn;
 
-	embed_tokens(c, w, ids, lens, n_seqs, hidden_out);
+	embed_tokens(c, w, ids, types, lens, n_seqs, hidden_out);
 	for (int32_t l = 0; l < c->n_layers; l++)
 	{
 		if (rt->check)

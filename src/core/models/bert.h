@@ -4,7 +4,7 @@
  *	  BERT-family encoder (BertModel: MiniLM, bge, e5, gte) forward pass.
  *
  * Semantics are Hugging Face's BertModel: word + absolute position + token
- * type (always type 0) embeddings, LayerNorm, then n_layers post-LayerNorm
+ * type (0, or per token for text pairs) embeddings, LayerNorm, then n_layers post-LayerNorm
  * blocks (multi-head self-attention, residual, LayerNorm; dense, GELU
  * (erf), dense, residual, LayerNorm).
  *
@@ -157,6 +157,12 @@ extern PgiStatus bert_forward(const BertConfig *c, const BertWeights *w,
 							  const BertRuntime *rt, const int32_t *ids,
 							  const int32_t *lens, int32_t n_seqs, float *scratch,
 							  float *hidden_out, PgiError *err);
+
+/* The same with token types (types[t] < n_types; NULL: all 0), for text pairs */
+extern PgiStatus bert_forward_types(const BertConfig *c, const BertWeights *w,
+									const BertRuntime *rt, const int32_t *ids,
+									const int32_t *types, const int32_t *lens, int32_t n_seqs,
+									float *scratch, float *hidden_out, PgiError *err);
 
 /*
  * The sequence head: logits (n_seqs, n_labels) of each sequence's first

@@ -129,6 +129,7 @@ typedef enum HnswIterativeScan
 extern int	hnsw_ef_search;
 extern int	hnsw_iterative_scan;
 extern int	hnsw_max_scan_tuples;
+extern double hnsw_scan_mem_multiplier;	/* iterative scans use at most this x work_mem */
 
 /* Reloptions */
 typedef struct HnswOptions

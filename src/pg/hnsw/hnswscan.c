@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
+
 #include "access/relscan.h"
 #include "pgstat.h"
 #include "utils/float.h"
@@ -168,10 +170,23 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 			so->tidpos = 0;
 		}
 
-		/* iterative scans go on while the query wants rows */
+		/*
+		 * iterative scans go on while the query wants rows, up to
+		 * hnsw.max_scan_tuples elements and hnsw.scan_mem_multiplier times
+		 * work_mem of search memory (the visited set and candidates)
+		 */
 		if (so->search == NULL || so->iterative == HNSW_ITERATIVE_SCAN_OFF ||
 			HnswSearchTuplesVisited(so->search) >= hnsw_max_scan_tuples)
 			return false;
+		if ((double) MemoryContextMemAllocated(so->ctx, true) >
+			(double) work_mem * 1024.0 * hnsw_scan_mem_multiplier)
+		{
+			ereport(DEBUG1,
+					(errmsg("hnsw index scan exceeded work_mem after " INT64_FORMAT " tuples",
+							(int64) HnswSearchTuplesVisited(so->search)),
+					 errhint("Increase work_mem or hnsw.scan_mem_multiplier to scan more tuples.")));
+			return false;
+		}
 		so->nresults = HnswSearchNext(so->search, hnsw_ef_search, &so->results);
 		so->pos = so->tidpos = 0;
 		if (so->nresults == 0)

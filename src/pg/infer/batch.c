@@ -307,7 +307,12 @@ CollectWalker(Node *node, Collect *c)
 {
 	if (node == NULL)
 		return false;
-	if (c->conditional == 0 && BatchableCall(node) != EMBED_NONE)
+	/*
+	 * A call of constants and parameters is the same for every row: not
+	 * batched (the index's ORDER BY key evaluates it once per scan)
+	 */
+	if (c->conditional == 0 && BatchableCall(node) != EMBED_NONE &&
+		contain_var_clause(CallText((FuncExpr *) node)))
 	{
 		if (!list_member(c->calls, node))
 			c->calls = lappend(c->calls, node);

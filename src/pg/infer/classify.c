@@ -393,6 +393,99 @@ pgi_classify_scores(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+PG_FUNCTION_INFO_V1(pgi_rerank);
+
+/*
+ * rerank(model, query, docs) -> TABLE(idx, score): a cross-encoder's
+ * relevance of each document to the query, best first (1-based idx; NULL
+ * documents get no row).  Score: the sigmoid of a one-label model's output
+ * (as sentence-transformers' CrossEncoder and the text-classification
+ * pipeline apply it), else the softmax probability of the last label.
+ */
+Datum
+pgi_rerank(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo;
+	char	   *model;
+	ArrayType  *arr;
+	Datum	   *de;
+	bool	   *dn;
+	int			n,
+				m = 0,
+				k;
+	text	  **docs;
+	int		   *idx;
+	float	   *z,
+			   *score;
+	LoadedModel *lm;
+
+	InitMaterializedSRF(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	model = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	arr = PG_GETARG_ARRAYTYPE_P(2);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("rerank() takes a one-dimensional array of documents")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &de, &dn, &n);
+	lm = ModelGet(model);
+	if (lm->pm.arch != PGIM_ARCH_BERT || lm->pm.config.head != BERT_HEAD_SEQUENCE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" is not a cross-encoder", model),
+				 errdetail("rerank() runs models with a sequence-classification head over (query, document) pairs.")));
+	k = lm->pm.config.n_labels;
+	docs = palloc(sizeof(text *) * Max(n, 1));
+	idx = palloc(sizeof(int) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		if (!dn[i])
+		{
+			docs[m] = DatumGetTextPP(de[i]);
+			idx[m++] = i + 1;
+		}
+	z = palloc_extended(sizeof(float) * (size_t) Max(m, 1) * k, MCXT_ALLOC_HUGE);
+	score = palloc(sizeof(float) * Max(m, 1));
+	HeadLogitsPairs(model, PG_GETARG_TEXT_PP(1), docs, m, z);
+	for (int i = 0; i < m; i++)
+	{
+		const float *zi = z + (size_t) i * k;
+
+		if (k == 1)
+			score[i] = (float) (1.0 / (1.0 + exp(-(double) zi[0])));
+		else
+		{
+			double		mx = -INFINITY,
+						sum = 0;
+
+			for (int j = 0; j < k; j++)
+				mx = Max(mx, zi[j]);
+			for (int j = 0; j < k; j++)
+				sum += exp(zi[j] - mx);
+			score[i] = (float) (exp(zi[k - 1] - mx) / sum);
+		}
+	}
+	/* best first; ties in document order (insertion sort on indexes: stable) */
+	for (int i = 1; i < m; i++)
+		for (int j = i; j > 0 && score[j] > score[j - 1]; j--)
+		{
+			float		ts = score[j];
+			int			ti = idx[j];
+
+			score[j] = score[j - 1];
+			idx[j] = idx[j - 1];
+			score[j - 1] = ts;
+			idx[j - 1] = ti;
+		}
+	for (int i = 0; i < m; i++)
+	{
+		Datum		values[2] = {Int32GetDatum(idx[i]), Float4GetDatum(score[i])};
+		bool		nulls[2] = {false, false};
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
 /* ---------------------------------------------------------------------
  * Zero-shot labels
  * ---------------------------------------------------------------------

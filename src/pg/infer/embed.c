@@ -51,6 +51,7 @@ typedef struct Encoded
 {
 	int32	   *ids;
 	int			n;
+	int32	   *types;			/* token types of a text pair; NULL: all 0 */
 } Encoded;
 
 static Encoded EncodeChecked(LoadedModel *m, text *t, bool truncate, bool *too_long);
@@ -193,6 +194,7 @@ EncodeChecked(LoadedModel *m, text *t, bool truncate, bool *too_long)
 			pfree(pieces);
 			*too_long = true;
 			e.ids = NULL;
+			e.types = NULL;
 			e.n = 0;
 			return e;
 		}
@@ -205,6 +207,7 @@ EncodeChecked(LoadedModel *m, text *t, bool truncate, bool *too_long)
 		n = max - before - after;
 	}
 	e.n = n + before + after;
+	e.types = NULL;
 	e.ids = palloc(sizeof(int32) * Max(e.n, 1));
 	if (before)
 		e.ids[0] = bert ? meta->cls_id : meta->bos_id;
@@ -289,6 +292,7 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 		int64		total = 0;
 		int32		max_len = 0;
 		int32	   *ids;
+		int32	   *types = NULL;
 		int32	   *lens;
 		float	   *scratch;
 		float	   *hidden;
@@ -303,10 +307,15 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 		}
 		ids = palloc(sizeof(int32) * Max(total, 1));
 		lens = palloc(sizeof(int32) * (j - i));
+		for (int k = i; k < j; k++)
+			if (enc[k].types != NULL && types == NULL)
+				types = palloc0(sizeof(int32) * Max(total, 1));
 		total = 0;
 		for (int k = i; k < j; k++)
 		{
 			memcpy(ids + total, enc[k].ids, sizeof(int32) * enc[k].n);
+			if (types && enc[k].types)
+				memcpy(types + total, enc[k].types, sizeof(int32) * enc[k].n);
 			lens[k - i] = enc[k].n;
 			total += enc[k].n;
 		}
@@ -322,7 +331,8 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 			scratch = WorkMemory(bert_scratch_floats(c, total, max_len) + (size_t) total * c->hidden +
 								 (size_t) 2 * (j - i) * c->hidden);
 			hidden = scratch + bert_scratch_floats(c, total, max_len);
-			if (bert_forward(c, &m->pm.weights, &rt, ids, lens, j - i, scratch, hidden, &err) != PGI_OK)
+			if (bert_forward_types(c, &m->pm.weights, &rt, ids, types, lens, j - i, scratch, hidden,
+								   &err) != PGI_OK)
 				PgiReport(&err);
 			if (o->head)
 				bert_sequence_logits(c, &m->pm.weights, &rt, hidden, lens, j - i,
@@ -333,6 +343,8 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 		}
 		pfree(ids);
 		pfree(lens);
+		if (types)
+			pfree(types);
 		i = j;
 	}
 	/* do not keep a big batch's work memory for the life of the backend */
@@ -419,6 +431,90 @@ EmbedRows(const char *model, Jsonb *options, text **texts, int n, Vector **out)
 	MemoryContextDelete(cxt);
 }
 
+/*
+ * [CLS] a [SEP] b [SEP] with token types 0 then 1, truncated to max_tokens
+ * as Hugging Face's "longest_first" does: with n1 <= n2 the pieces of the
+ * shorter and longer text and room the positions left, the longer keeps
+ * max(n1, room - n1); when both are still too long, the first gets
+ * room / 2 and the second the rest (the longer the odd one when swapped)
+ */
+static Encoded
+EncodePair(LoadedModel *m, text *a, text *b)
+{
+	const PgimMeta *meta = &m->pm.meta;
+	int			na,
+				nb;
+	int32	   *pa = TokenizerEncode(m->tok, VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a), &na);
+	int32	   *pb = TokenizerEncode(m->tok, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), &nb);
+	int			room = meta->max_tokens - 3;
+	Encoded		e;
+
+	if (room < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model \"%s\" allows %d tokens, fewer than a text pair's special tokens", m->name,
+						meta->max_tokens)));
+	if (na + nb > room)
+	{
+		bool		swap = na > nb;
+		int			n1 = swap ? nb : na,
+					n2;
+
+		n2 = n1 > room ? n1 : Max(n1, room - n1);
+		if (n1 + n2 > room)
+		{
+			n1 = room / 2;
+			n2 = n1 + room % 2;
+		}
+		na = swap ? n2 : n1;
+		nb = swap ? n1 : n2;
+	}
+	e.n = na + nb + 3;
+	e.ids = palloc(sizeof(int32) * e.n);
+	e.types = palloc(sizeof(int32) * e.n);
+	e.ids[0] = meta->cls_id;
+	memcpy(e.ids + 1, pa, sizeof(int32) * na);
+	e.ids[1 + na] = meta->sep_id;
+	memcpy(e.ids + 2 + na, pb, sizeof(int32) * nb);
+	e.ids[2 + na + nb] = meta->sep_id;
+	for (int i = 0; i < e.n; i++)
+		e.types[i] = i < na + 2 ? 0 : 1;
+	pfree(pa);
+	pfree(pb);
+	return e;
+}
+
+bool
+HeadLogitsPairs(const char *model, text *query, text **docs, int n, float *logits)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer rerank",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	LoadedModel *m = ModelGet(model);
+	EmbedOptions o;
+	Encoded    *enc = palloc(sizeof(Encoded) * Max(n, 1));
+
+	if (m->pm.arch != PGIM_ARCH_BERT || m->pm.config.head != BERT_HEAD_SEQUENCE)
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		return false;
+	}
+	if (m->pm.config.n_types < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" has one token type, so it cannot read text pairs", model)));
+	o = ParseOptions(NULL, m);
+	o.head = true;
+	for (int i = 0; i < n; i++)
+		enc[i] = EncodePair(m, query, docs[i]);
+	MemoryContextSwitchTo(old);
+	if (n > 0)
+		EmbedEncoded(m, enc, n, &o, logits);
+	MemoryContextDelete(cxt);
+	return true;
+}
+
 bool
 HeadLogitsRows(const char *model, text **texts, int n, float *logits, bool *have)
 {
@@ -462,6 +558,56 @@ HeadLogitsRows(const char *model, text **texts, int n, float *logits, bool *have
 	return true;
 }
 
+/* The last embedding a call site computed (fn_extra) */
+typedef struct LastEmbed
+{
+	char	   *model;
+	uint64		generation;		/* RegistryGeneration() then */
+	text	   *input;
+	Jsonb	   *options;		/* NULL: none */
+	Vector	   *result;
+} LastEmbed;
+
+/*
+ * EmbedOne, remembering the last result of this call site: a query that
+ * calls embed() with the same arguments for every row (a constant text in
+ * the target list of an index scan ordered by it) embeds it once
+ */
+static Vector *
+EmbedRemembered(FunctionCallInfo fcinfo, const char *model, text *input, Jsonb *options)
+{
+	LastEmbed  *l = fcinfo->flinfo->fn_extra;
+	MemoryContext old;
+	Vector	   *v;
+
+	if (l != NULL && strcmp(l->model, model) == 0 && l->generation == RegistryGeneration() &&
+		VARSIZE_ANY_EXHDR(l->input) == VARSIZE_ANY_EXHDR(input) &&
+		memcmp(VARDATA_ANY(l->input), VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input)) == 0 &&
+		((l->options == NULL && options == NULL) ||
+		 (l->options != NULL && options != NULL && VARSIZE(l->options) == VARSIZE(options) &&
+		  memcmp(l->options, options, VARSIZE(options)) == 0)))
+		return (Vector *) PG_DETOAST_DATUM_COPY(PointerGetDatum(l->result));
+	v = EmbedOne(model, input, options);
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	if (l == NULL)
+		l = fcinfo->flinfo->fn_extra = palloc0(sizeof(LastEmbed));
+	else
+	{
+		pfree(l->model);
+		pfree(l->input);
+		if (l->options)
+			pfree(l->options);
+		pfree(l->result);
+	}
+	l->model = pstrdup(model);
+	l->generation = RegistryGeneration();
+	l->input = (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(input));
+	l->options = options ? (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(options)) : NULL;
+	l->result = (Vector *) PG_DETOAST_DATUM_COPY(PointerGetDatum(v));
+	MemoryContextSwitchTo(old);
+	return v;
+}
+
 PG_FUNCTION_INFO_V1(pgi_embed);
 
 /* embed(model text, input text, options jsonb) */
@@ -472,7 +618,7 @@ pgi_embed(PG_FUNCTION_ARGS)
 	text	   *input = PG_GETARG_TEXT_PP(1);
 	Jsonb	   *options = PG_NARGS() > 2 ? PG_GETARG_JSONB_P(2) : NULL;
 
-	PG_RETURN_POINTER(EmbedOne(model, input, options));
+	PG_RETURN_POINTER(EmbedRemembered(fcinfo, model, input, options));
 }
 
 PG_FUNCTION_INFO_V1(pgi_embed_default);
@@ -485,7 +631,7 @@ pgi_embed_default(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pg_infer.default_model is not set")));
-	PG_RETURN_POINTER(EmbedOne(pgi_default_model, PG_GETARG_TEXT_PP(0), NULL));
+	PG_RETURN_POINTER(EmbedRemembered(fcinfo, pgi_default_model, PG_GETARG_TEXT_PP(0), NULL));
 }
 
 PG_FUNCTION_INFO_V1(pgi_embed_batch);

@@ -31,4 +31,10 @@ extern void EmbedRows(const char *model, Jsonb *options, text **texts, int n, Ve
  */
 extern bool HeadLogitsRows(const char *model, text **texts, int n, float *logits, bool *have);
 
+/*
+ * The same for n text pairs (query, docs[i]) as [CLS] query [SEP] doc [SEP]
+ * with token types 0 / 1 (cross-encoders): logits (n, n_labels)
+ */
+extern bool HeadLogitsPairs(const char *model, text *query, text **docs, int n, float *logits);
+
 #endif							/* PGI_EMBED_H */
