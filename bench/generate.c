@@ -1,7 +1,7 @@
 /*
  * bench/generate.c: speed of pg_infer's decoder core on GGUF files.
  *
- *   build/bench/generate [--threads N] [--seconds S] FILE.gguf ...
+ *   build/bench/generate [--threads N] [--seconds S] [--isa avx2|avx512vnni|portable] FILE.gguf ...
  *
  * For each file: prompt processing (pp64, pp512: random ids, in passes of
  * 256 tokens as generate() runs them), generation (tg128: 128 tokens after
@@ -270,6 +270,15 @@ main(int argc, char **argv)
 			seconds = atof(argv[++first]);
 		else if (strcmp(argv[first], "--csv") == 0)
 			csv = 1;
+		else if (strcmp(argv[first], "--isa") == 0 && first + 1 < argc)
+		{
+			/* a kernel set to compare with (avx2, avx512vnni, portable) */
+			if (!qdot_force_isa(argv[++first]))
+			{
+				fprintf(stderr, "unknown or unsupported kernels \"%s\"\n", argv[first]);
+				return 2;
+			}
+		}
 		first++;
 	}
 	par_set_threads(threads);

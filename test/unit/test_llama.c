@@ -876,9 +876,84 @@ test_quantize_paths(void)
 	free(b);
 }
 
+/*
+ * The AVX-512 VNNI tiles (several activation rows per weight block) give
+ * the AVX2 row kernels' results bit for bit, for Q8_0 and Q4_0 weights with
+ * extreme bytes (-128, 127), 1 to 9 activation rows and 1 to 7 weight rows
+ */
+static void
+test_tiles(void)
+{
+	enum {COLS = 96, ROWS = 7, ACTS = 9};
+	uint32_t	types[2] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0};
+	float		x[ACTS * COLS];
+	uint64_t	s = 99;
+
+	if (!qdot_force_isa("avx512vnni"))
+	{
+		printf("llama: skip VNNI tiles (the CPU lacks AVX512_VNNI)\n");
+		return;
+	}
+	qdot_force_isa(NULL);
+	for (int i = 0; i < ACTS * COLS; i++)
+	{
+		s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+		x[i] = (float) ((double) (s >> 11) / 9007199254740992.0 - 0.5) * (i % 7 == 0 ? 40.0f : 1.0f);
+	}
+	for (int t = 0; t < 2; t++)
+	{
+		size_t		rb = types[t] == GGML_TYPE_Q8_0 ? (COLS / 32) * 34 : (COLS / 32) * 18;
+		uint8_t    *wd = malloc(rb * ROWS);
+		size_t		arb = qdot_act_row_bytes(QDOT_A8, COLS);
+		uint8_t    *act = malloc(arb * ACTS);
+		float		want[ACTS * ROWS],
+					got[ACTS * ROWS];
+		QMat		w;
+		int			same = 1;
+
+		for (size_t i = 0; i < rb * ROWS; i++)
+		{
+			s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+			wd[i] = (uint8_t) (s >> 56);
+		}
+		/* sane fp16 scales, extreme weight bytes */
+		for (int r = 0; r < ROWS; r++)
+			for (int b = 0; b < COLS / 32; b++)
+			{
+				uint8_t    *blk = wd + r * rb + b * (types[t] == GGML_TYPE_Q8_0 ? 34 : 18);
+
+				blk[0] = 0x00;
+				blk[1] = (uint8_t) (0x24 + (r + b) % 8);	/* about 2^-6 .. 2^-5 */
+				if (types[t] == GGML_TYPE_Q8_0)
+				{
+					blk[2] = 0x80;
+					blk[3] = 0x7F;
+				}
+			}
+		w = (QMat) {wd, types[t], ROWS, COLS, rb};
+		qdot_quantize(QDOT_A8, x, COLS, ACTS, COLS, act);
+		for (int m = 1; m <= ACTS; m++)
+			for (int r1 = 1; r1 <= ROWS; r1++)
+			{
+				qdot_force_isa("avx2");
+				qdot_matmul(&w, act, m, want, ROWS, 0, r1, 0);
+				qdot_force_isa("avx512vnni");
+				qdot_matmul(&w, act, m, got, ROWS, 0, r1, 0);
+				for (int i = 0; i < m; i++)
+					for (int r = 0; r < r1; r++)
+						same &= memcmp(&want[i * ROWS + r], &got[i * ROWS + r], sizeof(float)) == 0;
+			}
+		qdot_force_isa(NULL);
+		CHECK(same, "%s: VNNI tiles equal the AVX2 rows bit for bit", types[t] == GGML_TYPE_Q8_0 ? "Q8_0" : "Q4_0");
+		free(wd);
+		free(act);
+	}
+}
+
 int
 main(void)
 {
+	test_tiles();
 	test_quantize_paths();
 	test_qdot();
 	test_stories();

@@ -387,7 +387,7 @@ ROWS(q6_k)
 
 static const QdotKernels portable = {
 	"portable", rows_f32, rows_f16, rows_bf16, rows_q8_0, rows_q4_0, rows_q5_0,
-	rows_q4_k, rows_q5_k, rows_q6_k
+	rows_q4_k, rows_q5_k, rows_q6_k, NULL, NULL
 };
 
 static const QdotKernels *forced = NULL;
@@ -402,8 +402,10 @@ kernels(void)
 		return forced;
 	if (best == NULL)
 	{
-		const QdotKernels *k = qdot_avx2_kernels();
+		const QdotKernels *k = qdot_vnni_kernels();
 
+		if (k == NULL)
+			k = qdot_avx2_kernels();
 		best = k ? k : &portable;
 	}
 	return best;
@@ -413,7 +415,7 @@ kernels(void)
 static QdotA8Fn
 a8_kernel(void)
 {
-	QdotA8Fn	q = kernels() != &portable ? qdot_avx2_a8() : NULL;
+	QdotA8Fn	q = kernels() != &portable ? qdot_avx2_a8() : NULL;	/* also with the VNNI tiles */
 
 	return q ? q : quantize_a8_block;
 }
@@ -433,6 +435,8 @@ qdot_force_isa(const char *isa)
 		forced = &portable;
 	else if (strcmp(isa, "avx2") == 0 && qdot_avx2_kernels() != NULL)
 		forced = qdot_avx2_kernels();
+	else if (strcmp(isa, "avx512vnni") == 0 && qdot_vnni_kernels() != NULL)
+		forced = qdot_vnni_kernels();
 	else
 		return 0;
 	return 1;
@@ -510,7 +514,10 @@ qdot_matmul(const QMat *w, const uint8_t *act, int m, float *out, int ldo, int r
 			int streaming)
 {
 	QdotFn		rows = dot_fn(kernels(), w->type);
+	QdotTileFn	tile = w->type == GGML_TYPE_Q8_0 ? kernels()->tile_q8_0 :
+		w->type == GGML_TYPE_Q4_0 ? kernels()->tile_q4_0 : NULL;
 	size_t		arb = qdot_act_row_bytes(qdot_act(w->type), w->cols);
+
 
 	/*
 	 * A group of weight rows stays in cache while every activation row
@@ -521,6 +528,15 @@ qdot_matmul(const QMat *w, const uint8_t *act, int m, float *out, int ldo, int r
 	 * way, so results never depend on it.
 	 */
 	int			group = m == 1 && streaming ? 1 : QDOT_ROWS;
+
+	/* several activation rows: tiles that read each weight block once for all */
+	if (m > 1 && tile != NULL)
+	{
+		for (int r = r0; r < r1; r += QDOT_ROWS)
+			tile(w->cols, w->data + (size_t) r * w->row_bytes, w->row_bytes,
+				 r1 - r < QDOT_ROWS ? r1 - r : QDOT_ROWS, act, arb, m, out + r, ldo);
+		return;
+	}
 
 	for (int r = r0; r < r1; r += group)
 	{

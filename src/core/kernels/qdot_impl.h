@@ -25,6 +25,14 @@
 typedef void (*QdotFn) (int n, const uint8_t *w, size_t row_bytes, int nr, const uint8_t *a,
 						float *out);
 
+/*
+ * Rows w, w + row_bytes, ... (nr <= QDOT_ROWS) times m activation rows
+ * act, act + act_row_bytes, ...: out[i * ldo + r], each weight block read
+ * once for all m rows.  Every value equals the row kernel's bit for bit.
+ */
+typedef void (*QdotTileFn) (int n, const uint8_t *w, size_t row_bytes, int nr, const uint8_t *act,
+							size_t act_row_bytes, int m, float *out, int ldo);
+
 /* The dot products of one instruction set */
 typedef struct QdotKernels
 {
@@ -38,6 +46,8 @@ typedef struct QdotKernels
 				q4_k,
 				q5_k,
 				q6_k;
+	QdotTileFn	tile_q8_0,		/* NULL: row kernels only */
+				tile_q4_0;
 } QdotKernels;
 
 /* The 6-bit scales and mins of the 8 sub-blocks of a Q4_K / Q5_K block */
@@ -72,5 +82,8 @@ extern QdotA8Fn qdot_avx2_a8(void);
 
 /* The AVX2 kernels, or NULL when the CPU lacks AVX2, FMA or F16C */
 extern const QdotKernels *qdot_avx2_kernels(void);
+
+/* The same plus AVX-512 VNNI tiles, or NULL when the CPU lacks AVX512_VNNI / VL */
+extern const QdotKernels *qdot_vnni_kernels(void);
 
 #endif							/* QDOT_IMPL_H */

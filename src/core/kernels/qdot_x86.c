@@ -421,10 +421,127 @@ qdot_avx2_a8(void)
 	return qdot_avx2_kernels() ? a8_block : NULL;
 }
 
+/*
+ * AVX-512 VNNI tiles (256-bit vpdpbusd, AVX512VL): 4 weight rows times up
+ * to 4 activation rows per pass over the blocks, so each weight block is
+ * loaded, unpacked and summed once for all of them.  vpdpbusd multiplies
+ * unsigned by signed bytes, so the activations are shifted to a + 128
+ * (their sign bit flipped) and each lane starts from -128 times the sum
+ * of its 4 weight bytes, which makes the lane the exact sum of a * w over
+ * the same 4 bytes as the row kernels' lanes; the float scaling, the
+ * accumulation order and the final sum are the row kernels' too, so the
+ * results are identical bit for bit.
+ */
+#define VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
+#define TILE_J 4
+
+/* The 32 signed weights of a Q8_0 / Q4_0 block */
+VNNI static inline __attribute__((always_inline)) __m256i
+wq_q8_0(const uint8_t *w)
+{
+	return _mm256_loadu_si256((const __m256i *) (w + 2));
+}
+
+VNNI static inline __attribute__((always_inline)) __m256i
+wq_q4_0(const uint8_t *w)
+{
+	return _mm256_sub_epi8(nibbles(w + 2), _mm256_set1_epi8(8));
+}
+
+/* One block pair: acc += float(exact integer dot of activation j and weight row r) * scale */
+#define PAIR(r, j) \
+	acc##r##j = BLOCK_FMA(acc##r##j, _mm256_dpbusd_epi32(c##r, a##j, w##r), dw##r * da##j)
+
+#define TILE(type, WB) \
+VNNI static void \
+tile_##type(int n, const uint8_t *w, size_t rb, int nr, const uint8_t *act, size_t arb, int m, \
+			float *out, int ldo) \
+{ \
+	int			nb = n / 32; \
+	int			j0 = 0; \
+	const __m256i ones = _mm256_set1_epi8(1); \
+	const __m256i flip = _mm256_set1_epi8((char) 0x80); \
+	float		zero[QDOT_ROWS] = {0}; \
+\
+	for (; nr == QDOT_ROWS && j0 + TILE_J <= m; j0 += TILE_J) \
+	{ \
+		__m256		acc00 = _mm256_setzero_ps(), acc01 = acc00, acc02 = acc00, acc03 = acc00, \
+					acc10 = acc00, acc11 = acc00, acc12 = acc00, acc13 = acc00, \
+					acc20 = acc00, acc21 = acc00, acc22 = acc00, acc23 = acc00, \
+					acc30 = acc00, acc31 = acc00, acc32 = acc00, acc33 = acc00; \
+		const uint8_t *a0p = act + (size_t) j0 * arb; \
+\
+		for (int b = 0; b < nb; b++) \
+		{ \
+			const uint8_t *wb = w + (size_t) b * (WB); \
+			const uint8_t *ab = a0p + (size_t) b * QDOT_A8_BYTES; \
+			__m256i		w0 = wq_##type(wb), \
+						w1 = wq_##type(wb + rb), \
+						w2 = wq_##type(wb + 2 * rb), \
+						w3 = wq_##type(wb + 3 * rb); \
+			__m256i		c0 = _mm256_sub_epi32(_mm256_setzero_si256(), \
+											  _mm256_slli_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, w0), 7)), \
+						c1 = _mm256_sub_epi32(_mm256_setzero_si256(), \
+											  _mm256_slli_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, w1), 7)), \
+						c2 = _mm256_sub_epi32(_mm256_setzero_si256(), \
+											  _mm256_slli_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, w2), 7)), \
+						c3 = _mm256_sub_epi32(_mm256_setzero_si256(), \
+											  _mm256_slli_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, w3), 7)); \
+			float		dw0 = w_d(wb), \
+						dw1 = w_d(wb + rb), \
+						dw2 = w_d(wb + 2 * rb), \
+						dw3 = w_d(wb + 3 * rb); \
+			__m256i		a0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *) (ab + 4)), flip), \
+						a1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *) (ab + arb + 4)), flip), \
+						a2 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *) (ab + 2 * arb + 4)), flip), \
+						a3 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *) (ab + 3 * arb + 4)), flip); \
+			float		da0 = act_d(ab), \
+						da1 = act_d(ab + arb), \
+						da2 = act_d(ab + 2 * arb), \
+						da3 = act_d(ab + 3 * arb); \
+\
+			PAIR(0, 0); PAIR(1, 0); PAIR(2, 0); PAIR(3, 0); \
+			PAIR(0, 1); PAIR(1, 1); PAIR(2, 1); PAIR(3, 1); \
+			PAIR(0, 2); PAIR(1, 2); PAIR(2, 2); PAIR(3, 2); \
+			PAIR(0, 3); PAIR(1, 3); PAIR(2, 3); PAIR(3, 3); \
+		} \
+		{ \
+			__m256		col0[QDOT_ROWS] = {acc00, acc10, acc20, acc30}, \
+						col1[QDOT_ROWS] = {acc01, acc11, acc21, acc31}, \
+						col2[QDOT_ROWS] = {acc02, acc12, acc22, acc32}, \
+						col3[QDOT_ROWS] = {acc03, acc13, acc23, acc33}; \
+\
+			hsum_rows(col0, zero, QDOT_ROWS, out + (size_t) j0 * ldo); \
+			hsum_rows(col1, zero, QDOT_ROWS, out + (size_t) (j0 + 1) * ldo); \
+			hsum_rows(col2, zero, QDOT_ROWS, out + (size_t) (j0 + 2) * ldo); \
+			hsum_rows(col3, zero, QDOT_ROWS, out + (size_t) (j0 + 3) * ldo); \
+		} \
+	} \
+	/* the rest (fewer than 4 rows or activations): the row kernel */ \
+	for (; j0 < m; j0++) \
+		rows_##type(n, w, rb, nr, act + (size_t) j0 * arb, out + (size_t) j0 * ldo); \
+}
+TILE(q8_0, 34)
+TILE(q4_0, 18)
+
 static const QdotKernels avx2 = {
 	"avx2", rows_f32, rows_f16, rows_bf16, rows_q8_0, rows_q4_0, rows_q5_0,
-	rows_q4_k, rows_q5_k, rows_q6_k
+	rows_q4_k, rows_q5_k, rows_q6_k, NULL, NULL
 };
+
+static const QdotKernels vnni = {
+	"avx512vnni", rows_f32, rows_f16, rows_bf16, rows_q8_0, rows_q4_0, rows_q5_0,
+	rows_q4_k, rows_q5_k, rows_q6_k, tile_q8_0, tile_q4_0
+};
+
+const QdotKernels *
+qdot_vnni_kernels(void)
+{
+	if (qdot_avx2_kernels() && __builtin_cpu_supports("avx512vnni") &&
+		__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512f"))
+		return &vnni;
+	return NULL;
+}
 
 const QdotKernels *
 qdot_avx2_kernels(void)
@@ -439,6 +556,12 @@ qdot_avx2_kernels(void)
 
 const QdotKernels *
 qdot_avx2_kernels(void)
+{
+	return NULL;
+}
+
+const QdotKernels *
+qdot_vnni_kernels(void)
 {
 	return NULL;
 }
