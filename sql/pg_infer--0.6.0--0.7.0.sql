@@ -151,11 +151,36 @@ END
 $$;
 REVOKE ALL ON FUNCTION drop_model(text) FROM PUBLIC;
 
+-- A model's source as a plain user may see it: the path relative to
+-- pg_infer.model_dir or to the bundled models' directory, else only its
+-- last component (superusers, and roles with pg_read_server_files, see the
+-- whole path: server paths are not for everyone)
+CREATE FUNCTION pg_infer._shown_source(source text) RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE
+		WHEN (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR
+			 pg_has_role(current_user, 'pg_read_server_files', 'MEMBER') THEN source
+		WHEN coalesce(current_setting('pg_infer.model_dir', true), '') <> '' AND
+			 starts_with(source, rtrim(current_setting('pg_infer.model_dir', true), '/') || '/')
+			THEN substr(source, length(rtrim(current_setting('pg_infer.model_dir', true), '/')) + 2)
+		WHEN source ~ '/pg_infer/models/' THEN regexp_replace(source, '^.*/pg_infer/models/', '')
+		ELSE regexp_replace(source, '^.*/', '')
+	END
+$$;
+
+-- the registry's paths: only through pg_infer.models for plain users
+REVOKE SELECT ON pg_infer_model_registry FROM PUBLIC;
+GRANT SELECT (name, format, architecture, task, parameters, dims, max_tokens, vocab_size, dtype,
+			  bytes, sha256, options, registered_at) ON pg_infer_model_registry TO PUBLIC;
+
 -- pg_infer.models lists trained heads too (format "database", source: the
 -- embedding model, parameters: the head's weights)
 CREATE OR REPLACE VIEW pg_infer.models AS
-SELECT name, task, architecture, format, source, parameters, dims, max_tokens, vocab_size,
-	   dtype, bytes, sha256, pg_infer._model_cached(sha256) AS loaded, options, registered_at
+SELECT name, task, architecture, format, pg_infer._shown_source(source) AS source, parameters, dims,
+	   max_tokens, vocab_size, dtype, bytes, sha256, pg_infer._model_cached(sha256) AS loaded, options,
+	   registered_at
 FROM @extschema@.pg_infer_model_registry
 UNION ALL
 SELECT name, 'classification', 'softmax head', 'database', embedding_model,

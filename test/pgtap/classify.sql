@@ -152,6 +152,7 @@ SELECT lives_ok($$SELECT drop_model('cls_topic2')$$, 'drop_model drops a head');
 SELECT is((SELECT count(*) FROM pg_infer.models WHERE name = 'cls_topic2'), 0::bigint, '... and it is gone');
 
 -- privileges: training is an admin function; classifying is not
+DROP ROLE IF EXISTS pgi_cls_user;
 CREATE ROLE pgi_cls_user;
 GRANT SELECT ON train TO pgi_cls_user;
 SET ROLE pgi_cls_user;

@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pg_infer;
 BEGIN;
-SELECT plan(46);
+SELECT plan(50);
 
 SELECT isnt(current_setting('pg_infer.model_dir'), '', 'setup: pg_infer.model_dir is set');
 CREATE TEMP TABLE pgi_dir AS SELECT current_setting('pg_infer.model_dir') AS d;
@@ -95,6 +95,12 @@ SELECT throws_ok($$SELECT drop_model('abs')$$, '42704', 'model "abs" does not ex
 CREATE ROLE pgi_tap_user NOLOGIN;
 SET LOCAL ROLE pgi_tap_user;
 SELECT is((SELECT count(*) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories')), 4::bigint, 'anyone can see the models');
+SELECT is((SELECT source FROM pg_infer.models WHERE name = 'sub'), 'sub/tiny_copy.gguf',
+	'... with sources relative to the model directory, not server paths');
+SELECT is((SELECT count(*) FROM pg_infer.models WHERE source LIKE '/%'), 0::bigint, '... for every model');
+SELECT throws_ok($$SELECT source FROM pg_infer_model_registry$$, '42501', NULL,
+	'nor read the registry''s paths directly');
+SELECT lives_ok($$SELECT name, sha256 FROM pg_infer_model_registry$$, '... though its other columns are public');
 SELECT throws_ok($$SELECT load_model('y', 'tiny.gguf')$$, '42501', NULL, 'a normal user cannot load models');
 SELECT throws_ok($$SELECT drop_model('tiny')$$, '42501', NULL, 'nor drop them');
 SELECT throws_ok($$SELECT * FROM pg_infer._inspect_model('tiny.gguf')$$, '42501', NULL, 'nor inspect files');

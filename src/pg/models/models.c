@@ -53,6 +53,7 @@
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "catalog/pg_authid.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -110,6 +111,27 @@ ModelsInit(void)
 							NULL, &pgi_max_batch_tokens, 8192, 128, 1 << 20,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	CacheRegisterRelcacheCallback(RegistryInvalidated, (Datum) 0);
+}
+
+/* Owner of the extension */
+static Oid
+ExtensionOwner(void)
+{
+	Oid			ext = get_extension_oid("pg_infer", false);
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			owner = BOOTSTRAP_SUPERUSERID;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ext));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return owner;
 }
 
 /* Schema of the extension (get_extension_schema is not exported before 16) */
@@ -193,13 +215,30 @@ RegistryFind(const char *name, char **source, char **sha, char **ctx)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};
 	MemoryContext outer = CurrentMemoryContext;
-	bool		found;
+	volatile bool found = false;
+	Oid			saved_uid;
+	int			saved_ctx;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the model registry");
-	found = SPI_processed == 1;
+	/*
+	 * As the extension's owner: plain users may not read the registry's
+	 * paths (they see them through pg_infer.models, shortened), but any
+	 * user's embed() must find the file
+	 */
+	GetUserIdAndSecContext(&saved_uid, &saved_ctx);
+	SetUserIdAndSecContext(ExtensionOwner(), saved_ctx | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the model registry");
+		found = SPI_processed == 1;
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(saved_uid, saved_ctx);
+	}
+	PG_END_TRY();
 	if (found)
 	{
 		MemoryContext spi = MemoryContextSwitchTo(outer);
