@@ -11,6 +11,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pg_infer;
 SELECT no_plan();
+\ir lib/plan.sql
 
 CREATE TEMP TABLE ref AS
 SELECT pg_read_file(current_setting('pg_infer.model_dir') || '/chat/reference.json')::jsonb AS j;
@@ -67,18 +68,7 @@ CREATE TEMP TABLE together AS SELECT i, generate('chat_stories', msgs, max_token
 SELECT is((SELECT count(*) FROM together t JOIN convo c USING (i)
 		   WHERE t.t = generate('chat_stories', c.msgs, max_tokens => 16)), 8::bigint,
 	'8 conversations decoded together: each as generated alone');
-CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	r text;
-	s text := '';
-BEGIN
-	FOR r IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
-		s := s || r || E'\n';
-	END LOOP;
-	RETURN s;
-END
-$$;
-SELECT ok(pg_temp.plan_of($$SELECT generate('chat_stories', msgs, max_tokens => 16) FROM convo$$) LIKE '%GenerateBatch%',
+SELECT ok(pg_temp.plan($$SELECT generate('chat_stories', msgs, max_tokens => 16) FROM convo$$) LIKE '%GenerateBatch%',
 	'generate(model, messages) over a table runs in the GenerateBatch scan');
 
 -- an untyped literal is a prompt (text), not a conversation

@@ -9,6 +9,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pg_infer;
 SELECT no_plan();
+\ir lib/plan.sql
 
 -- use-lite from build/models (./pg_infer.sh models fetches it), registered
 -- in its own statement (see use_lite.sql)
@@ -87,18 +88,7 @@ SELECT cmp_ok((SELECT abs(sum(score) - 1) FROM classify_scores('cls_topic', 'A q
 -- over a table: batched in the EmbedBatch scan, each row as alone
 CREATE TEMP TABLE many AS SELECT i, (ARRAY['pizza night', 'a football match', 'kernel panic', NULL])[1 + i % 4] || ' ' || i AS t
 FROM generate_series(1, 100) i;
-CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	r text;
-	s text := '';
-BEGIN
-	FOR r IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
-		s := s || r || E'\n';
-	END LOOP;
-	RETURN s;
-END
-$$;
-SELECT ok(pg_temp.plan_of($$SELECT classify('cls_topic', t) FROM many$$) LIKE '%EmbedBatch%',
+SELECT ok(pg_temp.plan($$SELECT classify('cls_topic', t) FROM many$$) LIKE '%EmbedBatch%',
 	'classify(head, column) runs in the EmbedBatch scan');
 CREATE TEMP TABLE batched AS SELECT i, classify('cls_topic', t) AS g FROM many;
 SET pg_infer.batch_rows = 1;

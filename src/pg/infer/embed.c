@@ -392,6 +392,27 @@ EmbedOne(const char *model, text *input, Jsonb *options)
 }
 
 /*
+ * Encode the texts one pass can take (not NULL; not too long when truncate
+ * is off) and run them: *x (nreal, width), in the current context, with
+ * row[k] the index of the text of output row k; returns nreal
+ */
+static int
+RunRows(LoadedModel *m, const EmbedOptions *o, text **texts, int n, int width, int *row,
+		float **x)
+{
+	Encoded    *enc = palloc(sizeof(Encoded) * Max(n, 1));
+	int			nreal = 0;
+
+	for (int i = 0; i < n; i++)
+		if (texts[i] != NULL && EncodeFits(m, texts[i], o->truncate, &enc[nreal]))
+			row[nreal++] = i;
+	*x = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * (size_t) Max(nreal, 1) * width);
+	if (nreal > 0)
+		EmbedEncoded(m, enc, nreal, o, *x);
+	return nreal;
+}
+
+/*
  * Embeddings of texts[0..n-1] in one pass, for the executor's row batches
  * (batch.c).  out[i] is NULL where texts[i] is NULL, and where evaluating
  * that row alone would raise an ERROR (too long with truncate false): the
@@ -407,24 +428,16 @@ EmbedRows(const char *model, Jsonb *options, text **texts, int n, Vector **out)
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	LoadedModel *m = ModelGet(model);
 	EmbedOptions o;
-	Encoded    *enc = palloc(sizeof(Encoded) * Max(n, 1));
 	int		   *row = palloc(sizeof(int) * Max(n, 1));
-	int			nreal = 0;
+	int			nreal;
 	int			dims = ModelDims(m);
 	float	   *x;
 
 	RequireEncoder(m);
 	o = ParseOptions(options, m);
 	for (int i = 0; i < n; i++)
-	{
 		out[i] = NULL;
-		if (texts[i] == NULL || !EncodeFits(m, texts[i], o.truncate, &enc[nreal]))
-			continue;
-		row[nreal++] = i;
-	}
-	x = MemoryContextAllocHuge(cxt, sizeof(float) * (size_t) Max(nreal, 1) * dims);
-	if (nreal > 0)
-		EmbedEncoded(m, enc, nreal, &o, x);
+	nreal = RunRows(m, &o, texts, n, dims, row, &x);
 	MemoryContextSwitchTo(old);
 	for (int k = 0; k < nreal; k++)
 		out[row[k]] = MakeVector(x + (size_t) k * dims, dims);
@@ -523,9 +536,8 @@ HeadLogitsRows(const char *model, text **texts, int n, float *logits, bool *have
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	LoadedModel *m = ModelGet(model);
 	EmbedOptions o;
-	Encoded    *enc = palloc(sizeof(Encoded) * Max(n, 1));
 	int		   *row = palloc(sizeof(int) * Max(n, 1));
-	int			nreal = 0,
+	int			nreal,
 				k;
 	float	   *x;
 
@@ -539,15 +551,8 @@ HeadLogitsRows(const char *model, text **texts, int n, float *logits, bool *have
 	o = ParseOptions(NULL, m);
 	o.head = true;
 	for (int i = 0; i < n; i++)
-	{
 		have[i] = false;
-		if (texts[i] == NULL || !EncodeFits(m, texts[i], o.truncate, &enc[nreal]))
-			continue;
-		row[nreal++] = i;
-	}
-	x = MemoryContextAllocHuge(cxt, sizeof(float) * (size_t) Max(nreal, 1) * k);
-	if (nreal > 0)
-		EmbedEncoded(m, enc, nreal, &o, x);
+	nreal = RunRows(m, &o, texts, n, k, row, &x);
 	for (int j = 0; j < nreal; j++)
 	{
 		memcpy(logits + (size_t) row[j] * k, x + (size_t) j * k, sizeof(float) * k);

@@ -113,46 +113,51 @@ ModelsInit(void)
 	CacheRegisterRelcacheCallback(RegistryInvalidated, (Datum) 0);
 }
 
-/* Owner of the extension */
-static Oid
-ExtensionOwner(void)
+/*
+ * The extension's schema and owner, from its pg_extension row
+ * (get_extension_schema is not exported before PostgreSQL 16)
+ */
+static void
+ExtensionRow(Oid *nsp, Oid *owner)
 {
 	Oid			ext = get_extension_oid("pg_infer", false);
 	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	Oid			owner = BOOTSTRAP_SUPERUSERID;
 
+	*nsp = InvalidOid;
+	*owner = BOOTSTRAP_SUPERUSERID;
 	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(ext));
 	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
 	if (HeapTupleIsValid(tup = systable_getnext(scan)))
-		owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	{
+		*nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+		*owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	return owner;
 }
 
-/* Schema of the extension (get_extension_schema is not exported before 16) */
 static Oid
 ExtensionSchema(void)
 {
-	Oid			ext = get_extension_oid("pg_infer", false);
-	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Oid			nsp = InvalidOid;
+	Oid			nsp,
+				owner;
 
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(ext));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-	if (HeapTupleIsValid(tup = systable_getnext(scan)))
-		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	ExtensionRow(&nsp, &owner);
 	return nsp;
+}
+
+static Oid
+ExtensionOwner(void)
+{
+	Oid			nsp,
+				owner;
+
+	ExtensionRow(&nsp, &owner);
+	return owner;
 }
 
 char *
