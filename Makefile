@@ -22,7 +22,9 @@ PG_CPPFLAGS = -Isrc -isystem $(includedir_server)
 PG_CFLAGS = -std=gnu11 -Wextra -Wno-unused-parameter
 # OpenBLAS is not linked: src/pg/infer/blas.c loads it at run time, after choosing
 # its kernels (OPENBLAS_CORETYPE), which must happen before the library loads
-SHLIB_LINK = -lm
+# Images: Debian's libpng and libjpeg-turbo (src/core/images)
+IMG_LIBS = -lpng -ljpeg
+SHLIB_LINK = $(IMG_LIBS) -lm
 
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=build/regress --load-extension=pg_infer
@@ -74,7 +76,7 @@ UNIT_BINS = $(patsubst test/unit/%.c,build/unit/%,$(UNIT_SRCS))
 
 build/unit/%: test/unit/%.c $(CORE_SRCS) $(CORE_HDRS) test/unit/unit.h
 	@mkdir -p build/unit
-	$(CORE_CC) $(CORE_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) -lopenblas -lm
+	$(CORE_CC) $(CORE_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) -lopenblas $(IMG_LIBS) -lm
 
 # test_bert compares the encoder with the NumPy reference on the random
 # BERT models written by test/models/gen_bert.py
@@ -96,8 +98,20 @@ $(SOFTMAX_FIXTURE): test/models/gen_softmax_ref.py
 	@mkdir -p build/unit
 	/usr/bin/python3 test/models/gen_softmax_ref.py $@
 
+# test_clip compares the CLIP towers with the NumPy reference on the random
+# CLIP models written by test/models/gen_clip.py
+CLIP_FIXTURE = build/clip_fixture/reference.json
+$(CLIP_FIXTURE): test/models/gen_clip.py test/models/gen_bert.py
+	/usr/bin/python3 test/models/gen_clip.py build/clip_fixture
+
+# test_images compares decoding and preprocessing with Pillow / NumPy
+IMAGES_FIXTURE = build/unit/images/manifest.json
+$(IMAGES_FIXTURE): test/models/gen_images.py
+	rm -rf build/unit/images
+	/usr/bin/python3 test/models/gen_images.py build/unit/images
+
 .PHONY: unit fuzz bench
-unit: $(UNIT_BINS) $(BERT_FIXTURE) $(LLAMA_FIXTURE) $(SOFTMAX_FIXTURE)
+unit: $(UNIT_BINS) $(BERT_FIXTURE) $(LLAMA_FIXTURE) $(SOFTMAX_FIXTURE) $(IMAGES_FIXTURE) $(CLIP_FIXTURE)
 	@status=0; tools/check_layout.sh || status=1; \
 	for t in $(UNIT_BINS); do $$t || status=1; done; exit $$status
 
@@ -110,7 +124,7 @@ FUZZ_TARGETS = $(patsubst test/fuzz/%.c,%,$(wildcard test/fuzz/fuzz_*.c))
 
 build/fuzz/%: test/fuzz/%.c $(CORE_SRCS)
 	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(IMG_LIBS) -lm
 
 fuzz: $(addprefix build/fuzz/,$(FUZZ_TARGETS))
 	@status=0; for t in $(FUZZ_TARGETS); do \
@@ -127,12 +141,12 @@ bench: build/bench/vector_distance build/bench/generate
 
 build/bench/generate: bench/generate.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p build/bench
-	$(CORE_CC) $(CORE_CFLAGS) -o $@ bench/generate.c $(CORE_SRCS) -lopenblas -lm
+	$(CORE_CC) $(CORE_CFLAGS) -o $@ bench/generate.c $(CORE_SRCS) -lopenblas $(IMG_LIBS) -lm
 
 build/bench/vector_distance: bench/vector_distance.c bench/scalar_ref.c $(CORE_SRCS)
 	@mkdir -p build/bench
 	$(CORE_CC) -std=c11 -D_GNU_SOURCE -O2 -fno-tree-vectorize -c -o build/bench/scalar_ref.o bench/scalar_ref.c
-	$(CORE_CC) $(CORE_CFLAGS) -o $@ bench/vector_distance.c build/bench/scalar_ref.o $(CORE_SRCS) -lopenblas -lm
+	$(CORE_CC) $(CORE_CFLAGS) -o $@ bench/vector_distance.c build/bench/scalar_ref.o $(CORE_SRCS) -lopenblas $(IMG_LIBS) -lm
 
 # --- sentencepiece shim -------------------------------------------------------
 # src/core/tokenizers/tok_spm_shim.cpp, the project's only C++, wraps Debian's
@@ -164,7 +178,7 @@ src/core/tokenizers/tok_spm_shim.bc: src/core/tokenizers/tok_spm_shim.cpp src/co
 
 build/unit/test_tok_spm: test/unit/test_tok_spm.c $(CORE_SRCS) $(CORE_HDRS) test/unit/unit.h $(SPM_SHIM)
 	@mkdir -p build/unit
-	$(CORE_CC) $(CORE_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) $(SPM_SHIM) $(SPM_LIBS) -lopenblas -lm
+	$(CORE_CC) $(CORE_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) $(SPM_SHIM) $(SPM_LIBS) -lopenblas $(IMG_LIBS) -lm
 
 # the fuzz target drives libsentencepiece through the shim, built with the
 # sanitizers (the Debian library itself is not instrumented); no vptr check,
@@ -177,12 +191,12 @@ build/fuzz/tok_spm_shim.o: src/core/tokenizers/tok_spm_shim.cpp src/core/tokeniz
 
 build/fuzz/fuzz_spm_proto: test/fuzz/fuzz_spm_proto.c $(CORE_SRCS) build/fuzz/tok_spm_shim.o
 	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) build/fuzz/tok_spm_shim.o $(SPM_LIBS) -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) build/fuzz/tok_spm_shim.o $(SPM_LIBS) $(IMG_LIBS) -lm
 
 # parity driver of test/tokenizer/parity_sentencepiece.sh
 build/tokenizer/spm_ids: test/tokenizer/sentencepiece/spm_ids.c $(CORE_SRCS) $(CORE_HDRS) $(SPM_SHIM)
 	@mkdir -p build/tokenizer
-	$(CORE_CC) $(CORE_CFLAGS) -o $@ $< $(CORE_SRCS) $(SPM_SHIM) $(SPM_LIBS) -lopenblas -lm
+	$(CORE_CC) $(CORE_CFLAGS) -o $@ $< $(CORE_SRCS) $(SPM_SHIM) $(SPM_LIBS) -lopenblas $(IMG_LIBS) -lm
 # --- end sentencepiece shim
 
 # --- wordpiece tokenizer tests
@@ -204,14 +218,14 @@ build/unit/test_tok_wordpiece: test/unit/test_tok_wordpiece.c $(PG_NORM_SRCS) $(
 	$(CORE_CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror $(PG_FE_INCLUDES) \
 		-c -o build/unit/pg_unicode_norm.o test/unit/pgcommon/pg_unicode_norm.c
 	$(CORE_CC) $(CORE_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) build/unit/pg_unicode_norm.o \
-		$(PG_FE_LIBS) -lopenblas -lm
+		$(PG_FE_LIBS) -lopenblas $(IMG_LIBS) -lm
 
 build/fuzz/fuzz_wordpiece: test/fuzz/fuzz_wordpiece.c $(PG_NORM_SRCS) $(CORE_SRCS)
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) -std=gnu11 -g -O1 -fsanitize=address,undefined $(PG_FE_INCLUDES) \
 		-c -o build/fuzz/pg_unicode_norm.o test/unit/pgcommon/pg_unicode_norm.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) build/fuzz/pg_unicode_norm.o \
-		$(PG_FE_LIBS) -lm
+		$(PG_FE_LIBS) $(IMG_LIBS) -lm
 
 # --- USE Lite (use_load, use_lite, tok_unigram) tests
 # test_use_lite and fuzz_use_load take NFKC from libpgcommon through the
@@ -232,12 +246,12 @@ build/unit/test_use_lite: test/unit/test_use_lite.c $(PG_NORM_SRCS) $(CORE_SRCS)
 	$(CORE_CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror $(PG_FE_INCLUDES) \
 		-c -o build/unit/pg_unicode_norm_use.o test/unit/pgcommon/pg_unicode_norm.c
 	$(CORE_CC) $(CORE_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) build/unit/pg_unicode_norm_use.o \
-		$(PG_FE_LIBS) -lopenblas -lm
+		$(PG_FE_LIBS) -lopenblas $(IMG_LIBS) -lm
 
 build/fuzz/fuzz_use_load: test/fuzz/fuzz_use_load.c $(PG_NORM_SRCS) $(CORE_SRCS)
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) -std=gnu11 -g -O1 -fsanitize=address,undefined $(PG_FE_INCLUDES) \
 		-c -o build/fuzz/pg_unicode_norm_use.o test/unit/pgcommon/pg_unicode_norm.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) build/fuzz/pg_unicode_norm_use.o \
-		$(PG_FE_LIBS) -lm
+		$(PG_FE_LIBS) $(IMG_LIBS) -lm
 # --- end USE Lite

@@ -30,9 +30,9 @@ RUN_USER=postgres
 DEB_PACKAGES=(
 	build-essential clang libclang-rt-14-dev
 	postgresql-15 postgresql-server-dev-15 postgresql-client-15
-	libopenblas-dev libsentencepiece-dev
+	libopenblas-dev libsentencepiece-dev libpng-dev libjpeg62-turbo-dev
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
-	python3-numpy python3-sentencepiece python3-jinja2 python3-sklearn
+	python3-numpy python3-sentencepiece python3-jinja2 python3-sklearn python3-pil
 )
 
 log() { printf '\n== %s\n' "$*"; }

@@ -26,7 +26,8 @@ typedef enum PgiStatus
 	PGI_ERR_NOMEM,				/* out of memory: 53200 */
 	PGI_ERR_IO,					/* file could not be read: 58030 */
 	PGI_ERR_CORRUPT,			/* malformed or hostile file: XX001 */
-	PGI_ERR_UNSUPPORTED			/* valid but not supported: 0A000 */
+	PGI_ERR_UNSUPPORTED,		/* valid but not supported: 0A000 */
+	PGI_ERR_BINARY				/* malformed binary input (an image): 22P03 */
 } PgiStatus;
 
 #define PGI_MSG_LEN 256

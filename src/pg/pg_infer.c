@@ -19,6 +19,7 @@
 #include "pg/infer/batch.h"
 #include "pg/infer/blas.h"
 #include "pg/infer/generate.h"
+#include "pg/infer/image.h"
 #include "pg/hnsw/hnsw.h"
 #include "pg/models/models.h"
 #include "pg/models/preload.h"
@@ -42,6 +43,7 @@ _PG_init(void)
 	ModelsInit();
 	BatchInit();
 	GenerateInit();
+	ImageInit();
 	PreloadInit();
 	MarkGUCPrefixReserved("pg_infer");
 }

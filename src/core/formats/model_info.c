@@ -31,6 +31,8 @@ task_for(const char *arch)
 	for (int i = 0; encoders[i]; i++)
 		if (strcmp(arch, encoders[i]) == 0)
 			return "embedding";
+	if (strcmp(arch, "clip") == 0 || strcmp(arch, "clip_vision_model") == 0)
+		return "image-embedding";
 	if (strcmp(arch, "llama") == 0 || strcmp(arch, "qwen2") == 0 || strcmp(arch, "gpt2") == 0 ||
 		strcmp(arch, "mistral") == 0 || strcmp(arch, "phi3") == 0 || strcmp(arch, "gemma") == 0)
 		return "generation";
@@ -163,6 +165,19 @@ model_info_hf(const char *config, size_t config_len,
 	info->dims = config_int(root, "hidden_size");
 	info->max_tokens = config_int(root, "max_position_embeddings");
 	info->vocab_size = config_int(root, "vocab_size");
+	if (strcmp(info->task, "image-embedding") == 0)
+	{
+		/* a dual encoder's embeddings are its projections; its text tower reads tokens */
+		const JsonValue *tc = json_get(root, "text_config");
+
+		info->dims = config_int(root, "projection_dim");
+		if (info->dims < 0)
+			info->dims = 512;	/* transformers' default */
+		info->max_tokens = tc ? config_int(tc, "max_position_embeddings") : -1;
+		info->vocab_size = tc ? config_int(tc, "vocab_size") : -1;
+		if (strcmp(info->architecture, "clip_vision_model") == 0)
+			has_tokenizer = 1;	/* its text side, if any, is another model */
+	}
 	json_free(doc);
 
 	if (n_weights == 0)

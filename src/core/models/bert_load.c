@@ -714,7 +714,7 @@ bert_find_safetensors(void *arg, const char *name, PgimTensor *out, int *found,
 			continue;
 		if ((st = safetensors_check_float(t, err)) != PGI_OK)
 			return st;
-		if (t->n_dims < 1 || t->n_dims > 4)
+		if (t->n_dims < 0 || t->n_dims > 4)
 			return pgi_error(err, PGI_ERR_CORRUPT, NULL, "tensor \"%s\" has %d dimensions",
 							 name, t->n_dims);
 		out->type = t->dtype == ST_F32 ? GGML_TYPE_F32 :

@@ -7,6 +7,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "core/models/clip_load.h"
 #include "core/models/llama_load.h"
 #include "core/models/pgim.h"
 
@@ -562,6 +563,85 @@ pgim_build_llama(uint8_t *dst, uint64_t dst_len, const GgufFile *g, const LlamaC
 	return PGI_OK;
 }
 
+PgiStatus
+pgim_clip_file_size(const ClipConfig *c, uint64_t blob_len, uint64_t *bytes, PgiError *err)
+{
+	uint64_t	w;
+	PgiStatus	st = clip_weights_size(c, &w, err);
+
+	if (st != PGI_OK)
+		return st;
+	if (blob_len > ((uint64_t) 1 << 40))
+		return pgi_error(err, PGI_ERR_LIMIT, NULL, "tokenizer data too large");
+	*bytes = PGIM_HEADER_SIZE + w + align_up(blob_len);
+	return PGI_OK;
+}
+
+PgiStatus
+pgim_build_clip(uint8_t *dst, uint64_t dst_len, const ClipPrep *prep, const PgimMeta *meta,
+				PgimFindFn find, void *find_arg, const uint8_t *blob, uint64_t blob_len,
+				const char *sha256, PgiError *err)
+{
+	PgimHeader *hd = (PgimHeader *) dst;
+	uint64_t	w,
+				size;
+	ClipPrep	p = *prep;
+	PgiStatus	st;
+
+	if ((st = pgim_clip_file_size(&prep->config, blob_len, &size, err)) != PGI_OK)
+		return st;
+	if (size != dst_len)
+		return pgi_error(err, PGI_ERR_PARAM, NULL, "prepared model buffer has the wrong size");
+	w = size - PGIM_HEADER_SIZE - align_up(blob_len);
+	memset(dst, 0, PGIM_HEADER_SIZE);
+	if ((st = clip_pack(&p.config, find, find_arg, dst + PGIM_HEADER_SIZE, w,
+						&p.config.logit_scale, err)) != PGI_OK)
+		return st;
+	header_init(hd, PGIM_ARCH_CLIP, w, 0, blob_len, sha256, meta);
+	hd->clip = p;
+	if (blob_len)
+		memcpy(dst + hd->blob_off, blob, blob_len);
+	return PGI_OK;
+}
+
+/* Check and bind a CLIP prepared file */
+static PgiStatus
+open_clip(const uint8_t *data, uint64_t len, PgimModel *out, PgiError *err)
+{
+	const PgimHeader *hd = (const PgimHeader *) data;
+	ClipPrep	p = hd->clip;
+	uint64_t	size;
+	PgiStatus	st;
+
+	memset(out, 0, sizeof(*out));
+	/* strings of the header must be terminated before anyone reads them */
+	p.text_model[sizeof(p.text_model) - 1] = '\0';
+	p.text_sha256[sizeof(p.text_sha256) - 1] = '\0';
+	if ((st = pgim_clip_file_size(&p.config, hd->blob_len, &size, err)) != PGI_OK)
+		return st;
+	if (p.config.has_vision && (st = image_prep_check(&p.image, err)) != PGI_OK)
+		return st;
+	if (hd->file_size != len || size != len || hd->weights_off != PGIM_HEADER_SIZE ||
+		hd->vocab_len != 0 || hd->blob_off != PGIM_HEADER_SIZE + hd->weights_len ||
+		hd->blob_off + align_up(hd->blob_len) != len)
+		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "prepared model file is truncated or inconsistent");
+	if ((st = clip_bind(&p.config, data + PGIM_HEADER_SIZE, hd->weights_len, &out->clip_weights,
+						err)) != PGI_OK)
+		return st;
+	if (p.config.has_text && (hd->meta.bos_id >= p.config.text.vocab || hd->meta.eos_id >= p.config.text.vocab ||
+							  hd->meta.max_tokens < 2 || hd->meta.max_tokens > p.config.text.max_pos))
+		return pgi_error(err, PGI_ERR_CORRUPT, NULL,
+						 "prepared model file has inconsistent tokenizer settings");
+	out->header = hd;
+	out->arch = PGIM_ARCH_CLIP;
+	out->clip = p;
+	out->meta = hd->meta;
+	out->vocab = data + hd->vocab_off;
+	out->blob = data + hd->blob_off;
+	out->blob_len = hd->blob_len;
+	return PGI_OK;
+}
+
 /* Check and bind a decoder's prepared file */
 static PgiStatus
 open_llama(const uint8_t *data, uint64_t len, PgimModel *out, PgiError *err)
@@ -604,12 +684,14 @@ pgim_open(const uint8_t *data, uint64_t len, PgimModel *out, PgiError *err)
 		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "not a prepared model file");
 	if (hd->version != PGIM_VERSION ||
 		(hd->arch != PGIM_ARCH_BERT && hd->arch != PGIM_ARCH_TOKENIZER && hd->arch != PGIM_ARCH_USE &&
-		 hd->arch != PGIM_ARCH_LLAMA))
+		 hd->arch != PGIM_ARCH_LLAMA && hd->arch != PGIM_ARCH_CLIP))
 		return pgi_error(err, PGI_ERR_CORRUPT, NULL,
 						 "prepared model file has version %u, architecture %u",
 						 hd->version, hd->arch);
 	if (hd->arch == PGIM_ARCH_LLAMA)
 		return open_llama(data, len, out, err);
+	if (hd->arch == PGIM_ARCH_CLIP)
+		return open_clip(data, len, out, err);
 	if (hd->arch == PGIM_ARCH_USE)
 	{
 		uint64_t	size;

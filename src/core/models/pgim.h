@@ -31,13 +31,15 @@
 
 #include "core/formats/gguf.h"
 #include "core/models/bert.h"
+#include "core/models/clip.h"
+#include "core/models/source_tensor.h"
 #include "core/models/llama.h"
 #include "core/pgi_status.h"
 #include "core/tokenizers/chat.h"
 #include "core/models/use_load.h"
 
 #define PGIM_MAGIC			"PGIMODL1"
-#define PGIM_VERSION		5
+#define PGIM_VERSION		6
 #define PGIM_HEADER_SIZE	4096
 #define PGIM_ALIGN			64
 
@@ -48,8 +50,10 @@ typedef enum PgimArch
 								 * run yet): no weights */
 	PGIM_ARCH_USE = 3,			/* Universal Sentence Encoder Lite: the
 								 * weights section is use_pack's (use_load.h) */
-	PGIM_ARCH_LLAMA = 4			/* LLaMA-family decoder: the weights section
+	PGIM_ARCH_LLAMA = 4,		/* LLaMA-family decoder: the weights section
 								 * is llama_pack's (llama_load.h) */
+	PGIM_ARCH_CLIP = 5			/* CLIP dual encoder or its vision tower: the
+								 * weights section is clip_pack's (clip_load.h) */
 } PgimArch;
 
 typedef enum PgimTokKind
@@ -103,6 +107,7 @@ typedef struct PgimHeader
 	PgimMeta	meta;
 	UseConfig	use_config;		/* PGIM_ARCH_USE */
 	LlamaConfig llama_config;	/* PGIM_ARCH_LLAMA */
+	ClipPrep	clip;			/* PGIM_ARCH_CLIP */
 	uint64_t	weights_off;
 	uint64_t	weights_len;
 	uint64_t	vocab_off;
@@ -110,19 +115,6 @@ typedef struct PgimHeader
 	uint64_t	blob_off;
 	uint64_t	blob_len;
 } PgimHeader;
-
-/* A source tensor, found by name (shape row-major: shape[0] outermost) */
-typedef struct PgimTensor
-{
-	uint32_t	type;			/* GgmlType id (safetensors F32/F16/BF16 mapped) */
-	int			n_dims;
-	int64_t		shape[4];
-	const uint8_t *data;
-} PgimTensor;
-
-/* Find a tensor by name: PGI_OK and *found; errors only for bad files */
-typedef PgiStatus (*PgimFindFn) (void *arg, const char *name, PgimTensor *out,
-								 int *found, PgiError *err);
 
 /* A mapped, checked prepared model */
 typedef struct PgimModel
@@ -136,6 +128,8 @@ typedef struct PgimModel
 	UseWeights	use_weights;
 	LlamaConfig llama_config;	/* PGIM_ARCH_LLAMA */
 	LlamaWeights llama_weights;
+	ClipPrep	clip;			/* PGIM_ARCH_CLIP */
+	ClipWeights clip_weights;
 	const uint8_t *vocab;		/* vocab section */
 	uint64_t	vocab_len;
 	const uint8_t *blob;
@@ -192,6 +186,18 @@ extern PgiStatus pgim_build_llama(uint8_t *dst, uint64_t dst_len, const GgufFile
 								  const LlamaConfig *c, const PgimMeta *meta,
 								  const uint8_t *blob, uint64_t blob_len, const char *sha256,
 								  int (*cancel) (void *), void *cancel_arg, PgiError *err);
+
+/*
+ * Size and contents of a CLIP model's prepared file: the tensors found
+ * through find (clip_pack) and the tokenizer blob (a tokenizer.json when
+ * the model has a text tower)
+ */
+extern PgiStatus pgim_clip_file_size(const ClipConfig *c, uint64_t blob_len, uint64_t *bytes,
+									 PgiError *err);
+extern PgiStatus pgim_build_clip(uint8_t *dst, uint64_t dst_len, const ClipPrep *prep,
+								 const PgimMeta *meta, PgimFindFn find, void *find_arg,
+								 const uint8_t *blob, uint64_t blob_len, const char *sha256,
+								 PgiError *err);
 
 /* Check and bind a prepared model held in data[0..len-1] */
 extern PgiStatus pgim_open(const uint8_t *data, uint64_t len, PgimModel *out,

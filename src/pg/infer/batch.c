@@ -68,6 +68,7 @@
 #include "pg/infer/embed.h"
 #include "pg/infer/classify.h"
 #include "pg/infer/generate.h"
+#include "pg/infer/image.h"
 #include "pg/models/models.h"
 
 #define BATCH_NAME "EmbedBatch"
@@ -84,7 +85,8 @@ typedef enum EmbedKind
 	EMBED_MODEL,				/* embed(model, input, options) */
 	EMBED_DEFAULT,				/* embed(input) */
 	EMBED_GENERATE,				/* generate(model, prompt, max_tokens, ...) */
-	EMBED_CLASSIFY				/* classify(model, input) with a trained head */
+	EMBED_CLASSIFY,				/* classify(model, input) with a trained head */
+	EMBED_IMAGE					/* embed_image(model, image) */
 } EmbedKind;
 
 /* What one scan's target list needs (planning) */
@@ -108,6 +110,7 @@ typedef struct BatchState
 	bool	   *gen;			/* [ncalls] generate() rather than embed() */
 	bool	   *gchat;			/* [ncalls] generate(model, messages jsonb) */
 	bool	   *classify;		/* [ncalls] classify() rather than embed() */
+	bool	   *image;			/* [ncalls] embed_image() rather than embed() */
 	Datum	  (*gargs)[GENERATE_NARGS];	/* [ncalls] generate()'s arguments */
 	bool	  (*gnull)[GENERATE_NARGS];
 	int16	   *typlen;			/* [ncols] */
@@ -227,6 +230,8 @@ LookupFunctionKind(Oid funcid)
 					kind = EMBED_GENERATE;
 				else if (strcmp(src, "pgi_classify") == 0)
 					kind = EMBED_CLASSIFY;
+				else if (strcmp(src, "pgi_embed_image") == 0)
+					kind = EMBED_IMAGE;
 			}
 		}
 	}
@@ -258,7 +263,7 @@ BatchableCall(Node *node)
 		return EMBED_NONE;
 	if (kind == EMBED_DEFAULT && list_length(f->args) != 1)
 		return EMBED_NONE;
-	if (kind == EMBED_CLASSIFY &&
+	if ((kind == EMBED_CLASSIFY || kind == EMBED_IMAGE) &&
 		(list_length(f->args) != 2 || !IsConstant(linitial(f->args))))
 		return EMBED_NONE;
 	if (kind == EMBED_GENERATE)
@@ -467,7 +472,7 @@ WrapScan(Plan *scan, int *last_id)
 			gargs = lappend(gargs, args);
 			any_gen = true;
 		}
-		else if (BatchableCall((Node *) f) == EMBED_CLASSIFY)
+		else if (BatchableCall((Node *) f) == EMBED_CLASSIFY || BatchableCall((Node *) f) == EMBED_IMAGE)
 		{
 			options = lappend(options, makeNullConst(JSONBOID, -1, InvalidOid));
 			gargs = lappend(gargs, NIL);
@@ -762,6 +767,7 @@ BeginBatch(CustomScanState *node, EState *estate, int eflags)
 	bs->gen = palloc0(sizeof(bool) * bs->ncalls);
 	bs->gchat = palloc0(sizeof(bool) * bs->ncalls);
 	bs->classify = palloc0(sizeof(bool) * bs->ncalls);
+	bs->image = palloc0(sizeof(bool) * bs->ncalls);
 	bs->gargs = palloc0(sizeof(*bs->gargs) * bs->ncalls);
 	bs->gnull = palloc0(sizeof(*bs->gnull) * bs->ncalls);
 	foreach(lc, models)
@@ -777,6 +783,7 @@ BeginBatch(CustomScanState *node, EState *estate, int eflags)
 			bs->options[j] = DatumGetJsonbP(o->constvalue);
 		bs->gen[j] = g != NIL;
 		bs->classify[j] = list_nth_int(kinds, j) == EMBED_CLASSIFY;
+		bs->image[j] = list_nth_int(kinds, j) == EMBED_IMAGE;
 		bs->gchat[j] = g != NIL && ((Const *) lsecond(g))->consttype == JSONBOID;
 		for (int i = 0; g != NIL && i < GENERATE_NARGS; i++)
 		{
@@ -838,6 +845,8 @@ EmbedColumn(BatchState *bs, int j)
 					 (struct varlena **) bs->texts, bs->count, bs->gcol);
 	else if (nonnull > 0 && bs->classify[j])
 		ClassifyRows(bs->models[j], bs->texts, bs->count, bs->gcol);
+	else if (nonnull > 0 && bs->image[j])
+		EmbedImageRows(bs->models[j], (bytea **) bs->texts, bs->count, bs->col);
 	else if (nonnull > 0)
 		EmbedRows(CallModel(bs, j), bs->options[j], bs->texts, bs->count, bs->col);
 	for (int r = 0; r < bs->count; r++)
@@ -908,6 +917,8 @@ StoreRow(BatchState *bs, TupleTableSlot *slot, int r)
 
 			if (bs->classify[j])
 				*v = ClassifyOne(bs->models[j], DatumGetTextPP(bs->values[r * bs->ncols + j]));
+			else if (bs->image[j])
+				*v = EmbedImageOne(bs->models[j], DatumGetByteaPP(bs->values[r * bs->ncols + j]));
 			else if (bs->gen[j])
 				*v = GenerateOne(bs->models[j], bs->gargs[j], bs->gnull[j], bs->gchat[j],
 								 (struct varlena *) DatumGetTextPP(bs->values[r * bs->ncols + j]));

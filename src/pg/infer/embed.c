@@ -27,6 +27,7 @@
 #include "utils/memutils.h"
 
 #include "core/models/bert.h"
+#include "core/models/clip.h"
 #include "core/formats/json.h"
 #include "core/kernels/par.h"
 #include "core/models/use_lite.h"
@@ -137,7 +138,7 @@ ParseOptions(Jsonb *jb, const LoadedModel *m)
 		}
 	}
 	json_free(doc);
-	if (m->pm.arch == PGIM_ARCH_USE &&
+	if ((m->pm.arch == PGIM_ARCH_USE || m->pm.arch == PGIM_ARCH_CLIP) &&
 		(o.pooling != (BertPooling) m->pm.meta.pooling || !o.normalize))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -222,13 +223,57 @@ EncodeChecked(LoadedModel *m, text *t, bool truncate, bool *too_long)
 static int
 ModelDims(const LoadedModel *m)
 {
+	if (m->pm.arch == PGIM_ARCH_CLIP)
+		return m->pm.clip.config.proj_dim;
 	return m->pm.arch == PGIM_ARCH_USE ? m->pm.use_config.d_model : m->pm.config.hidden;
+}
+
+/*
+ * The model that embeds text for m: m itself, or for an image encoder
+ * whose text side is another model (its config's "pg_infer".text_model),
+ * that model, checked to be the one the image tower was trained against
+ * and to have the same width
+ */
+static LoadedModel *
+TextEncoder(LoadedModel *m)
+{
+	const ClipPrep *p = &m->pm.clip;
+	LoadedModel *t;
+	char		name[sizeof(p->text_model)];
+	char		sha[sizeof(p->text_sha256)];
+	int			dims = p->config.proj_dim;
+
+	if (m->pm.arch != PGIM_ARCH_CLIP || p->config.has_text)
+		return m;
+	if (p->text_model[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" embeds images only", m->name),
+				 errhint("Use embed_image(); a vision-only model names its text model in config.json (\"pg_infer\": {\"text_model\": ...}).")));
+	/* copies: ModelGet may release m's mapping when it loads another model */
+	strlcpy(name, p->text_model, sizeof(name));
+	strlcpy(sha, p->text_sha256, sizeof(sha));
+	t = ModelGet(name);
+	if (sha[0] != '\0' && strcmp(t->sha256, sha) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model \"%s\" was trained against text model \"%s\" with sha256 %s", m->name, name, sha),
+				 errdetail("\"%s\" is registered with sha256 %s: its embeddings are not in the same space.",
+						   name, t->sha256)));
+	if (t->pm.arch == PGIM_ARCH_CLIP || ModelDims(t) != dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("text model \"%s\" of model \"%s\" does not give %d-dimensional embeddings",
+						name, m->name, dims)));
+	return t;
 }
 
 /* ERROR unless the model computes embeddings */
 static void
 RequireEncoder(const LoadedModel *m)
 {
+	if (m->pm.arch == PGIM_ARCH_CLIP && m->pm.clip.config.has_text)
+		return;
 	if (m->pm.arch != PGIM_ARCH_BERT && m->pm.arch != PGIM_ARCH_USE)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -277,12 +322,16 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 {
 	const BertConfig *c = &m->pm.config;
 	bool		use = m->pm.arch == PGIM_ARCH_USE;
+	bool		clip = m->pm.arch == PGIM_ARCH_CLIP;
+	const ClipConfig *cc = &m->pm.clip.config;
 	int			dims = o->head ? c->n_labels : ModelDims(m);
 	BertRuntime rt = {BlasGet()->sgemm, CheckInterrupts, NULL, EMBED_BLOCK_ROWS};
 	int			i = 0;
 
 	/* the budget, within what one pass can index (bert_forward's limit) */
-	int64		widest = use ? 4 * (int64) dims : Max(3 * (int64) c->hidden, (int64) c->ffn);
+	int64		widest = use ? 4 * (int64) dims :
+		clip ? Max(6 * (int64) cc->text.hidden, (int64) cc->text.ffn) :
+		Max(3 * (int64) c->hidden, (int64) c->ffn);
 	int64		cap = Min((int64) pgi_max_batch_tokens, (int64) (INT32_MAX / 2) / widest);
 
 	par_set_threads(pgi_threads);
@@ -319,7 +368,14 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 			lens[k - i] = enc[k].n;
 			total += enc[k].n;
 		}
-		if (use)
+		if (clip)
+		{
+			scratch = WorkMemory(clip_text_scratch_floats(cc, total, max_len));
+			if (clip_text_forward(cc, &m->pm.clip_weights.text, &rt, ids, lens, j - i, scratch,
+								  out + (size_t) i * dims, &err) != PGI_OK)
+				PgiReport(&err);
+		}
+		else if (use)
 		{
 			scratch = WorkMemory(use_scratch_floats(&m->pm.use_config, total, max_len));
 			if (use_forward(&m->pm.use_config, &m->pm.use_weights, &rt, ids, lens, j - i,
@@ -373,7 +429,7 @@ EmbedOne(const char *model, text *input, Jsonb *options)
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer embed",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
-	LoadedModel *m = ModelGet(model);
+	LoadedModel *m = TextEncoder(ModelGet(model));
 	EmbedOptions o;
 	Encoded		e;
 	float	   *out;
@@ -426,7 +482,7 @@ EmbedRows(const char *model, Jsonb *options, text **texts, int n, Vector **out)
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer embed rows",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
-	LoadedModel *m = ModelGet(model);
+	LoadedModel *m = TextEncoder(ModelGet(model));
 	EmbedOptions o;
 	int		   *row = palloc(sizeof(int) * Max(n, 1));
 	int			nreal;
@@ -689,7 +745,7 @@ PG_FUNCTION_INFO_V1(pgi_tokenize);
 Datum
 pgi_tokenize(PG_FUNCTION_ARGS)
 {
-	LoadedModel *m = ModelGet(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	LoadedModel *m = TextEncoder(ModelGet(text_to_cstring(PG_GETARG_TEXT_PP(0))));
 	Encoded		e = EncodeText(m, PG_GETARG_TEXT_PP(1), true);
 	Datum	   *d = palloc(sizeof(Datum) * e.n);
 
@@ -704,7 +760,7 @@ PG_FUNCTION_INFO_V1(pgi_token_count);
 Datum
 pgi_token_count(PG_FUNCTION_ARGS)
 {
-	LoadedModel *m = ModelGet(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	LoadedModel *m = TextEncoder(ModelGet(text_to_cstring(PG_GETARG_TEXT_PP(0))));
 	text	   *t = PG_GETARG_TEXT_PP(1);
 	int			n;
 	int32	   *ids = TokenizerEncode(m->tok, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
@@ -721,7 +777,7 @@ PG_FUNCTION_INFO_V1(pgi_detokenize);
 Datum
 pgi_detokenize(PG_FUNCTION_ARGS)
 {
-	LoadedModel *m = ModelGet(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	LoadedModel *m = TextEncoder(ModelGet(text_to_cstring(PG_GETARG_TEXT_PP(0))));
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
 	Datum	   *elems;
 	bool	   *nulls;

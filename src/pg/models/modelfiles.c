@@ -368,7 +368,7 @@ FileInDir(const char *dir, const char *name, bool missing_ok)
 /* Files of a directory that change how it tokenizes, pools or normalises */
 static const char *const hfSettingFiles[] = {
 	"tokenizer_config.json", "modules.json", "sentence_bert_config.json",
-	"1_Pooling/config.json", NULL
+	"1_Pooling/config.json", "preprocessor_config.json", NULL
 };
 
 static const char *const hfTokenizerFiles[] = {

@@ -59,6 +59,7 @@
 #include "utils/timestamp.h"
 
 #include "core/models/bert_load.h"
+#include "core/models/clip_load.h"
 #include "core/formats/gguf.h"
 #include "core/formats/json.h"
 #include "core/formats/safetensors.h"
@@ -285,6 +286,7 @@ typedef struct BuildState
 	size_t		blob_len;
 	UseSource  *use;			/* a TF.js USE Lite model */
 	LlamaConfig llama;			/* a decoder (naming "llama") */
+	ClipPrep	clip;			/* a CLIP model (naming "clip") */
 } BuildState;
 
 /* Remember a mapping to release with the build */
@@ -568,6 +570,75 @@ PrepareTfjs(BuildState *b, const char *path)
 	b->prep.meta.max_tokens = use_source_config(b->use)->max_tokens;
 }
 
+/* Map and open a Hugging Face directory's safetensors files for find */
+static void
+OpenHfWeights(BuildState *b, const char *path, PgimFindFn *find, void **find_arg)
+{
+	MappedFile *w;
+	char	  **names;
+	int			n;
+	BertStSet  *set = palloc0(sizeof(BertStSet));
+	PgiError	err = {0};
+
+	n = MapHfWeights(path, &w, &names);
+	if (n > (int) lengthof(b->st))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("model has %d weight shards; at most %d are supported",
+						n, (int) lengthof(b->st))));
+	for (int i = 0; i < n; i++)
+		KeepMap(b, w[i]);
+	for (int i = 0; i < n; i++)
+	{
+		if (safetensors_open(w[i].data, w[i].len, &b->st[i], &err) != PGI_OK)
+			PgiReport(&err);
+		b->n_st++;
+	}
+	set->files = b->st;
+	set->n = b->n_st;
+	*find = bert_find_safetensors;
+	*find_arg = set;
+}
+
+/* A CLIP directory: config, preprocessing, weights, and the text tower's tokenizer */
+static void
+PrepareClip(BuildState *b, const char *path, PgimFindFn *find, void **find_arg)
+{
+	size_t		clen,
+				plen,
+				tlen;
+	const char *cfg = OptText(b, path, "config.json", &clen);
+	const char *pre = OptText(b, path, "preprocessor_config.json", &plen);
+	PgiError	err = {0};
+	PgimMeta   *m = &b->prep.meta;
+
+	if (clip_prep_hf(cfg, clen, pre, plen, &b->clip, &err) != PGI_OK)
+		PgiReport(&err);
+	OpenHfWeights(b, path, find, find_arg);
+	memset(m, 0, sizeof(*m));
+	m->tok_kind = PGIM_TOK_NONE;
+	m->cls_id = m->sep_id = m->pad_id = m->unk_id = m->mask_id = m->bos_id = m->eos_id = -1;
+	m->normalize = 1;
+	if (b->clip.config.has_text)
+	{
+		const char *tj = OptText(b, path, "tokenizer.json", &tlen);
+
+		if (tj == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("CLIP model directory has no tokenizer.json")));
+		if ((b->blob = malloc(Max(tlen, 1))) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+		memcpy(b->blob, tj, tlen);
+		b->blob_len = tlen;
+		BpeMeta(b, true);
+		m->max_tokens = b->clip.config.text.max_pos;
+		m->normalize = 1;
+	}
+}
+
 /*
  * Parse the source into b->prep and open its tensors; returns the naming
  * ("hf" or "gguf"), "use" for a TF.js USE Lite model, or "tokenizer" for
@@ -589,6 +660,12 @@ PrepareSource(BuildState *b, const char *path, PgimFindFn *find, void **find_arg
 		return "use";
 	}
 
+	if (S_ISDIR(st.st_mode) && (strcmp(HfModelType(b, path), "clip") == 0 ||
+								strcmp(HfModelType(b, path), "clip_vision_model") == 0))
+	{
+		PrepareClip(b, path, find, find_arg);
+		return "clip";
+	}
 	if (S_ISDIR(st.st_mode) && strcmp(HfModelType(b, path), "bert") != 0)
 	{
 		if (PrepareTokenizerOnly(b, path, true))
@@ -600,10 +677,6 @@ PrepareSource(BuildState *b, const char *path, PgimFindFn *find, void **find_arg
 	if (S_ISDIR(st.st_mode))
 	{
 		BertHfFiles f = {0};
-		MappedFile *w;
-		char	  **names;
-		int			n;
-		BertStSet  *set = palloc0(sizeof(BertStSet));
 
 		f.config = OptText(b, path, "config.json", &f.config_len);
 		f.tokenizer_json = OptText(b, path, "tokenizer.json", &f.tokenizer_json_len);
@@ -619,24 +692,7 @@ PrepareSource(BuildState *b, const char *path, PgimFindFn *find, void **find_arg
 		}
 		if (bert_prep_hf(&f, &b->prep, &err) != PGI_OK)
 			PgiReport(&err);
-		n = MapHfWeights(path, &w, &names);
-		if (n > (int) lengthof(b->st))
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("model has %d weight shards; at most %d are supported",
-							n, (int) lengthof(b->st))));
-		for (int i = 0; i < n; i++)
-			KeepMap(b, w[i]);
-		for (int i = 0; i < n; i++)
-		{
-			if (safetensors_open(w[i].data, w[i].len, &b->st[i], &err) != PGI_OK)
-				PgiReport(&err);
-			b->n_st++;
-		}
-		set->files = b->st;
-		set->n = b->n_st;
-		*find = bert_find_safetensors;
-		*find_arg = set;
+		OpenHfWeights(b, path, find, find_arg);
 		return "hf";
 	}
 	else
@@ -716,9 +772,14 @@ ModelValidate(const char *path)
 	cb->arg = b;
 	MemoryContextRegisterResetCallback(cxt, cb);
 	naming = PrepareSource(b, path, &find, &find_arg);
-	if (strcmp(naming, "tokenizer") != 0 && strcmp(naming, "use") != 0 &&
-		strcmp(naming, "llama") != 0 &&
-		pgim_check_bert(&b->prep.config, naming, find, find_arg, &err) != PGI_OK)
+	if (strcmp(naming, "clip") == 0)
+	{
+		if (clip_check(&b->clip.config, find, find_arg, &err) != PGI_OK)
+			PgiReport(&err);
+	}
+	else if (strcmp(naming, "tokenizer") != 0 && strcmp(naming, "use") != 0 &&
+			 strcmp(naming, "llama") != 0 &&
+			 pgim_check_bert(&b->prep.config, naming, find, find_arg, &err) != PGI_OK)
 		PgiReport(&err);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
@@ -796,6 +857,11 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 		if (pgim_llama_file_size(b->gguf, &b->llama, b->blob_len, &size, &err) != PGI_OK)
 			PgiReport(&err);
 	}
+	else if (strcmp(naming, "clip") == 0)
+	{
+		if (pgim_clip_file_size(&b->clip.config, b->blob_len, &size, &err) != PGI_OK)
+			PgiReport(&err);
+	}
 	else if (pgim_file_size(&b->prep.config, b->prep.vocab_len, 0, &size, &err) != PGI_OK)
 		PgiReport(&err);
 
@@ -835,6 +901,17 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 	{
 		if (pgim_build_llama(b->out, size, b->gguf, &b->llama, &b->prep.meta, b->blob, b->blob_len,
 							 sha, CancelPending, NULL, &err) != PGI_OK)
+		{
+			CHECK_FOR_INTERRUPTS();
+			PgiReport(&err);
+		}
+	}
+	else if (strcmp(naming, "clip") == 0)
+	{
+		CancelFind	cf = {find, find_arg};
+
+		if (pgim_build_clip(b->out, size, &b->clip, &b->prep.meta, FindOrCancel, &cf, b->blob,
+							b->blob_len, sha, &err) != PGI_OK)
 		{
 			CHECK_FOR_INTERRUPTS();
 			PgiReport(&err);

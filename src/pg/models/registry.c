@@ -172,7 +172,8 @@ InspectSource(void *arg)
 		UnmapFile(&mf);
 	}
 	/* architectures pg_infer runs are checked tensor by tensor */
-	if (strcmp(in->info.architecture, "bert") == 0)
+	if (strcmp(in->info.architecture, "bert") == 0 || strcmp(in->info.architecture, "clip") == 0 ||
+		strcmp(in->info.architecture, "clip_vision_model") == 0)
 		ModelValidate(in->path);
 }
 

@@ -126,6 +126,8 @@ TokenizerCreate(const PgimModel *pm)
 	PgiTokenizer *tok;
 	PgiStatus	st;
 
+	if (pm->meta.tok_kind == PGIM_TOK_NONE)
+		return MemoryContextAllocZero(TopMemoryContext, sizeof(PgiTokenizer));
 	if (pm->meta.tok_kind == PGIM_TOK_BPE)
 	{
 		TokBpeOptions opts = {PgNfc, NULL};
@@ -208,6 +210,17 @@ TokenizerCreate(const PgimModel *pm)
 	return tok;
 }
 
+/* ERROR when the model has no tokenizer (an image encoder) */
+static void
+RequireTokenizer(const PgiTokenizer *tok)
+{
+	if (!tok->wp && !tok->sp && !tok->ug && !tok->bpe)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model has no tokenizer"),
+				 errdetail("It reads images, not text.")));
+}
+
 int32 *
 TokenizerEncode(PgiTokenizer *tok, const char *text, int len, int *n)
 {
@@ -215,6 +228,7 @@ TokenizerEncode(PgiTokenizer *tok, const char *text, int len, int *n)
 	PgiError	err = {0};
 	int32	   *out;
 
+	RequireTokenizer(tok);
 	if (GetDatabaseEncoding() != PG_UTF8)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -267,8 +281,10 @@ TokenizerDecodeBytes(PgiTokenizer *tok, const int32 *ids, int n, int *len)
 	size_t		l;
 	PgiError	err = {0};
 	char	   *out;
+	PgiStatus	st;
 
-	PgiStatus	st = tok->sp ? tok_spm_decode(tok->sp, ids, (size_t) n, &s, &l, &err) :
+	RequireTokenizer(tok);
+	st = tok->sp ? tok_spm_decode(tok->sp, ids, (size_t) n, &s, &l, &err) :
 		tok->ug ? tok_unigram_decode(tok->ug, ids, (size_t) n, &s, &l, &err) :
 		tok->bpe ? tok_bpe_decode(tok->bpe, ids, (size_t) n, true, &s, &l, &err) :
 		tok_wordpiece_decode(tok->wp, ids, (size_t) n, true, &s, &l, &err);
@@ -314,6 +330,7 @@ TokenizerPiece(PgiTokenizer *tok, int32 id)
 	const char *p = NULL;
 	size_t		len = 0;
 
+	RequireTokenizer(tok);
 	if (id < 0)
 		return pstrdup("");
 	if (tok->bpe)
