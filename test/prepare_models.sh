@@ -26,11 +26,6 @@ ln -s "$DIR/tiny.gguf" "$DIR/inside_link.gguf"
 # random-weight CLIP models (a CLIPModel, a vision-only one whose text side
 # is use-lite) with test images and NumPy references (test/models/gen_clip.py)
 /usr/bin/python3 "$ROOT/test/models/gen_clip.py" "$DIR/clip"
-# use-lite (fetched by ./pg_infer.sh into build/models), the text side of the
-# vision-only CLIP model: linked (or copied) in, as links out are refused
-if [ -f "$ROOT/build/models/use-lite/model.json" ]; then
-	cp -al "$ROOT/build/models/use-lite" "$DIR/use-lite" 2>/dev/null || cp -r "$ROOT/build/models/use-lite" "$DIR/use-lite"
-fi
 # a sentence-transformers directory whose max_seq_length leaves no room
 cp -r "$DIR/bert/hf" "$DIR/hf_msl1"
 echo '{"max_seq_length": 1, "do_lower_case": false}' > "$DIR/hf_msl1/sentence_bert_config.json"

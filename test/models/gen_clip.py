@@ -3,6 +3,8 @@
 references of both towers and of the image preprocessing.
 
     /usr/bin/python3 test/models/gen_clip.py OUT_DIR
+    /usr/bin/python3 test/models/gen_clip.py --vit-b32 OUT_DIR   # a ViT-B/32-shaped
+                                                 # vision model for bench/images
 
 Output:
   OUT/clip/           CLIPModel (model_type "clip"): vision 32 px, patches of 8,
@@ -236,7 +238,24 @@ def decoded(out, name):
 
 # ---------------------------------------------------------------- main
 
+def vit_b32(out):
+    """A random-weight vision model of ViT-B/32's shape (CLIP's image tower:
+    224 px, patches of 32, 12 layers, 768 wide, 12 heads, 3072, projection
+    512), F32, no references: for bench/images"""
+    vc = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+          "num_attention_heads": 12, "image_size": 224, "patch_size": 32, "hidden_act": "quick_gelu",
+          "layer_norm_eps": 1e-5, "num_channels": 3}
+    W = {}
+    vision_weights(np.random.default_rng(32), vc, 512, W)
+    config = dict(vc, architectures=["CLIPVisionModelWithProjection"], model_type="clip_vision_model",
+                  projection_dim=512)
+    write_dir(out, config, preprocessor(224, 224), W)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--vit-b32":
+        vit_b32(sys.argv[2])
+        return
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(20261205)

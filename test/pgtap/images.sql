@@ -59,12 +59,13 @@ SELECT is(embed_image('cv', NULL::bytea), NULL, 'STRICT: NULL image, NULL vector
 SELECT is(cardinality(embed_image('cv', ARRAY[]::bytea[])), 0, 'an empty array gives an empty array');
 
 -- text in the same space: the model's text side is use-lite (config.json
--- "pg_infer"), from build/test_models/use-lite (test/prepare_models.sh)
--- when it is not registered already; the checks run through EXECUTE so no
--- plan folds their IMMUTABLE calls when use-lite is absent
+-- "pg_infer"), registered from the bundled models (make install puts it
+-- there once ./pg_infer.sh has fetched it) when it is not registered
+-- already; the checks run through EXECUTE so no plan folds their IMMUTABLE
+-- calls when use-lite is absent
 CREATE TEMP TABLE use_state AS
 SELECT EXISTS (SELECT FROM pg_infer.models WHERE name = 'use-lite') AS before,
-	   (pg_stat_file(current_setting('pg_infer.model_dir') || '/use-lite/model.json', true)).size IS NOT NULL AS files;
+	   pg_infer._source_exists('use-lite/model.json') AS files;
 DO $$
 BEGIN
 	IF NOT (SELECT before FROM use_state) AND (SELECT files FROM use_state) THEN

@@ -114,12 +114,22 @@ clip_text_scratch_floats(const ClipConfig *c, int64_t total, int32_t max_len)
 	return tower_floats(&c->text, (size_t) total, (size_t) max_len) + (size_t) total * c->text.hidden;
 }
 
-/* x[i] = x[i] * sigmoid(1.702 x[i]) */
+/* x[i] = x[i] * sigmoid(1.702 x[i]), with the vectorised exp of nn_kernels */
 static void
 quick_gelu(float *x, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+	float		e[1024];
+
+	for (size_t i0 = 0; i0 < n; i0 += 1024)
+	{
+		size_t		k = n - i0 < 1024 ? n - i0 : 1024;
+
+		for (size_t i = 0; i < k; i++)
+			e[i] = -1.702f * x[i0 + i];
+		nn_exp(e, k);
+		for (size_t i = 0; i < k; i++)
+			x[i0 + i] = x[i0 + i] / (1.0f + e[i]);
+	}
 }
 
 /* Each row of y (rows, n) += bias */

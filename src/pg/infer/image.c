@@ -10,7 +10,8 @@
  * allocated for it.  Decoding (libpng / libjpeg-turbo) and preprocessing
  * (src/core/images) run one image at a time in a context reset between
  * images; the model then embeds the preprocessed pixels of up to
- * IMAGE_BATCH images per forward pass.  The decoders poll for cancel
+ * IMAGE_BATCH images per forward pass, so the memory of a call does not
+ * grow with the number of images (but for the vectors it returns).  The decoders poll for cancel
  * between rows; the forward pass checks for interrupts between layers.
  *
  * src/pg/infer/image.c
@@ -179,33 +180,44 @@ EmbedImageRows(const char *model, bytea **imgs, int n, Vector **out)
 	size_t		plane;
 	float	   *px,
 			   *x;
-	int		   *row = palloc(sizeof(int) * Max(n, 1));
-	int			nreal = 0;
+	int			row[IMAGE_BATCH];
+	int			i = 0;
 
 	RequireImageEncoder(m);
 	c = &m->pm.clip.config;
 	plane = (size_t) 3 * c->vision.image_size * c->vision.image_size;
-	px = MemoryContextAllocHuge(cxt, sizeof(float) * plane * Max(n, 1));
-	for (int i = 0; i < n; i++)
+	/* memory for one group of images, whatever n is */
+	px = MemoryContextAllocHuge(cxt, sizeof(float) * plane * IMAGE_BATCH);
+	x = palloc(sizeof(float) * c->proj_dim * IMAGE_BATCH);
+	for (int k = 0; k < n; k++)
+		out[k] = NULL;
+	while (i < n)
 	{
-		PgiError	err = {0};
+		int			nreal = 0;
 
-		out[i] = NULL;
-		if (imgs[i] == NULL)
+		/* decode up to IMAGE_BATCH readable images */
+		for (; i < n && nreal < IMAGE_BATCH; i++)
+		{
+			PgiError	err = {0};
+
+			if (imgs[i] == NULL)
+				continue;
+			MemoryContextSwitchTo(per);
+			/* an image that fails is left out: alone, it raises its error in row order */
+			if (PrepareImage(m, imgs[i], px + plane * nreal, &err))
+				row[nreal++] = i;
+			MemoryContextSwitchTo(cxt);
+			MemoryContextReset(per);
+		}
+		if (nreal == 0)
 			continue;
-		MemoryContextSwitchTo(per);
-		/* an image that fails is left out: alone, it raises its error in row order */
-		if (PrepareImage(m, imgs[i], px + plane * nreal, &err))
-			row[nreal++] = i;
-		MemoryContextSwitchTo(cxt);
-		MemoryContextReset(per);
-	}
-	x = palloc(sizeof(float) * c->proj_dim * Max(nreal, 1));
-	if (nreal > 0)
 		EmbedPixels(m, px, nreal, x);
+		MemoryContextSwitchTo(old);
+		for (int k = 0; k < nreal; k++)
+			out[row[k]] = MakeVec(x + (size_t) k * c->proj_dim, c->proj_dim);
+		MemoryContextSwitchTo(cxt);
+	}
 	MemoryContextSwitchTo(old);
-	for (int k = 0; k < nreal; k++)
-		out[row[k]] = MakeVec(x + (size_t) k * c->proj_dim, c->proj_dim);
 	MemoryContextDelete(cxt);
 }
 
