@@ -27,3 +27,10 @@ CREATE FUNCTION logit_scale(model text)
 CREATE FUNCTION preprocess_image(model text, image bytea)
 	RETURNS real[] AS 'MODULE_PATHNAME', 'pgi_preprocess_image'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 1000;
+
+-- Privileges: the sources pg_infer.models shows a plain user are cut by the C
+-- function the errors use too (pg_infer.model_dir itself is now hidden from
+-- plain users, as data_directory is); the registry trigger is nobody's to call
+CREATE OR REPLACE FUNCTION pg_infer._shown_source(source text) RETURNS text
+	AS 'MODULE_PATHNAME', 'pgi_shown_source' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION pg_infer._registry_changed() FROM PUBLIC;

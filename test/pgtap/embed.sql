@@ -165,6 +165,39 @@ SELECT lives_ok($$SELECT unload_model('bert-hf'), load_model('bert-hf', 'bert/hf
 SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'pgi_mallory'), false,
 	'... which they do not call: no privilege escalation');
 SELECT lives_ok($$SELECT embed('bert-hf', 'the cat')$$, 'the unloaded model is used again');
+-- the registry lookup of any user's embed() runs as the extension's owner:
+-- an operator the caller puts first on its own search_path is not called
+-- there (it would run with the owner's rights)
+CREATE SCHEMA pgi_mallory_s AUTHORIZATION pgi_mallory;
+SET ROLE pgi_mallory;
+CREATE FUNCTION pgi_mallory_s.pgi_evil(a text, b text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE 'ALTER ROLE pgi_mallory SUPERUSER';
+	RETURN a OPERATOR(pg_catalog.=) b;
+END
+$$;
+CREATE OPERATOR pgi_mallory_s.= (LEFTARG = text, RIGHTARG = text, FUNCTION = pgi_mallory_s.pgi_evil);
+RESET ROLE;
+SELECT unload_model('bert-hf');
+CREATE TEMP TABLE mallory_embed (ok boolean);
+GRANT ALL ON mallory_embed TO pgi_mallory;
+SET ROLE pgi_mallory;
+SET search_path = pgi_mallory_s, pg_catalog, public;
+-- (no pgTAP call here: its own queries would call the hostile operator)
+DO $$
+BEGIN
+	INSERT INTO pg_temp.mallory_embed SELECT embed('bert-hf', 'the cat') IS NOT NULL;
+EXCEPTION WHEN OTHERS THEN
+	INSERT INTO pg_temp.mallory_embed VALUES (false);
+END
+$$;
+RESET search_path;
+RESET ROLE;
+SELECT is((SELECT ok FROM mallory_embed), true, 'a user with a hostile operator first on its search_path embeds');
+SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'pgi_mallory'), false,
+	'... and the registry lookup, run as the extension''s owner, did not call it');
+DROP SCHEMA pgi_mallory_s CASCADE;
+DROP TABLE mallory_embed;
 DROP OPERATOR public.= (text, text);
 DROP FUNCTION public.pgi_evil(text, text);
 REVOKE CREATE ON SCHEMA public FROM pgi_mallory;

@@ -84,7 +84,7 @@ static Head *
 HeadRead(const char *name)
 {
 	char	   *sql = psprintf("SELECT embedding_model, embedding_sha256, labels, dims, weights "
-							   "FROM %s.pg_infer_heads WHERE name = $1",
+							   "FROM %s.pg_infer_heads WHERE name OPERATOR(pg_catalog.=) $1",
 							   quote_identifier(ExtensionSchemaName()));
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};

@@ -38,6 +38,8 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "catalog/pg_authid.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -55,7 +57,7 @@ ModelFilesInit(void)
 	DefineCustomStringVariable("pg_infer.model_dir",
 							   "Directory holding the model files load_model() may read",
 							   "Model sources are resolved inside it; paths leading out are refused.",
-							   &pgi_model_dir, "", PGC_SUSET, 0, NULL, NULL, NULL);
+							   &pgi_model_dir, "", PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 }
 
 /* Map path (already confined) read-only; an empty file maps to len 0 */
@@ -80,13 +82,13 @@ MapFile(const char *path)
 	if (fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not open model file \"%s\": %m", path)));
+				 errmsg("could not open model file \"%s\": %m", ShownSource(path))));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 	{
 		close(fd);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model source \"%s\" is not a regular file", path)));
+				 errmsg("model source \"%s\" is not a regular file", ShownSource(path))));
 	}
 	mf.len = (size_t) st.st_size;
 	if (mf.len > 0)
@@ -98,7 +100,7 @@ MapFile(const char *path)
 			close(fd);
 			ereport(ERROR,
 					(errcode_for_file_access(),
-					 errmsg("could not map model file \"%s\": %m", path)));
+					 errmsg("could not map model file \"%s\": %m", ShownSource(path))));
 		}
 		mf.data = p;
 	}
@@ -238,15 +240,58 @@ Resolve(const char *source, Roots *r)
 	return RESOLVED_OK;
 }
 
+/* Whether the current user may see server file paths */
+static bool
+SeesPaths(void)
+{
+	return superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES);
+}
+
+char *
+ShownSource(const char *source)
+{
+	char		bundled[PATH_MAX];
+	char		base[PATH_MAX];
+	const char *slash;
+	size_t		n;
+
+	if (SeesPaths())
+		return pstrdup(source);
+	if (pgi_model_dir != NULL && pgi_model_dir[0] != '\0' && realpath(pgi_model_dir, base) != NULL)
+	{
+		n = strlen(base);
+		if (strncmp(source, base, n) == 0 && source[n] == '/')
+			return pstrdup(source + n + 1);
+	}
+	if (BundledDir(bundled) && strncmp(source, bundled, strlen(bundled)) == 0 &&
+		source[strlen(bundled)] == '/')
+		return pstrdup(source + strlen(bundled) + 1);
+	slash = strrchr(source, '/');
+	return pstrdup(slash ? slash + 1 : source);
+}
+
+PG_FUNCTION_INFO_V1(pgi_shown_source);
+
+/* pg_infer._shown_source(source): ShownSource, for the pg_infer.models view */
+Datum
+pgi_shown_source(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(ShownSource(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+}
+
 /*
  * Resolve source (see Resolve); ERROR when it is empty, found in neither
  * directory, or resolves outside them.  Returns a palloc'd canonical path.
+ * Users who may not see server paths get the source as pg_infer.models
+ * shows it and no directory names.
  */
 char *
 ResolveSource(const char *source)
 {
 	Roots		r;
 	const char *also;
+	bool		sees = SeesPaths();
+	const char *shown = ShownSource(source);
 
 	switch (Resolve(source, &r))
 	{
@@ -261,7 +306,8 @@ ResolveSource(const char *source)
 			errno = r.saved_errno;
 			ereport(ERROR,
 					(errcode_for_file_access(),
-					 errmsg("could not resolve pg_infer.model_dir \"%s\": %m", pgi_model_dir)));
+					 sees ? errmsg("could not resolve pg_infer.model_dir \"%s\": %m", pgi_model_dir) :
+					 errmsg("could not resolve pg_infer.model_dir: %m")));
 			break;
 		case RESOLVED_NO_DIR:
 			ereport(ERROR,
@@ -274,16 +320,18 @@ ResolveSource(const char *source)
 			also = r.have_bundled ? " and the bundled models' directory" : "";
 			ereport(ERROR,
 					(errcode_for_file_access(),
-					 errmsg("could not find model source \"%s\": %m", source),
-					 errdetail("Sources are resolved inside pg_infer.model_dir (\"%s\")%s.", r.base, also)));
+					 errmsg("could not find model source \"%s\": %m", shown),
+					 sees ? errdetail("Sources are resolved inside pg_infer.model_dir (\"%s\")%s.", r.base, also) :
+					 errdetail("Sources are resolved inside pg_infer.model_dir%s.", also)));
 			break;
 		case RESOLVED_OUTSIDE:
 			also = r.have_bundled ? " and the bundled models' directory" : "";
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("model source \"%s\" is outside pg_infer.model_dir", source),
-					 errdetail("It resolves to \"%s\"; only files below \"%s\"%s may be read.",
-							   r.resolved, r.base, also)));
+					 errmsg("model source \"%s\" is outside pg_infer.model_dir", shown),
+					 sees ? errdetail("It resolves to \"%s\"; only files below \"%s\"%s may be read.",
+									  r.resolved, r.base, also) :
+					 errdetail("Only files below pg_infer.model_dir%s may be read.", also)));
 			break;
 	}
 	return pstrdup(r.resolved);
@@ -356,12 +404,12 @@ FileInDir(const char *dir, const char *name, bool missing_ok)
 			return NULL;
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not find model file \"%s\": %m", path)));
+				 errmsg("could not find model file \"%s\": %m", ShownSource(path))));
 	}
 	if (strncmp(resolved, dir, dlen) != 0 || resolved[dlen] != '/')
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("model file \"%s\" leads outside its directory", path)));
+				 errmsg("model file \"%s\" leads outside its directory", ShownSource(path))));
 	return pstrdup(resolved);
 }
 
@@ -623,7 +671,7 @@ WithMappedFiles(const char *source, MappedReadFn fn, void *arg)
 		MemoryContextSwitchTo(cxt);
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("a file of model source \"%s\" was truncated while being read", source),
+				 errmsg("a file of model source \"%s\" was truncated while being read", ShownSource(source)),
 				 errhint("Replace model files by renaming new files into place, not by writing over files in use.")));
 	}
 	busJump = &jb;

@@ -40,6 +40,13 @@ extern void KeepMapping(MappedFile *mf);
 
 /* Canonical path of a model source inside pg_infer.model_dir (ERROR if outside) */
 extern char *ResolveSource(const char *source);
+
+/*
+ * A registered source as the current user may see it: the full path for
+ * superusers and members of pg_read_server_files, else relative to
+ * pg_infer.model_dir or the bundled models' directory (or the file name)
+ */
+extern char *ShownSource(const char *source);
 /* Canonical path of a plain file name inside dir (NULL if missing and missing_ok) */
 extern char *FileInDir(const char *dir, const char *name, bool missing_ok);
 /* The safetensors files of a Hugging Face directory, mapped; returns the count */

@@ -196,7 +196,9 @@ Datum
 pgi_registry_changed(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "pgi_registry_changed must be called as a trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("pg_infer._registry_changed() can only be called as a trigger")));
 	InvalidateRegistry();
 	return PointerGetDatum(NULL);
 }
@@ -204,7 +206,7 @@ pgi_registry_changed(PG_FUNCTION_ARGS)
 char *
 ModelCachePath(const char *sha256)
 {
-	return psprintf("%s/pg_infer/%s.pgim", DataDir, sha256);
+	return psprintf("pg_infer/%s.pgim", sha256);	/* backends run in DataDir */
 }
 
 /*
@@ -215,8 +217,10 @@ static bool
 RegistryFind(const char *name, char **source, char **sha, char **ctx)
 {
 	Oid			nsp = ExtensionSchema();
-	char	   *sql = psprintf("SELECT source, sha256, options->>'context_length' "
-							   "FROM %s.pg_infer_model_registry WHERE name = $1",
+
+	/* every operator qualified: nothing of the caller's search_path runs */
+	char	   *sql = psprintf("SELECT source, sha256, options OPERATOR(pg_catalog.->>) 'context_length' "
+							   "FROM %s.pg_infer_model_registry WHERE name OPERATOR(pg_catalog.=) $1",
 							   quote_identifier(get_namespace_name(nsp)));
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};
@@ -224,16 +228,23 @@ RegistryFind(const char *name, char **source, char **sha, char **ctx)
 	volatile bool found = false;
 	Oid			saved_uid;
 	int			saved_ctx;
+	int			nestlevel;
 
 	/*
 	 * As the extension's owner: plain users may not read the registry's
 	 * paths (they see them through pg_infer.models, shortened), but any
-	 * user's embed() must find the file
+	 * user's embed() must find the file.  Like a SECURITY DEFINER function
+	 * with SET search_path: the owner runs only pg_catalog's operators and
+	 * functions, never one a caller put on its search_path.  (On error the
+	 * transaction or subtransaction abort pops the setting.)
 	 */
 	GetUserIdAndSecContext(&saved_uid, &saved_ctx);
 	SetUserIdAndSecContext(ExtensionOwner(), saved_ctx | SECURITY_LOCAL_USERID_CHANGE);
+	nestlevel = NewGUCNestLevel();
 	PG_TRY();
 	{
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
@@ -245,6 +256,7 @@ RegistryFind(const char *name, char **source, char **sha, char **ctx)
 		SetUserIdAndSecContext(saved_uid, saved_ctx);
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(true, nestlevel);
 	if (found)
 	{
 		MemoryContext spi = MemoryContextSwitchTo(outer);
@@ -865,7 +877,7 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 	else if (pgim_file_size(&b->prep.config, b->prep.vocab_len, 0, &size, &err) != PGI_OK)
 		PgiReport(&err);
 
-	(void) MakePGDirectory(psprintf("%s/pg_infer", DataDir));
+	(void) MakePGDirectory("pg_infer");
 	b->tmp = psprintf("%s.tmp.%d", dest, MyProcPid);
 	b->fd = open(b->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (b->fd < 0)
@@ -975,7 +987,7 @@ BuildPreparedGuarded(void *arg)
 static int
 LockBuild(const char *sha)
 {
-	char	   *dir = psprintf("%s/pg_infer", DataDir);
+	char	   *dir = "pg_infer";		/* relative to DataDir, where backends run */
 	char	   *path = psprintf("%s/%s.lock", dir, sha);
 	int			fd;
 
