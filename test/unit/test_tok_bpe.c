@@ -2,11 +2,13 @@
  * test_tok_bpe.c
  *	  Unit tests of the byte-level BPE tokenizer (src/core/tokenizers/tok_bpe*.c).
  *
- * Every expectation below is worked out by hand from Hugging Face
+ * The expectations up to test_json are worked out by hand from Hugging Face
  * tokenizers' rules (see src/core/tokenizers/tok_bpe.h and tok_bpe_pre.h); the
  * comment next to each case gives the derivation.  The test vocabulary is
  * GPT-2's byte alphabet (token b is byte b's character, so id b is byte b)
- * plus the merges below, whose results get ids 256 up.
+ * plus the merges below, whose results get ids 256 up.  The CLIP cases
+ * (normalizers, CLIP's pattern, end-of-word suffix) are values captured
+ * from the reference by test/tokenizer/bpe/clip_unit_ref.js.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -499,7 +501,8 @@ test_added(void)
 	spec_init(&s, &v);
 	s.added = added;
 	s.n_added = 7;
-	s.nfc = true;
+	s.norms[0] = TOK_BPE_NORM_NFC;
+	s.n_norms = 1;
 	CHECK(tok_bpe_new(&s, NULL, &bpe, &err) == PGI_ERR_UNSUPPORTED, "NFC without a callback");
 	CHECK(tok_bpe_new(&s, &opts, &bpe, &err) == PGI_OK, "build added: %s", err.msg);
 	CHECK(tok_bpe_info(bpe)->n_ids == 268, "ids after the vocabulary: %d", tok_bpe_info(bpe)->n_ids);
@@ -746,7 +749,7 @@ test_json(void)
 	tok_bpe_free(bpe);
 
 	/* what is refused */
-	snprintf(buf, sizeof(buf), "{\"normalizer\": {\"type\": \"Lowercase\"}, \"pre_tokenizer\": %s, "
+	snprintf(buf, sizeof(buf), "{\"normalizer\": {\"type\": \"NFKC\"}, \"pre_tokenizer\": %s, "
 			 "\"decoder\": %s, \"model\": {\"vocab\": {%s}, \"merges\": []}}", bl, bl, vocab);
 	CHECK(from_json(buf, &bpe, &err) == PGI_ERR_UNSUPPORTED, "other normalizer");
 	snprintf(buf, sizeof(buf), "{\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": "
@@ -774,6 +777,410 @@ test_json(void)
 	CHECK(from_json("{\"model\": {}}", &bpe, &err) == PGI_ERR_CORRUPT, "no vocabulary");
 	CHECK(from_json("[1, 2]", &bpe, &err) == PGI_ERR_CORRUPT, "not an object");
 	CHECK(from_json("{", &bpe, &err) == PGI_ERR_CORRUPT && bpe == NULL, "not JSON");
+}
+
+/* ---------------------------------------------------------------- CLIP */
+
+/*
+ * The CLIP cases compare with values captured from Hugging Face tokenizers
+ * (npm tokenizers 0.23.2) by test/tokenizer/bpe/clip_unit_ref.js, which
+ * builds the same tokenizer.json documents as clip_json() below.
+ */
+
+/* The normalizer's output, for two orders of the same steps */
+static void
+check_norm(const char *text, const char *want_spaces_lower, const char *want_lower_spaces)
+{
+	static const TokBpeNormKind orders[2][2] = {
+		{TOK_BPE_NORM_SPACES, TOK_BPE_NORM_LOWERCASE},
+		{TOK_BPE_NORM_LOWERCASE, TOK_BPE_NORM_SPACES},
+	};
+
+	for (int o = 0; o < 2; o++)
+	{
+		TokBpeNormalizer nz = {orders[o], 2, NULL, NULL};
+		const char *want = o ? want_lower_spaces : want_spaces_lower;
+		char	   *out;
+		size_t		len;
+		PgiError	err;
+
+		if (tok_bpe_normalize(&nz, text, strlen(text), &out, &len, &err) != PGI_OK)
+		{
+			CHECK(false, "normalize \"%s\": %s", text, err.msg);
+			continue;
+		}
+		CHECK(len == strlen(want) && memcmp(out, want, len) == 0 && out[len] == '\0',
+			  "normalize \"%s\" (order %d): got \"%s\"", text, o, out);
+		free(out);
+	}
+}
+
+/* The pieces Split(CLIP, Removed, invert) keeps; joined with '|' */
+static void
+check_keep(const char *text, const char *want)
+{
+	uint32_t	cps[256];
+	uint8_t		cls[256];
+	size_t		n = 0,
+				olen = 0;
+	char		out[1024];
+	PgiError	err;
+
+	if (tok_utf8_to_cps(text, strlen(text), cps, &n, &err) != PGI_OK)
+	{
+		CHECK(false, "keep: bad UTF-8");
+		return;
+	}
+	tok_bpe_classify(cps, n, cls);
+	for (size_t p = 0; p < n;)
+	{
+		size_t		k = tok_bpe_match(TOK_BPE_PAT_CLIP, cps, cls, n, p);
+
+		if (k == 0)
+		{
+			p++;				/* not a match: dropped */
+			continue;
+		}
+		if (olen > 0)
+			out[olen++] = '|';
+		for (size_t i = p; i < p + k; i++)
+			olen += (size_t) tok_utf8_encode(cps[i], out + olen);
+		p += k;
+	}
+	out[olen] = '\0';
+	CHECK(strcmp(out, want) == 0, "CLIP split \"%s\": got \"%s\", want \"%s\"", text, out, want);
+}
+
+/* Append s[0..n) to o as a JSON string; returns the new length */
+static size_t
+json_lit(char *o, size_t len, const char *s, size_t n)
+{
+	o[len++] = '"';
+	for (size_t i = 0; i < n; i++)
+	{
+		if (s[i] == '"' || s[i] == '\\')
+			o[len++] = '\\';
+		o[len++] = s[i];
+	}
+	o[len++] = '"';
+	return len;
+}
+
+/* Merges of the CLIP test vocabulary; merge r gives id 512 + r */
+static const char *const clip_merges[][2] = {
+	{"i", "n"}, {"t", "h"}, {"th", "e</w>"}, {"in", "g</w>"}, {"'", "s</w>"},
+	{"l", "l</w>"}, {"'", "ll</w>"}, {"p", "h"}, {"o", "t"}, {"ph", "ot"}, {"phot", "o</w>"},
+	{"c", "a"}, {"ca", "t</w>"}, {"\xc4\xa0", "a</w>"},
+};
+#define CLIP_MERGES 14
+#define CLIP_BOS (512 + CLIP_MERGES)
+#define CLIP_EOS (CLIP_BOS + 1)
+
+/* Parts of a CLIP test tokenizer.json that a case replaces (NULL: CLIP's) */
+typedef struct ClipJson
+{
+	int			variant;		/* 1: unk, byte_fallback, ignore_merges (see clip_unit_ref.js) */
+	const char *normalizer;
+	const char *split;
+	const char *prefix;			/* continuing_subword_prefix, a JSON value */
+	const char *suffix;			/* end_of_word_suffix, a JSON value */
+	const char *decoder;
+} ClipJson;
+
+/*
+ * A CLIP-style tokenizer.json (malloc'd): byte b is id b, byte b + "</w>"
+ * id 256 + b (variant 1: only below 0x80), merges, <|startoftext|>
+ * (normalized) and <|endoftext|>; variant 1 adds "photo" and six <0xNN>
+ */
+static char *
+clip_json(const ClipJson *cj)
+{
+	char	   *o = malloc(65536);
+	size_t		len = 0;
+	char		u[8];
+
+	len += (size_t) sprintf(o + len, "{\"version\": \"1.0\", \"added_tokens\": ["
+							"{\"id\": %d, \"content\": \"<|startoftext|>\", \"single_word\": false, \"lstrip\": false, "
+							"\"rstrip\": false, \"normalized\": true, \"special\": true}, "
+							"{\"id\": %d, \"content\": \"<|endoftext|>\", \"single_word\": false, \"lstrip\": false, "
+							"\"rstrip\": false, \"normalized\": false, \"special\": true}], ",
+							CLIP_BOS, CLIP_EOS);
+	len += (size_t) sprintf(o + len, "\"normalizer\": %s, ", cj->normalizer ? cj->normalizer :
+							"{\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFC\"}, {\"type\": \"Replace\", "
+							"\"pattern\": {\"Regex\": \"\\\\s+\"}, \"content\": \" \"}, {\"type\": \"Lowercase\"}]}");
+	len += (size_t) sprintf(o + len, "\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [%s, "
+							"{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, "
+							"\"use_regex\": true}]}, ", cj->split ? cj->split :
+							"{\"type\": \"Split\", \"pattern\": {\"Regex\": \"'s|'t|'re|'ve|'m|'ll|'d|[\\\\p{L}]+|"
+							"[\\\\p{N}]|[^\\\\s\\\\p{L}\\\\p{N}]+\"}, \"behavior\": \"Removed\", \"invert\": true}");
+	len += (size_t) sprintf(o + len, "\"post_processor\": {\"type\": \"RobertaProcessing\", "
+							"\"sep\": [\"<|endoftext|>\", %d], \"cls\": [\"<|startoftext|>\", %d], "
+							"\"trim_offsets\": false, \"add_prefix_space\": false}, \"decoder\": %s, ",
+							CLIP_EOS, CLIP_BOS, cj->decoder ? cj->decoder :
+							"{\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": true, \"use_regex\": true}");
+	len += (size_t) sprintf(o + len, "\"model\": {\"type\": \"BPE\", \"dropout\": null, \"unk_token\": \"<|endoftext|>\", "
+							"\"continuing_subword_prefix\": %s, \"end_of_word_suffix\": %s, \"fuse_unk\": false, "
+							"\"byte_fallback\": %s, \"ignore_merges\": %s, \"vocab\": {",
+							cj->prefix ? cj->prefix : "\"\"", cj->suffix ? cj->suffix : "\"</w>\"",
+							cj->variant ? "true" : "false", cj->variant ? "true" : "false");
+	for (int b = 0; b < 512; b++)
+	{
+		size_t		n = (size_t) tok_utf8_encode(tok_bpe_byte_char((uint8_t) b), u);
+
+		if (b >= 256 && cj->variant == 1 && b - 256 >= 0x80)
+			continue;
+		if (b >= 256)
+		{
+			memcpy(u + n, "</w>", 4);
+			n += 4;
+		}
+		len = json_lit(o, len, u, n);
+		len += (size_t) sprintf(o + len, ": %d, ", b);
+	}
+	for (int r = 0; r < CLIP_MERGES; r++)
+	{
+		char		m[32];
+
+		snprintf(m, sizeof(m), "%s%s", clip_merges[r][0], clip_merges[r][1]);
+		len = json_lit(o, len, m, strlen(m));
+		len += (size_t) sprintf(o + len, ": %d, ", 512 + r);
+	}
+	if (cj->variant == 1)
+		len += (size_t) sprintf(o + len, "\"photo\": %d, \"<0x3C>\": %d, \"<0x2F>\": %d, \"<0x77>\": %d, "
+								"\"<0x3E>\": %d, \"<0xC2>\": %d, \"<0xA4>\": %d, ", CLIP_EOS + 1,
+								CLIP_EOS + 2, CLIP_EOS + 3, CLIP_EOS + 4, CLIP_EOS + 5, CLIP_EOS + 6, CLIP_EOS + 7);
+	len += (size_t) sprintf(o + len, "\"<|startoftext|>\": %d, \"<|endoftext|>\": %d}, \"merges\": [",
+							CLIP_BOS, CLIP_EOS);
+	for (int r = 0; r < CLIP_MERGES; r++)
+	{
+		len += (size_t) sprintf(o + len, "%s[", r ? ", " : "");
+		len = json_lit(o, len, clip_merges[r][0], strlen(clip_merges[r][0]));
+		len += (size_t) sprintf(o + len, ", ");
+		len = json_lit(o, len, clip_merges[r][1], strlen(clip_merges[r][1]));
+		len += (size_t) sprintf(o + len, "]");
+	}
+	len += (size_t) sprintf(o + len, "]}}");
+	o[len] = '\0';
+	return o;
+}
+
+/* Build a CLIP test tokenizer (NFC: the toy one, which composes e + U+0301) */
+static PgiStatus
+clip_build(const ClipJson *cj, TokBpe **bpe, PgiError *err)
+{
+	static int	calls;
+	TokBpeOptions opts = {toy_nfc, &calls};
+	char	   *text = clip_json(cj);
+	PgiStatus	st = tok_bpe_from_json_text(text, strlen(text), &opts, bpe, err);
+
+	free(text);
+	return st;
+}
+
+/* A string, its reference ids and decodings with and without special tokens */
+typedef struct ClipCase
+{
+	const char *text;
+	const int32_t *ids;
+	const char *dec;
+	const char *skip;
+} ClipCase;
+
+static const ClipCase clip_cases[2][14] = {
+	{
+	{"A Photo OF a CAT", IDS(353, 522, 111, 358, 353, 524),
+	 "a</w>photo</w>of</w>a</w>cat</w>", "a</w>photo</w>of</w>a</w>cat</w>"}, /* a</w> photo</w> o f</w> a</w> cat</w> */
+	{"I'LL  be   there,\x09I'M", IDS(361, 518, 98, 357, 513, 101, 114, 357, 300, 361, 39, 365),
+	 "i</w>'ll</w>be</w>there</w>,</w>i</w>'m</w>", "i</w>'ll</w>be</w>there</w>,</w>i</w>'m</w>"}, /* i</w> 'll</w> b e</w> th e r e</w> ,</w> i</w> ' m</w> */
+	{"the cat's 'S", IDS(514, 524, 516, 516),
+	 "the</w>cat</w>'s</w>'s</w>", "the</w>cat</w>'s</w>'s</w>"}, /* the</w> cat</w> 's</w> 's</w> */
+	{"Ph\xc3\xb3to", IDS(519, 195, 179, 116, 367),
+	 "ph\xc3\xb3to</w>", "ph\xc3\xb3to</w>"}, /* ph Ã ³ t o</w> */
+	{"\xce\xa3\xce\x91\xce\xa3", IDS(207, 131, 206, 177, 207, 387),
+	 "\xcf\x83\xce\xb1\xcf\x83</w>", "\xcf\x83\xce\xb1\xcf\x83</w>"}, /* Ï ĥ Î ± Ï ĥ</w> */
+	{"\xc4\xb0", IDS(361, 204, 391),
+	 "i</w>\xcc\x87</w>", "i</w>\xcc\x87</w>"}, /* i</w> Ì ĩ</w> */
+	{"12 \xc2\xbd", IDS(305, 306, 194, 445),
+	 "1</w>2</w>\xc2\xbd</w>", "1</w>2</w>\xc2\xbd</w>"}, /* 1</w> 2</w> Â ½</w> */
+	{"cafe\xcc\x81", IDS(523, 102, 195, 425),
+	 "caf\xc3\xa9</w>", "caf\xc3\xa9</w>"}, /* ca f Ã ©</w> */
+	{"<|startoftext|>A photo<|endoftext|>", IDS(526, 353, 522, 527),
+	 "<|startoftext|>a</w>photo</w><|endoftext|>", "a</w>photo</w>"}, /* <|startoftext|> a</w> photo</w> <|endoftext|> */
+	{"<|STARTOFTEXT|>a  cat", IDS(526, 353, 524),
+	 "<|startoftext|>a</w>cat</w>", "a</w>cat</w>"}, /* <|startoftext|> a</w> cat</w> */
+	{"x\xe3\x80\x80\xe3\x80\x80 a\xc2\xa0", IDS(376, 353),
+	 "x</w>a</w>", "x</w>a</w>"}, /* x</w> a</w> */
+	{"a</w>", IDS(353, 60, 303, 375, 318),
+	 "a</w></</w>w</w>></w>", "a</w></</w>w</w>></w>"}, /* a</w> < /</w> w</w> ></w> */
+	{"x\xc3\xa4 \xc3\xa9", IDS(120, 195, 420, 195, 425),
+	 "x\xc3\xa4</w>\xc3\xa9</w>", "x\xc3\xa4</w>\xc3\xa9</w>"}, /* x Ã ¤</w> Ã ©</w> */
+	{"photo photos ing", IDS(522, 521, 111, 371, 515),
+	 "photo</w>photos</w>ing</w>", "photo</w>photos</w>ing</w>"}, /* photo</w> phot o s</w> ing</w> */
+	},
+	{
+	{"A Photo OF a CAT", IDS(97, 528, 111, 358, 97, 524),
+	 "aphotoof</w>acat</w>", "aphotoof</w>acat</w>"}, /* a photo o f</w> a cat</w> */
+	{"I'LL  be   there,\x09I'M", IDS(105, 518, 98, 357, 513, 101, 114, 357, 44, 105, 39, 365),
+	 "i'll</w>be</w>there</w>,i'm</w>", "i'll</w>be</w>there</w>,i'm</w>"}, /* i 'll</w> b e</w> th e r e</w> , i ' m</w> */
+	{"the cat's 'S", IDS(514, 524, 516, 516),
+	 "the</w>cat</w>'s</w>'s</w>", "the</w>cat</w>'s</w>'s</w>"}, /* the</w> cat</w> 's</w> 's</w> */
+	{"Ph\xc3\xb3to", IDS(519, 195, 179, 116, 367),
+	 "ph\xc3\xb3to</w>", "ph\xc3\xb3to</w>"}, /* ph Ã ³ t o</w> */
+	{"\xce\xa3\xce\x91\xce\xa3", IDS(207, 131, 206, 177, 207, 527),
+	 "\xcf\x83\xce\xb1\xef\xbf\xbd<|endoftext|>", "\xcf\x83\xce\xb1\xef\xbf\xbd"}, /* Ï ĥ Î ± Ï <|endoftext|> */
+	{"\xc4\xb0", IDS(105, 204, 527),
+	 "i\xef\xbf\xbd<|endoftext|>", "i\xef\xbf\xbd"}, /* i Ì <|endoftext|> */
+	{"12 \xc2\xbd", IDS(49, 50, 194, 527),
+	 "12\xef\xbf\xbd<|endoftext|>", "12\xef\xbf\xbd"}, /* 1 2 Â <|endoftext|> */
+	{"cafe\xcc\x81", IDS(523, 102, 195, 527),
+	 "caf\xef\xbf\xbd<|endoftext|>", "caf\xef\xbf\xbd"}, /* ca f Ã <|endoftext|> */
+	{"<|startoftext|>A photo<|endoftext|>", IDS(526, 97, 528, 527),
+	 "<|startoftext|>aphoto<|endoftext|>", "aphoto"}, /* <|startoftext|> a photo <|endoftext|> */
+	{"<|STARTOFTEXT|>a  cat", IDS(526, 97, 524),
+	 "<|startoftext|>acat</w>", "acat</w>"}, /* <|startoftext|> a cat</w> */
+	{"x\xe3\x80\x80\xe3\x80\x80 a\xc2\xa0", IDS(120, 97),
+	 "xa", "xa"}, /* x a */
+	{"a</w>", IDS(97, 60, 303, 119, 62),
+	 "a</</w>w>", "a</</w>w>"}, /* a < /</w> w > */
+	{"x\xc3\xa4 \xc3\xa9", IDS(120, 195, 533, 534, 529, 530, 531, 532, 195, 527),
+	 "x\xef\xbf\xbd<0xC2><0xA4><0x3C><0x2F><0x77><0x3E>\xef\xbf\xbd<|endoftext|>", "x\xef\xbf\xbd<0xC2><0xA4><0x3C><0x2F><0x77><0x3E>\xef\xbf\xbd"}, /* x Ã <0xC2> <0xA4> <0x3C> <0x2F> <0x77> <0x3E> Ã <|endoftext|> */
+	{"photo photos ing", IDS(528, 521, 111, 371, 515),
+	 "photophotos</w>ing</w>", "photophotos</w>ing</w>"}, /* photo phot o s</w> ing</w> */
+	},
+};
+
+static void
+test_clip(void)
+{
+	TokBpe	   *bpe;
+	PgiError	err;
+	const TokBpeInfo *info;
+
+	/* the normalizer steps */
+	check_norm("  A\xc2\xa0\xc2\xa0\x42\x09\x0d\x0a\x43  ", " a b c ", " a b c ");
+	check_norm("\xce\xa3\xce\x91\xce\xa3 \xc4\xb0 \xe1\xba\x9e \xc7\x85 \xe2\x85\xa8", "\xcf\x83\xce\xb1\xcf\x83 i\xcc\x87 \xc3\x9f \xc7\x86 \xe2\x85\xb8", "\xcf\x83\xce\xb1\xcf\x83 i\xcc\x87 \xc3\x9f \xc7\x86 \xe2\x85\xb8");
+	check_norm("\xe3\x80\x80\xe2\x80\xa8x\xc2\x85\xe1\xa0\x8e\xe2\x80\x8by\x1c", " x \xe1\xa0\x8e\xe2\x80\x8by\x1c", " x \xe1\xa0\x8e\xe2\x80\x8by\x1c");
+	check_norm("Caf\xc3\x89 \xe2\x84\xaa \xe2\x84\xa6", "caf\xc3\xa9 k \xcf\x89", "caf\xc3\xa9 k \xcf\x89");
+
+	/* CLIP's pattern: contractions only lower case, one digit at a time, no whitespace */
+	check_keep("i'LL be there", "i|'|LL|be|there");
+	check_keep("it's 'S x'", "it|'s|'|S|x|'");
+	check_keep("''s '' 're", "''|s|''|'re");
+	check_keep("a1b22 \xc2\xbd\xe2\x85\xa7", "a|1|b|2|2|\xc2\xbd|\xe2\x85\xa7");
+	check_keep("hello!!!  ...world?", "hello|!!!|...|world|?");
+	check_keep("caf\xc3\xa9\xcc\x81s \xc3\xa9t\xc3\xa9", "caf\xc3\xa9|\xcc\x81|s|\xc3\xa9t\xc3\xa9");
+	check_keep("\xe3\x80\x80x\xc2\xa0\x09y\x0a", "x|y");
+	check_keep("a</w>b", "a|</|w|>|b");
+	check_keep("don't'll've'd", "don|'t|'ll|'ve|'d");
+	check_keep("\xe2\x80\x99s '\xc5\xbf", "\xe2\x80\x99|s|'|\xc5\xbf");
+	check_keep("\xf0\x9f\x98\x80\xf0\x9f\x98\x80x\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80\xf0\x9f\x98\x80|x|\xf0\x9f\x98\x80");
+	CHECK(strcmp(tok_bpe_pattern_regex(TOK_BPE_PAT_CLIP),
+				 "'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+") == 0, "CLIP regex");
+
+	for (int v = 0; v < 2; v++)
+	{
+		ClipJson	cj = {v, NULL, NULL, NULL, NULL, NULL};
+
+		if (clip_build(&cj, &bpe, &err) != PGI_OK)
+		{
+			CHECK(false, "CLIP variant %d: %s", v, err.msg);
+			continue;
+		}
+		info = tok_bpe_info(bpe);
+		CHECK(strcmp(info->pre, "clip") == 0 && info->nfc && info->lowercase && info->suffix &&
+			  info->add_bos && info->bos_id == CLIP_BOS && info->add_eos && info->eos_id == CLIP_EOS &&
+			  info->unk_id == CLIP_EOS && info->ignore_merges == (v == 1),
+			  "CLIP variant %d info (pre %s, BOS %d, EOS %d)", v, info->pre, info->bos_id, info->eos_id);
+		for (int i = 0; i < 14; i++)
+		{
+			const ClipCase *c = &clip_cases[v][i];
+			size_t		n = 0;
+
+			while (c->ids[n] != -2)
+				n++;
+			check_ids(bpe, c->text, c->ids, v ? "CLIP variant 1" : "CLIP");
+			check_decode(bpe, c->ids, n, false, c->dec, strlen(c->dec), "CLIP decode");
+			check_decode(bpe, c->ids, n, true, c->skip, strlen(c->skip), "CLIP decode, no specials");
+		}
+		tok_bpe_free(bpe);
+	}
+}
+
+/* What a CLIP-style tokenizer.json may not change */
+static void
+test_clip_refused(void)
+{
+	static const struct
+	{
+		ClipJson	cj;
+		PgiStatus	want;
+		const char *what;
+	}			cases[] = {
+		{{0, "{\"type\": \"Replace\", \"pattern\": {\"Regex\": \"\\\\s\"}, \"content\": \" \"}", NULL, NULL, NULL, NULL},
+		PGI_ERR_UNSUPPORTED, "Replace with another pattern"},
+		{{0, "{\"type\": \"Replace\", \"pattern\": {\"Regex\": \"\\\\s+\"}, \"content\": \"_\"}", NULL, NULL, NULL, NULL},
+		PGI_ERR_UNSUPPORTED, "Replace with another content"},
+		{{0, "{\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \" \"}", NULL, NULL, NULL, NULL},
+		PGI_ERR_UNSUPPORTED, "Replace of a String"},
+		{{0, "{\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFC\"}, {\"type\": \"NFKC\"}]}", NULL, NULL, NULL, NULL},
+		PGI_ERR_UNSUPPORTED, "NFKC in a Sequence"},
+		{{0, "{\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Lowercase\"}, {\"type\": \"Lowercase\"}, "
+			"{\"type\": \"Lowercase\"}, {\"type\": \"Lowercase\"}, {\"type\": \"Lowercase\"}, {\"type\": \"Lowercase\"}, "
+			"{\"type\": \"Lowercase\"}, {\"type\": \"Lowercase\"}, {\"type\": \"Lowercase\"}]}", NULL, NULL, NULL, NULL},
+		PGI_ERR_UNSUPPORTED, "more than 8 normalizer steps"},
+		{{0, NULL, "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"'s|'t|'re|'ve|'m|'ll|'d|[\\\\p{L}]+|"
+			"[\\\\p{N}]|[^\\\\s\\\\p{L}\\\\p{N}]+\"}, \"behavior\": \"Removed\", \"invert\": false}", NULL, NULL, NULL},
+		PGI_ERR_UNSUPPORTED, "Split Removed without invert"},
+		{{0, NULL, "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"'s|'t|'re|'ve|'m|'ll|'d|[\\\\p{L}]+|"
+			"[\\\\p{N}]|[^\\\\s\\\\p{L}\\\\p{N}]+\"}, \"behavior\": \"MergedWithPrevious\", \"invert\": true}", NULL, NULL, NULL},
+		PGI_ERR_UNSUPPORTED, "Split MergedWithPrevious"},
+		{{0, NULL, "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"[\\\\p{L}]+|[\\\\p{N}]\"}, \"behavior\": \"Removed\", "
+			"\"invert\": true}", NULL, NULL, NULL},
+		PGI_ERR_UNSUPPORTED, "another pattern, Removed and inverted"},
+		{{0, NULL, NULL, "\"##\"", NULL, NULL},
+		PGI_ERR_UNSUPPORTED, "a continuing_subword_prefix with the suffix"},
+		{{0, NULL, NULL, "7", NULL, NULL},
+		PGI_ERR_CORRUPT, "a continuing_subword_prefix that is not a string"},
+		{{0, NULL, NULL, NULL, "false", NULL},
+		PGI_ERR_CORRUPT, "an end_of_word_suffix that is not a string"},
+		{{0, NULL, NULL, NULL, "\"</w></w></w></w></w></w></w></w></w></w></w></w></w></w></w></w></w>\"", NULL},
+		PGI_ERR_LIMIT, "an end_of_word_suffix longer than 64 bytes"},
+		{{0, NULL, NULL, NULL, NULL, "{\"type\": \"BPEDecoder\", \"suffix\": \"</w>\"}"},
+		PGI_ERR_UNSUPPORTED, "the BPEDecoder"},
+	};
+	TokBpe	   *bpe;
+	PgiError	err;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		PgiStatus	st = clip_build(&cases[i].cj, &bpe, &err);
+
+		CHECK(st == cases[i].want && bpe == NULL && err.msg[0], "refused: %s (status %d)", cases[i].what, st);
+		if (st == PGI_OK)
+			tok_bpe_free(bpe);
+	}
+}
+
+/* CLIP-style variants that are accepted (ids from the reference) */
+static void
+test_clip_variants(void)
+{
+	TokBpe	   *bpe;
+	PgiError	err;
+	ClipJson	other_suffix = {0, NULL, NULL, NULL, "\"</x>\"", NULL};
+	ClipJson	isolated = {0, NULL, "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"'s|'t|'re|'ve|'m|'ll|'d|"
+		"[\\\\p{L}]+|[\\\\p{N}]|[^\\\\s\\\\p{L}\\\\p{N}]+\"}, \"behavior\": \"Isolated\", \"invert\": true}",
+	NULL, NULL, NULL};
+
+	/* a suffix no token has: every last symbol is unknown (<|endoftext|>) */
+	CHECK(clip_build(&other_suffix, &bpe, &err) == PGI_OK, "suffix </x>: %s", err.msg);
+	check_ids(bpe, "a cat", IDS(527, 523, 527), "suffix </x>");	/* <|endoftext|> ca <|endoftext|> */
+	tok_bpe_free(bpe);
+	/* Isolated ignores invert: the whitespace between CLIP's matches is a word */
+	CHECK(clip_build(&isolated, &bpe, &err) == PGI_OK && strcmp(tok_bpe_info(bpe)->pre, "custom") == 0,
+		  "Split Isolated, inverted: %s", err.msg);
+	check_ids(bpe, "A  cat!", IDS(353, 288, 524, 289), "Split Isolated, inverted");	/* a</w> Ġ</w> cat</w> !</w> */
+	tok_bpe_free(bpe);
 }
 
 static void
@@ -827,6 +1234,9 @@ main(void)
 	test_added();
 	test_gguf();
 	test_json();
+	test_clip();
+	test_clip_refused();
+	test_clip_variants();
 	test_long_words();
 	return UNIT_DONE("tok_bpe");
 }

@@ -12,20 +12,24 @@
  *	  (rank, id of a+b); for a pair listed twice the later line wins, as
  *	  in Hugging Face's HashMap;
  *	- the added tokens: two byte tries (tokens matched in the raw text,
- *	  tokens matched in the normalized text) walked from every position
- *	  for the leftmost-longest match, as Hugging Face's Aho-Corasick
- *	  automaton finds; the cost is the length of the text times the
- *	  longest added token at worst;
- *	- byte_id[b]: the id of the one-character token spelling byte b.
+ *	  tokens matched in the normalized text, by their normalized content)
+ *	  walked from every position for the leftmost-longest match, as
+ *	  Hugging Face's Aho-Corasick automaton finds; the cost is the length
+ *	  of the text times the longest added token at worst; per id, a
+ *	  normalized token's normalized content, which decoding gives;
+ *	- byte_id[b]: the id of the one-character token spelling byte b, and
+ *	  byte_eow_id[b] the id of that character followed by the
+ *	  end_of_word_suffix.
  *
  * Encoding a word: its bytes become symbols (ids) in a doubly linked
- * array; every adjacent pair with a merge goes into a binary min-heap
- * ordered by (rank, position).  Popping an entry merges its pair if the
- * left symbol is alive, has a right neighbour, and that pair still merges
- * into the entry's id (Hugging Face's staleness test: it compares the
- * result id, not the rank); the new pairs with the neighbours are pushed.
- * Each merge pushes at most two entries, so a word of n bytes costs
- * O(n log n) and at most 3n heap slots.
+ * array, the last one spelled with the suffix; every adjacent pair with a
+ * merge goes into a binary min-heap ordered by (rank, position).  Popping
+ * an entry merges its pair if the left symbol is alive, has a right
+ * neighbour, and that pair still merges into the entry's id (Hugging
+ * Face's staleness test: it compares the result id, not the rank); the
+ * new pairs with the neighbours are pushed.  Each merge pushes at most two
+ * entries, so a word of n symbols costs O(n log n) and at most 3n heap
+ * slots.
  *
  * src/core/tokenizers/tok_bpe.c
  *
@@ -44,7 +48,7 @@
 #define FNV_PRIME	0x100000001b3ULL
 
 /* Largest input: PostgreSQL's text limit; keeps every size below overflow */
-#define BPE_MAX_INPUT ((size_t) 1 << 30)
+#define BPE_MAX_INPUT TOK_BPE_MAX_INPUT
 
 /* Highest code point of the byte-to-unicode map (256 + 67 remapped bytes) */
 #define BYTE_CHAR_MAX 0x143
@@ -110,6 +114,9 @@ struct TokBpe
 	uint32_t   *voc_len;
 	const char **add_str;		/* per id, NULL if not an added token */
 	uint32_t   *add_len;
+	char	  **norm_str;		/* per id, malloc'd: a normalized added token's
+								 * normalized content when it differs, or NULL */
+	uint32_t   *norm_len;
 	uint8_t    *flags;			/* per id, F_* */
 	StrMap		vocab;			/* string -> id */
 	StrMap		added;			/* added token content -> id */
@@ -117,16 +124,19 @@ struct TokBpe
 	MergeSlot  *merges;
 	size_t		merge_mask;
 	int32_t		byte_id[256];
+	int32_t		byte_eow_id[256];	/* byte character + suffix, with a suffix */
 	int32_t		fallback_id[256];	/* "<0xNN>" */
 	int32_t		unk_id;
 	bool		fuse_unk;
 	bool		byte_fallback;
 	bool		ignore_merges;
+	char		suffix[TOK_BPE_MAX_SUFFIX];	/* end_of_word_suffix */
+	size_t		suffix_len;		/* 0: none */
+	bool		suffix_fallback;	/* every suffix byte has a <0xNN> token */
 	Trie		raw_trie;		/* added tokens matched before normalization */
 	Trie		norm_trie;		/* ... and after it */
-	bool		nfc;
-	TokNfcFn	nfc_fn;
-	void	   *nfc_arg;
+	TokBpeNormKind norm_steps[TOK_BPE_MAX_NORMS];
+	TokBpeNormalizer norm;		/* over norm_steps; no step: no normalizer */
 	TokBpeStep	steps[TOK_BPE_MAX_STEPS];
 	int			n_steps;
 	bool		add_prefix_space;
@@ -390,6 +400,10 @@ tok_bpe_free(TokBpe *bpe)
 	free(bpe->voc_len);
 	free(bpe->add_str);
 	free(bpe->add_len);
+	for (int32_t id = 0; bpe->norm_str && id < bpe->n_ids; id++)
+		free(bpe->norm_str[id]);
+	free(bpe->norm_str);
+	free(bpe->norm_len);
 	free(bpe->flags);
 	strmap_free(&bpe->vocab);
 	strmap_free(&bpe->added);
@@ -408,10 +422,6 @@ added_equal(const TokBpeAdded *a, const TokBpeAdded *b)
 		a->lstrip == b->lstrip && a->rstrip == b->rstrip && a->single_word == b->single_word;
 }
 
-/* NFC of s[0..len) (valid UTF-8) into a malloc'd string */
-static PgiStatus nfc_text(const TokBpe *bpe, const char *s, size_t len, char **out,
-						  size_t *out_len, PgiError *err);
-
 /* The name of a pre-tokenizer configuration, for TokBpeInfo */
 static const char *
 pre_name(const TokBpe *bpe)
@@ -425,6 +435,9 @@ pre_name(const TokBpe *bpe)
 	if (bpe->n_steps == 1 && bpe->use_regex && !bpe->add_prefix_space &&
 		bpe->steps[0].kind == TOK_BPE_STEP_DIGITS && bpe->steps[0].individual_digits)
 		return "smollm";
+	if (bpe->n_steps == 1 && bpe->use_regex && !bpe->add_prefix_space &&
+		bpe->steps[0].kind == TOK_BPE_STEP_KEEP && bpe->steps[0].pattern == TOK_BPE_PAT_CLIP)
+		return "clip";
 	return "custom";
 }
 
@@ -432,16 +445,14 @@ pre_name(const TokBpe *bpe)
  * The added vocabulary, as Hugging Face's AddedVocabulary::add_tokens
  * assigns it: tokens in order; empty ones and exact repeats ignored; the
  * id of a content already added or in the vocabulary is kept, others get
- * the next free id after the vocabulary.  The tokens are matched in the
- * order Hugging Face builds its automaton: special tokens first.
+ * the next free id after the vocabulary.  The token last set on an id
+ * gives its options and how it is matched (build_tries).
  */
 typedef struct AddedPlan
 {
 	int32_t    *ids;			/* per spec->added entry, NO_ID if ignored */
 	int32_t    *owner;			/* per id: index of the token last set on it */
 	int32_t		n_ids;			/* ids used, vocabulary included */
-	int32_t    *order;			/* matching order: specials then the others */
-	int32_t		n_order;
 	StrMap		special_set;	/* contents of special tokens */
 } AddedPlan;
 
@@ -450,7 +461,6 @@ plan_free(AddedPlan *p)
 {
 	free(p->ids);
 	free(p->owner);
-	free(p->order);
 	strmap_free(&p->special_set);
 }
 
@@ -465,26 +475,16 @@ plan_added(const TokBpeSpec *spec, const StrMap *vocab, int32_t vocab_end,
 	int32_t		n = spec->n_added;
 	StrMap		added_map;
 	int32_t		max_added = NO_ID;
-	int32_t    *specials,
-			   *classic;
-	int32_t		n_specials = 0,
-				n_classic = 0;
 	size_t		owner_cap = (size_t) vocab_end + (size_t) n + 1;
 
 	memset(p, 0, sizeof(*p));
 	p->ids = malloc((n ? n : 1) * sizeof(int32_t));
 	p->owner = malloc(owner_cap * sizeof(int32_t));
-	p->order = malloc((2 * (size_t) n + 1) * sizeof(int32_t));
-	specials = malloc((n ? n : 1) * sizeof(int32_t));
-	classic = malloc((n ? n : 1) * sizeof(int32_t));
 	if (!strmap_init(&added_map, n) || !strmap_init(&p->special_set, n) ||
-		p->ids == NULL || p->owner == NULL || p->order == NULL ||
-		specials == NULL || classic == NULL)
+		p->ids == NULL || p->owner == NULL)
 	{
 		plan_free(p);
 		strmap_free(&added_map);
-		free(specials);
-		free(classic);
 		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory building the added tokens");
 	}
 	for (size_t i = 0; i < owner_cap; i++)
@@ -499,10 +499,7 @@ plan_added(const TokBpeSpec *spec, const StrMap *vocab, int32_t vocab_end,
 		if (t->len == 0)
 			continue;
 		if (t->special && strmap_get(&p->special_set, t->content, t->len) == NO_ID)
-		{
 			strmap_put(&p->special_set, t->content, t->len, k);
-			specials[n_specials++] = k;
-		}
 		id = strmap_get(&added_map, t->content, t->len);
 		if (id != NO_ID && p->owner[id] >= 0 && added_equal(&spec->added[p->owner[id]], t))
 			continue;
@@ -521,8 +518,6 @@ plan_added(const TokBpeSpec *spec, const StrMap *vocab, int32_t vocab_end,
 		{
 			plan_free(p);
 			strmap_free(&added_map);
-			free(specials);
-			free(classic);
 			return pgi_error(err, PGI_ERR_CORRUPT, NULL, "added token id %d out of range", id);
 		}
 		strmap_put(&added_map, t->content, t->len, id);
@@ -532,25 +527,8 @@ plan_added(const TokBpeSpec *spec, const StrMap *vocab, int32_t vocab_end,
 		p->owner[id] = k;
 		if (id + 1 > p->n_ids)
 			p->n_ids = id + 1;
-		if (strmap_get(&p->special_set, t->content, t->len) == NO_ID)
-			classic[n_classic++] = k;
-	}
-	/* matching order: specials, then the others; each knows its content's id */
-	for (int32_t i = 0; i < n_specials; i++)
-		p->order[p->n_order++] = specials[i];
-	for (int32_t i = 0; i < n_classic; i++)
-		p->order[p->n_order++] = classic[i];
-	for (int32_t i = 0; i < p->n_order; i++)
-	{
-		const TokBpeAdded *t = &spec->added[p->order[i]];
-		int32_t		id = strmap_get(&added_map, t->content, t->len);
-
-		/* a special token ignored as a repeat still has its content's id */
-		p->ids[p->order[i]] = id;
 	}
 	strmap_free(&added_map);
-	free(specials);
-	free(classic);
 	return PGI_OK;
 }
 
@@ -562,6 +540,145 @@ check_id(int32_t id, int32_t n_ids, const char *what, PgiError *err)
 		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "%s id %d is not in the vocabulary (%d ids)",
 						 what, id, n_ids);
 	return PGI_OK;
+}
+
+/*
+ * The string an id decodes from: a normalized added token's normalized
+ * content (Hugging Face's simple_id_to_token), else as tok_bpe_id_to_token
+ */
+static const char *
+decode_token(const TokBpe *bpe, int32_t id, size_t *len)
+{
+	if (bpe->norm_str && bpe->norm_str[id])
+	{
+		*len = bpe->norm_len[id];
+		return bpe->norm_str[id];
+	}
+	return tok_bpe_id_to_token(bpe, id, len);
+}
+
+/*
+ * The normalized contents of the normalized added tokens, as Hugging
+ * Face's AddedVocabulary::add_tokens caches them: in file order, for each
+ * token not ignored, its content through the normalizer when that changes
+ * it (a later token on the same id replaces the entry, none removes it)
+ */
+static PgiStatus
+normalize_added(TokBpe *bpe, const TokBpeSpec *spec, const AddedPlan *plan, PgiError *err)
+{
+	if (bpe->norm.n_steps == 0)
+		return PGI_OK;
+	bpe->norm_str = calloc(bpe->n_ids + 1, sizeof(char *));
+	bpe->norm_len = calloc(bpe->n_ids + 1, sizeof(uint32_t));
+	if (bpe->norm_str == NULL || bpe->norm_len == NULL)
+		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory building the added tokens");
+	for (int32_t k = 0; k < spec->n_added; k++)
+	{
+		const TokBpeAdded *t = &spec->added[k];
+		int32_t		id = plan->ids[k];
+		char	   *norm;
+		size_t		norm_len;
+		PgiStatus	st;
+
+		if (id == NO_ID || !t->normalized)
+			continue;
+		if ((st = tok_bpe_normalize(&bpe->norm, t->content, t->len, &norm, &norm_len, err)) != PGI_OK)
+			return st;
+		if (norm_len > UINT32_MAX || (norm_len == t->len && memcmp(norm, t->content, norm_len) == 0))
+		{
+			free(norm);
+			continue;
+		}
+		free(bpe->norm_str[id]);
+		bpe->norm_str[id] = norm;
+		bpe->norm_len[id] = (uint32_t) norm_len;
+	}
+	return PGI_OK;
+}
+
+/*
+ * The tries of the added tokens, one pattern per id from the token last
+ * set on it (AddedVocabulary::refresh_added_tokens): its content in the raw
+ * trie, or in the normalized one its normalized content; false when out of
+ * memory
+ */
+static bool
+build_tries(TokBpe *bpe, const TokBpeSpec *spec, const AddedPlan *plan)
+{
+	for (int32_t id = 0; id < bpe->n_ids; id++)
+	{
+		const TokBpeAdded *t;
+		size_t		len;
+		const char *pat;
+
+		if (!(bpe->flags[id] & F_ADDED))
+			continue;
+		t = &spec->added[plan->owner[id]];
+		if (!t->normalized)
+		{
+			if (!trie_add(&bpe->raw_trie, t->content, t->len, id))
+				return false;
+			continue;
+		}
+		pat = decode_token(bpe, id, &len);
+		if (len > 0 && !trie_add(&bpe->norm_trie, pat, len, id))
+			return false;
+	}
+	return true;
+}
+
+/* Check the pre-tokenizer steps, the normalizer and the suffix of spec */
+static PgiStatus
+check_options(const TokBpeSpec *spec, const TokBpeOptions *opts, PgiError *err)
+{
+	for (int i = 0; i < spec->n_steps; i++)
+		if ((spec->steps[i].kind != TOK_BPE_STEP_SPLIT && spec->steps[i].kind != TOK_BPE_STEP_DIGITS &&
+			 spec->steps[i].kind != TOK_BPE_STEP_KEEP) ||
+			(unsigned) spec->steps[i].pattern >= TOK_BPE_PAT_COUNT)
+			return pgi_error(err, PGI_ERR_PARAM, NULL, "invalid pre-tokenizer step %d", i);
+	if (spec->n_norms < 0 || spec->n_norms > TOK_BPE_MAX_NORMS)
+		return pgi_error(err, PGI_ERR_PARAM, NULL, "invalid number of normalizer steps (%d)", spec->n_norms);
+	for (int i = 0; i < spec->n_norms; i++)
+	{
+		if ((unsigned) spec->norms[i] >= TOK_BPE_NORM_COUNT)
+			return pgi_error(err, PGI_ERR_PARAM, NULL, "invalid normalizer step %d", i);
+		if (spec->norms[i] == TOK_BPE_NORM_NFC && (opts == NULL || opts->nfc == NULL))
+			return pgi_error(err, PGI_ERR_UNSUPPORTED, "The caller supplied no NFC normaliser.",
+							 "the tokenizer's NFC normalizer is not available");
+	}
+	if (spec->end_of_word_suffix == NULL && spec->suffix_len > 0)
+		return pgi_error(err, PGI_ERR_PARAM, NULL, "end_of_word_suffix is NULL");
+	if (spec->suffix_len > TOK_BPE_MAX_SUFFIX)
+		return pgi_error(err, PGI_ERR_LIMIT, NULL, "end_of_word_suffix longer than %d bytes (%zu)",
+						 TOK_BPE_MAX_SUFFIX, spec->suffix_len);
+	if (spec->suffix_len > 0 &&
+		tok_utf8_validate(spec->end_of_word_suffix, spec->suffix_len, NULL) != PGI_OK)
+		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "end_of_word_suffix is not valid UTF-8");
+	return PGI_OK;
+}
+
+/* Set the per-byte ids: byte character, with the suffix, <0xNN> */
+static void
+set_byte_ids(TokBpe *bpe)
+{
+	for (int i = 0; i <= BYTE_CHAR_MAX; i++)
+		bpe->char_byte[i] = -1;
+	for (int b = 0; b < 256; b++)
+	{
+		char		u[TOK_UTF8_MAX];
+		char		hex[8];
+		int			n = tok_utf8_encode(tok_bpe_byte_char((uint8_t) b), u);
+
+		bpe->char_byte[tok_bpe_byte_char((uint8_t) b)] = (int16_t) b;
+		bpe->byte_id[b] = strmap_get(&bpe->vocab, u, (size_t) n);
+		bpe->byte_eow_id[b] = bpe->suffix_len ?
+			strmap_get2(&bpe->vocab, u, (size_t) n, bpe->suffix, bpe->suffix_len) : bpe->byte_id[b];
+		snprintf(hex, sizeof(hex), "<0x%02X>", b);
+		bpe->fallback_id[b] = strmap_get(&bpe->vocab, hex, 6);
+	}
+	bpe->suffix_fallback = true;
+	for (size_t i = 0; i < bpe->suffix_len; i++)
+		bpe->suffix_fallback &= bpe->fallback_id[(uint8_t) bpe->suffix[i]] != NO_ID;
 }
 
 PgiStatus
@@ -582,13 +699,8 @@ tok_bpe_new(const TokBpeSpec *spec, const TokBpeOptions *opts, TokBpe **out, Pgi
 								spec->merge_left_lens == NULL || spec->merge_right_lens == NULL)) ||
 		(spec->n_added > 0 && spec->added == NULL))
 		return pgi_error(err, PGI_ERR_PARAM, NULL, "invalid byte-level BPE specification");
-	for (int i = 0; i < spec->n_steps; i++)
-		if ((spec->steps[i].kind != TOK_BPE_STEP_SPLIT && spec->steps[i].kind != TOK_BPE_STEP_DIGITS) ||
-			(unsigned) spec->steps[i].pattern >= TOK_BPE_PAT_COUNT)
-			return pgi_error(err, PGI_ERR_PARAM, NULL, "invalid pre-tokenizer step %d", i);
-	if (spec->nfc && (opts == NULL || opts->nfc == NULL))
-		return pgi_error(err, PGI_ERR_UNSUPPORTED, "The caller supplied no NFC normaliser.",
-						 "the tokenizer's NFC normalizer is not available");
+	if ((st = check_options(spec, opts, err)) != PGI_OK)
+		return st;
 	if (spec->n_tokens >= TOK_BPE_MAX_IDS || spec->n_added >= TOK_BPE_MAX_IDS)
 		return pgi_error(err, PGI_ERR_LIMIT, NULL, "byte-level BPE vocabulary too large (more than %d tokens)",
 						 TOK_BPE_MAX_IDS);
@@ -703,23 +815,33 @@ tok_bpe_new(const TokBpeSpec *spec, const TokBpeOptions *opts, TokBpe **out, Pgi
 										(t->single_word ? F_SINGLE : 0));
 		}
 	}
-	/* decode skips every id whose string is a special token's content */
+	/* options */
+	memcpy(bpe->norm_steps, spec->norms, sizeof(bpe->norm_steps));
+	bpe->norm.steps = bpe->norm_steps;
+	bpe->norm.n_steps = spec->n_norms;
+	if (opts)
+	{
+		bpe->norm.nfc = opts->nfc;
+		bpe->norm.nfc_arg = opts->nfc_arg;
+	}
+	if ((st = normalize_added(bpe, spec, &plan, err)) != PGI_OK)
+	{
+		plan_free(&plan);
+		tok_bpe_free(bpe);
+		return st;
+	}
+	/* decode skips every id whose decoded string is a special token's content */
 	for (int32_t id = 0; id < bpe->n_ids; id++)
 	{
 		size_t		len;
-		const char *s = tok_bpe_id_to_token(bpe, id, &len);
+		const char *s = decode_token(bpe, id, &len);
 
 		if (s && strmap_get(&plan.special_set, s, len) != NO_ID)
 			bpe->flags[id] |= F_SPECIAL;
 	}
-
-	/* options */
-	bpe->nfc = spec->nfc;
-	if (opts)
-	{
-		bpe->nfc_fn = opts->nfc;
-		bpe->nfc_arg = opts->nfc_arg;
-	}
+	if (spec->suffix_len)
+		memcpy(bpe->suffix, spec->end_of_word_suffix, spec->suffix_len);
+	bpe->suffix_len = spec->suffix_len;
 	bpe->fuse_unk = spec->fuse_unk;
 	bpe->byte_fallback = spec->byte_fallback;
 	bpe->ignore_merges = spec->ignore_merges;
@@ -739,19 +861,7 @@ tok_bpe_new(const TokBpeSpec *spec, const TokBpeOptions *opts, TokBpe **out, Pgi
 							 (int) (spec->unk_len > 64 ? 64 : spec->unk_len), spec->unk_token);
 		}
 	}
-	for (int i = 0; i <= BYTE_CHAR_MAX; i++)
-		bpe->char_byte[i] = -1;
-	for (int b = 0; b < 256; b++)
-	{
-		char		u[TOK_UTF8_MAX];
-		char		hex[8];
-		int			n = tok_utf8_encode(tok_bpe_byte_char((uint8_t) b), u);
-
-		bpe->char_byte[tok_bpe_byte_char((uint8_t) b)] = (int16_t) b;
-		bpe->byte_id[b] = strmap_get(&bpe->vocab, u, (size_t) n);
-		snprintf(hex, sizeof(hex), "<0x%02X>", b);
-		bpe->fallback_id[b] = strmap_get(&bpe->vocab, hex, 6);
-	}
+	set_byte_ids(bpe);
 
 	/* merges: parts and result must be in the vocabulary */
 	bpe->merge_mask = table_size(spec->n_merges) - 1;
@@ -778,40 +888,11 @@ tok_bpe_new(const TokBpeSpec *spec, const TokBpeOptions *opts, TokBpe **out, Pgi
 		merge_put(bpe, a, b, (uint32_t) r, m);
 	}
 
-	/* the added tokens' tries, in matching order */
-	for (int32_t i = 0; i < plan.n_order; i++)
+	if (!build_tries(bpe, spec, &plan))
 	{
-		const TokBpeAdded *t = &spec->added[plan.order[i]];
-		int32_t		id = plan.ids[plan.order[i]];
-		bool		ok;
-
-		if (id == NO_ID)
-			continue;
-		if (!t->normalized)
-			ok = trie_add(&bpe->raw_trie, t->content, t->len, id);
-		else if (bpe->nfc)
-		{
-			char	   *norm;
-			size_t		norm_len;
-
-			st = nfc_text(bpe, t->content, t->len, &norm, &norm_len, err);
-			if (st != PGI_OK)
-			{
-				plan_free(&plan);
-				tok_bpe_free(bpe);
-				return st;
-			}
-			ok = norm_len == 0 || trie_add(&bpe->norm_trie, norm, norm_len, id);
-			free(norm);
-		}
-		else
-			ok = trie_add(&bpe->norm_trie, t->content, t->len, id);
-		if (!ok)
-		{
-			plan_free(&plan);
-			tok_bpe_free(bpe);
-			return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory building the added tokens");
-		}
+		plan_free(&plan);
+		tok_bpe_free(bpe);
+		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory building the added tokens");
 	}
 	plan_free(&plan);
 
@@ -820,7 +901,12 @@ tok_bpe_new(const TokBpeSpec *spec, const TokBpeOptions *opts, TokBpe **out, Pgi
 	bpe->info.n_merges = spec->n_merges;
 	bpe->info.unk_id = bpe->unk_id;
 	bpe->info.ignore_merges = bpe->ignore_merges;
-	bpe->info.nfc = bpe->nfc;
+	for (int i = 0; i < spec->n_norms; i++)
+	{
+		bpe->info.nfc |= spec->norms[i] == TOK_BPE_NORM_NFC;
+		bpe->info.lowercase |= spec->norms[i] == TOK_BPE_NORM_LOWERCASE;
+	}
+	bpe->info.suffix = bpe->suffix_len > 0;
 	bpe->info.pre = pre_name(bpe);
 	if ((st = check_id(spec->bos_id, bpe->n_ids, "BOS", err)) != PGI_OK ||
 		(st = check_id(spec->eos_id, bpe->n_ids, "EOS", err)) != PGI_OK ||
@@ -951,6 +1037,8 @@ ctx_reserve(EncCtx *c, size_t n)
 {
 	size_t		cp = n + 2;
 	size_t		w = n + 2;		/* a word: the piece plus a prefix space */
+	/* symbols: byte_fallback may give two per byte, plus the suffix's bytes */
+	size_t		nsym = 2 * w + c->bpe->suffix_len;
 
 	if (cp <= c->cap)
 		return PGI_OK;
@@ -964,12 +1052,12 @@ ctx_reserve(EncCtx *c, size_t n)
 	c->pcls = malloc(cp);
 	c->poffs = malloc((cp + 1) * sizeof(size_t));
 	c->pbytes = malloc(w);
-	/* byte_fallback may give two symbols per byte; 3 heap entries per symbol */
-	c->sym_id = malloc(2 * w * sizeof(int32_t));
-	c->sym_prev = malloc(2 * w * sizeof(int32_t));
-	c->sym_next = malloc(2 * w * sizeof(int32_t));
-	c->sym_dead = malloc(2 * w);
-	c->heap = malloc(6 * w * sizeof(HeapItem));
+	/* 3 heap entries per symbol */
+	c->sym_id = malloc(nsym * sizeof(int32_t));
+	c->sym_prev = malloc(nsym * sizeof(int32_t));
+	c->sym_next = malloc(nsym * sizeof(int32_t));
+	c->sym_dead = malloc(nsym);
+	c->heap = malloc(3 * nsym * sizeof(HeapItem));
 	c->mapped = malloc(2 * w + 1);
 	c->cap = cp;
 	c->wcap = w;
@@ -1076,6 +1164,30 @@ map_bytes(EncCtx *c, const uint8_t *w, size_t n)
 	return len;
 }
 
+/*
+ * byte_fallback for the symbol of byte b (with the suffix when last): the
+ * <0xNN> tokens of its spelling's UTF-8 appended to the symbols; false,
+ * appending nothing, when one of them is not in the vocabulary
+ */
+static bool
+add_fallback(EncCtx *c, uint8_t b, bool last, int32_t *nsym)
+{
+	const TokBpe *bpe = c->bpe;
+	char		u[TOK_UTF8_MAX];
+	int			k = tok_utf8_encode(tok_bpe_byte_char(b), u);
+
+	if (last && !bpe->suffix_fallback)
+		return false;
+	for (int j = 0; j < k; j++)
+		if (bpe->fallback_id[(uint8_t) u[j]] == NO_ID)
+			return false;
+	for (int j = 0; j < k; j++)
+		c->sym_id[(*nsym)++] = bpe->fallback_id[(uint8_t) u[j]];
+	for (size_t j = 0; last && j < bpe->suffix_len; j++)
+		c->sym_id[(*nsym)++] = bpe->fallback_id[(uint8_t) bpe->suffix[j]];
+	return true;
+}
+
 /* The BPE model over one word of n >= 1 bytes: append its ids */
 static PgiStatus
 bpe_word(EncCtx *c, const uint8_t *w, size_t n)
@@ -1095,10 +1207,11 @@ bpe_word(EncCtx *c, const uint8_t *w, size_t n)
 		if (id != NO_ID)
 			return emit(c, id);
 	}
-	/* one symbol per byte (byte-level character) */
+	/* one symbol per byte (byte-level character; the last with the suffix) */
 	for (size_t i = 0; i < n; i++)
 	{
-		int32_t		id = bpe->byte_id[w[i]];
+		bool		last = i + 1 == n && bpe->suffix_len > 0;
+		int32_t		id = last ? bpe->byte_eow_id[w[i]] : bpe->byte_id[w[i]];
 
 		if (id != NO_ID)
 		{
@@ -1110,22 +1223,9 @@ bpe_word(EncCtx *c, const uint8_t *w, size_t n)
 			c->sym_id[nsym++] = id;
 			continue;
 		}
-		if (bpe->byte_fallback)
-		{
-			char		u[TOK_UTF8_MAX];
-			int			k = tok_utf8_encode(tok_bpe_byte_char(w[i]), u);
-			bool		all = true;
-
-			for (int j = 0; j < k; j++)
-				all = all && bpe->fallback_id[(uint8_t) u[j]] != NO_ID;
-			if (all)
-			{
-				/* as Hugging Face, before a pending unknown symbol */
-				for (int j = 0; j < k; j++)
-					c->sym_id[nsym++] = bpe->fallback_id[(uint8_t) u[j]];
-				continue;
-			}
-		}
+		/* as Hugging Face, the fallback tokens go before a pending unknown symbol */
+		if (bpe->byte_fallback && add_fallback(c, w[i], last, &nsym))
+			continue;
 		if (bpe->unk_id != NO_ID)
 		{
 			if (unk_pending && !bpe->fuse_unk)
@@ -1227,7 +1327,10 @@ byte_level_word(EncCtx *c, const char *text, size_t a, size_t b)
 	return PGI_OK;
 }
 
-/* One pre-tokenizer step over the word ranges src[0..n) into dst; returns count */
+/*
+ * One pre-tokenizer step over the word ranges src[0..n) into dst; returns
+ * the count.  SPLIT keeps the text between matches as words, KEEP drops it.
+ */
 static size_t
 pre_step(const EncCtx *c, const TokBpeStep *step, const size_t *src, size_t n, size_t *dst)
 {
@@ -1241,12 +1344,13 @@ pre_step(const EncCtx *c, const TokBpeStep *step, const size_t *src, size_t n, s
 		const uint8_t *cls = c->cls + a;
 		size_t		len = b - a;
 		size_t		gap = 0;
+		bool		keep_gaps = step->kind != TOK_BPE_STEP_KEEP;
 
 		for (size_t p = 0; p < len;)
 		{
 			size_t		q;
 
-			if (step->kind == TOK_BPE_STEP_SPLIT)
+			if (step->kind != TOK_BPE_STEP_DIGITS)
 			{
 				size_t		k = tok_bpe_match(step->pattern, cps, cls, len, p);
 
@@ -1270,7 +1374,7 @@ pre_step(const EncCtx *c, const TokBpeStep *step, const size_t *src, size_t n, s
 					while (q < len && (cls[q] & TOK_BPE_C_N))
 						q++;
 			}
-			if (gap < p)
+			if (gap < p && keep_gaps)
 			{
 				dst[2 * m] = a + gap;
 				dst[2 * m + 1] = a + p;
@@ -1281,7 +1385,7 @@ pre_step(const EncCtx *c, const TokBpeStep *step, const size_t *src, size_t n, s
 			m++;
 			p = gap = q;
 		}
-		if (gap < len)
+		if (gap < len && keep_gaps)
 		{
 			dst[2 * m] = a + gap;
 			dst[2 * m + 1] = b;
@@ -1461,9 +1565,9 @@ piece_raw(EncCtx *c, const char *s, size_t len)
 	size_t		norm_len;
 	PgiStatus	st;
 
-	if (!c->bpe->nfc)
+	if (c->bpe->norm.n_steps == 0)
 		return piece_normalized(c, s, len);
-	if ((st = nfc_text(c->bpe, s, len, &norm, &norm_len, c->err)) != PGI_OK)
+	if ((st = tok_bpe_normalize(&c->bpe->norm, s, len, &norm, &norm_len, c->err)) != PGI_OK)
 		return st;
 	st = piece_normalized(c, norm, norm_len);
 	free(norm);
@@ -1490,168 +1594,6 @@ tok_bpe_encode(const TokBpe *bpe, const char *text, size_t len, TokBpeIds *out, 
 	if (st != PGI_OK)
 		out->len = old_len;
 	return st;
-}
-
-/* ---------------------------------------------------------------- NFC */
-
-/* A growing UTF-8 output buffer */
-typedef struct OutBuf
-{
-	char	   *s;
-	size_t		len;
-	size_t		cap;
-} OutBuf;
-
-/* Append code point cp; false when out of memory */
-static bool
-out_cp(OutBuf *b, uint32_t cp)
-{
-	if (b->len + TOK_UTF8_MAX + 1 > b->cap)
-	{
-		size_t		cap = b->cap * 2 + TOK_UTF8_MAX + 1;
-		char	   *grown = realloc(b->s, cap);
-
-		if (grown == NULL)
-			return false;
-		b->s = grown;
-		b->cap = cap;
-	}
-	b->len += (size_t) tok_utf8_encode(cp, b->s + b->len);
-	return true;
-}
-
-/* Normalize cps[0..n) (n >= 1, no NUL) with the callback, appending to b */
-static PgiStatus
-nfc_run(const TokBpe *bpe, const uint32_t *cps, size_t n, uint32_t **tmp, size_t *tmp_cap,
-		OutBuf *b, PgiError *err)
-{
-	int64_t		m = bpe->nfc_fn(bpe->nfc_arg, cps, n, *tmp, *tmp_cap);
-
-	if (m < 0)
-		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory normalizing text");
-	if ((size_t) m > *tmp_cap)
-	{
-		uint32_t   *grown = realloc(*tmp, (size_t) m * sizeof(uint32_t));
-
-		if (grown == NULL)
-			return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory normalizing text");
-		*tmp = grown;
-		*tmp_cap = (size_t) m;
-		m = bpe->nfc_fn(bpe->nfc_arg, cps, n, *tmp, *tmp_cap);
-		if (m < 0 || (size_t) m > *tmp_cap)
-			return pgi_error(err, PGI_ERR_NOMEM, NULL, "the NFC normaliser failed");
-	}
-	for (int64_t i = 0; i < m; i++)
-	{
-		uint32_t	cp = (*tmp)[i];
-
-		if (cp == 0 || cp > TOK_UNICODE_MAX || (cp >= 0xD800 && cp <= 0xDFFF))
-			return pgi_error(err, PGI_ERR_DATA, NULL, "the NFC normaliser returned U+%04X", cp);
-		if (!out_cp(b, cp))
-			return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory normalizing text");
-	}
-	if (b->len >= BPE_MAX_INPUT)
-		return pgi_error(err, PGI_ERR_LIMIT, NULL, "normalized text too long");
-	return PGI_OK;
-}
-
-/*
- * Whether NFC never joins cp with what precedes it, so that NFC(a + b) is
- * NFC(a) + NFC(b) when b starts with cp: cp is a starter that is never the
- * second character of a canonical composition.  Below U+0300 every
- * character is; above, those second characters are combining marks and
- * the Hangul vowel and trailing jamo, and every character of another
- * category has canonical combining class 0 and decomposes (if at all) to
- * a starter of the same kind.
- */
-static bool
-nfc_boundary(uint32_t cp)
-{
-	if (cp < 0x300)
-		return true;
-	if ((cp >= 0x1100 && cp <= 0x11FF) || (cp >= 0xA960 && cp <= 0xA97F) ||
-		(cp >= 0xD7B0 && cp <= 0xD7FF))
-		return false;
-	return !TOK_UC_IS_MARK(tok_unicode_category(cp));
-}
-
-#define NFC_CHUNK 256			/* code points per callback, normally */
-
-/*
- * NFC of s[0..len) (valid UTF-8) into a malloc'd string.  The text is cut
- * before every nfc_boundary() code point; pieces made only of code points
- * below U+0300 (NUL included: the callback never sees one) are already
- * NFC and copied; the others are normalized by the callback in chunks of
- * about NFC_CHUNK code points, cut at boundaries, so that its cost stays
- * linear (PostgreSQL's frontend unicode_normalize() is slow on long runs).
- */
-static PgiStatus
-nfc_text(const TokBpe *bpe, const char *s, size_t len, char **out, size_t *out_len, PgiError *err)
-{
-	uint32_t   *cps,
-			   *tmp = NULL;
-	size_t		n = 0,
-				tmp_cap = 0,
-				chunk = 0;		/* start of the pending chunk */
-	OutBuf		b = {NULL, 0, 0};
-	PgiStatus	st;
-
-	cps = malloc((len + 1) * sizeof(uint32_t));
-	b.cap = len + TOK_UTF8_MAX + 1;
-	b.s = malloc(b.cap);
-	if (cps == NULL || b.s == NULL)
-	{
-		free(cps);
-		free(b.s);
-		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory normalizing text");
-	}
-	st = tok_utf8_to_cps(s, len, cps, &n, err);
-	/* room for the usual case (NFC rarely grows a text): one call per chunk */
-	tmp_cap = NFC_CHUNK * 2;
-	tmp = malloc(tmp_cap * sizeof(uint32_t));
-	if (tmp == NULL && st == PGI_OK)
-		st = pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory normalizing text");
-	for (size_t i = 0; i < n && st == PGI_OK;)
-	{
-		size_t		j = i + 1;
-		bool		high = cps[i] >= 0x300;
-
-		/* one piece: cps[i] and the code points up to the next boundary (a NUL alone) */
-		while (cps[i] != 0 && j < n && !nfc_boundary(cps[j]))
-			high |= cps[j++] >= 0x300;
-		if (high)
-		{
-			/* joins the chunk, which is flushed once long enough */
-			if (j - chunk >= NFC_CHUNK)
-			{
-				st = nfc_run(bpe, cps + chunk, j - chunk, &tmp, &tmp_cap, &b, err);
-				chunk = j;
-			}
-		}
-		else
-		{
-			if (chunk < i)
-				st = nfc_run(bpe, cps + chunk, i - chunk, &tmp, &tmp_cap, &b, err);
-			for (size_t k = i; k < j && st == PGI_OK; k++)
-				if (!out_cp(&b, cps[k]))
-					st = pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory normalizing text");
-			chunk = j;
-		}
-		i = j;
-	}
-	if (st == PGI_OK && chunk < n)
-		st = nfc_run(bpe, cps + chunk, n - chunk, &tmp, &tmp_cap, &b, err);
-	free(cps);
-	free(tmp);
-	if (st != PGI_OK)
-	{
-		free(b.s);
-		return st;
-	}
-	b.s[b.len] = '\0';
-	*out = b.s;
-	*out_len = b.len;
-	return PGI_OK;
 }
 
 /* ---------------------------------------------------------------- decoding */
@@ -1722,7 +1664,7 @@ tok_bpe_decode(const TokBpe *bpe, const int32_t *ids, size_t n_ids, bool skip_sp
 		if (ids[i] < 0 || ids[i] >= bpe->n_ids)
 			return pgi_error(err, PGI_ERR_PARAM, NULL, "token id %d is out of range (0 .. %d)",
 							 ids[i], bpe->n_ids - 1);
-		if (tok_bpe_id_to_token(bpe, ids[i], &tl))
+		if (decode_token(bpe, ids[i], &tl))
 		{
 			cap += tl;
 			if (cap > BPE_MAX_INPUT)
@@ -1736,7 +1678,7 @@ tok_bpe_decode(const TokBpe *bpe, const int32_t *ids, size_t n_ids, bool skip_sp
 	{
 		size_t		tl,
 					start = len;
-		const char *t = tok_bpe_id_to_token(bpe, ids[i], &tl);
+		const char *t = decode_token(bpe, ids[i], &tl);
 		bool		mapped = true;
 
 		if (t == NULL || (skip_special && (bpe->flags[ids[i]] & F_SPECIAL)))

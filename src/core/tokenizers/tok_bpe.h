@@ -1,46 +1,61 @@
 /*-------------------------------------------------------------------------
  *
  * tok_bpe.h
- *	  Byte-level BPE tokenizer (GPT-2, Llama 3, Qwen2, SmolLM families),
- *	  matching Hugging Face tokenizers: AddedVocabulary + optional NFC
- *	  normalizer + Split / Digits / ByteLevel pre-tokenizers + BPE model +
- *	  ByteLevel decoder.
+ *	  Byte-level BPE tokenizer (GPT-2, Llama 3, Qwen2, SmolLM, CLIP
+ *	  families), matching Hugging Face tokenizers: AddedVocabulary +
+ *	  normalizer (NFC, whitespace Replace, Lowercase) + Split / Digits /
+ *	  ByteLevel pre-tokenizers + BPE model (optionally with an
+ *	  end-of-word suffix) + ByteLevel decoder.
  *
  * Encoding, in Hugging Face's order:
  *	1. added tokens that are not "normalized" (special tokens, normally)
  *	   are found in the raw text, leftmost-longest, and become their ids,
  *	   honouring single_word, lstrip and rstrip; the text between them
- *	   goes on;
- *	2. the NFC normalizer, when the tokenizer has one; then the
- *	   "normalized" added tokens are found in the normalized text;
- *	3. the pre-tokenizer steps (Split with a known pattern, Digits) cut
- *	   each piece into words; then ByteLevel puts a space before each word
- *	   that lacks one (add_prefix_space), splits it with the GPT-2 pattern
- *	   (use_regex) and spells its bytes as GPT-2's byte-to-unicode
- *	   characters;
+ *	   goes on, piece by piece;
+ *	2. the normalizer, when the tokenizer has one, over each piece: its
+ *	   steps in the file's order (tok_bpe_norm.h: NFC, every whitespace
+ *	   run to one space, lower case); then the "normalized" added tokens
+ *	   (whose contents went through the same normalizer) are found in the
+ *	   normalized text;
+ *	3. the pre-tokenizer steps cut each piece into words: Split with a
+ *	   known pattern, either "Isolated" (matches and the text between them
+ *	   are words) or "Removed" with invert (the matches are the words, the
+ *	   text between them is dropped: CLIP's whitespace), and Digits; then
+ *	   ByteLevel puts a space before each word that lacks one
+ *	   (add_prefix_space), splits it with the GPT-2 pattern (use_regex) and
+ *	   spells its bytes as GPT-2's byte-to-unicode characters;
  *	4. the BPE model: with ignore_merges, a word that is a vocabulary
- *	   entry is that token; otherwise the word starts as one symbol per
- *	   character (unknown characters become unk_token, fused when
- *	   fuse_unk, or the byte_fallback tokens <0xNN>, or are dropped when
- *	   the model has no unk_token) and the adjacent pair of lowest merge
- *	   rank, leftmost first, is merged until no pair has a rank.  A binary
- *	   heap keeps this O(n log n) in the length of the word.
+ *	   entry is that token (looked up without the suffix, as Hugging Face
+ *	   does); otherwise the word starts as one symbol per character, the
+ *	   last one spelled with the end_of_word_suffix ("</w>" for CLIP) when
+ *	   the model has one; a symbol missing from the vocabulary becomes
+ *	   unk_token (fused when fuse_unk), or the byte_fallback tokens <0xNN>
+ *	   of its UTF-8 (the suffix's bytes included), or is dropped when the
+ *	   model has no unk_token; the adjacent pair of lowest merge rank,
+ *	   leftmost first, is merged until no pair has a rank.  A binary heap
+ *	   keeps this O(n log n) in the length of the word.
  * No BOS/EOS is added: tok_bpe_info() tells the caller which to add.
  *
  * Decoding is Hugging Face's Tokenizer::decode with the ByteLevel decoder:
- * each id becomes its added token's content or vocabulary entry (special
- * tokens skipped on request); a token made only of byte-to-unicode
- * characters becomes those bytes, any other token its own UTF-8; the
- * bytes are read as UTF-8 with every maximal invalid subsequence replaced
- * by U+FFFD (Rust's String::from_utf8_lossy).
+ * each id becomes its added token's content (for a "normalized" one, its
+ * content through the normalizer, as the reference's simple_id_to_token
+ * gives) or vocabulary entry; special tokens are skipped on request (an
+ * id is skipped when that string is a special token's content); a token
+ * made only of byte-to-unicode characters becomes those bytes, any other
+ * token its own UTF-8; the bytes are read as UTF-8 with every maximal
+ * invalid subsequence replaced by U+FFFD (Rust's
+ * String::from_utf8_lossy).  An end-of-word suffix is not removed: "</w>"
+ * is made of byte-level characters, so CLIP's tokens decode to
+ * "a</w>photo</w>", as the reference's ByteLevel decoder gives (CLIP's
+ * tokenizer.json has that decoder).
  *
  * Sources: tok_bpe_from_json() reads a tokenizer.json (model.type "BPE"),
  * tok_bpe_from_gguf() reads llama.cpp's keys (tokenizer.ggml.model
  * "gpt2"), and tok_bpe_new() takes the pieces directly.  Anything that
  * would tokenize differently from the reference and is not implemented
- * (another normalizer, an unknown Split pattern, a non-ByteLevel decoder,
- * dropout, subword prefixes) is PGI_ERR_UNSUPPORTED rather than an
- * approximation.
+ * (another normalizer or Replace pattern, an unknown Split pattern or
+ * behavior, a non-ByteLevel decoder, dropout, a continuing_subword_prefix)
+ * is PGI_ERR_UNSUPPORTED rather than an approximation.
  *
  * Character classes (\p{L}, \p{N}, \s, \w) are those of the reference's
  * Unicode 16.0 tables (tok_bpe_unicode.h).
@@ -64,44 +79,39 @@
 #include "core/formats/gguf.h"
 #include "core/formats/json.h"
 #include "core/pgi_status.h"
+#include "core/tokenizers/tok_bpe_norm.h"
 #include "core/tokenizers/tok_bpe_pre.h"
 
 /* Largest id (exclusive) a vocabulary may use */
 #define TOK_BPE_MAX_IDS		(1 << 24)
 /* Pre-tokenizer steps before ByteLevel */
 #define TOK_BPE_MAX_STEPS	8
+/* Longest end_of_word_suffix (bytes) */
+#define TOK_BPE_MAX_SUFFIX	64
 
 typedef struct TokBpe TokBpe;
-
-/*
- * Unicode normalisation callback computing NFC, with the contract of
- * TokNfdFn in tok_unicode.h (n_in >= 1 scalar values, never U+0000;
- * returns the length m of NFC(in), writing it only when m <= out_cap; -1
- * when out of memory).  The core calls it only for pieces of about 256
- * code points, cut where NFC cannot join characters, that hold a code
- * point >= U+0300 (below which NFC changes nothing).
- */
-typedef int64_t (*TokNfcFn) (void *arg, const uint32_t *in, size_t n_in,
-							 uint32_t *out, size_t out_cap);
 
 /* Environment of a tokenizer, not part of its files */
 typedef struct TokBpeOptions
 {
-	TokNfcFn	nfc;			/* needed only by tokenizers with an NFC normalizer */
+	TokNfcFn	nfc;			/* (tok_bpe_norm.h) needed only by tokenizers
+								 * with an NFC normalizer step */
 	void	   *nfc_arg;
 } TokBpeOptions;
 
 /* One pre-tokenizer step before ByteLevel */
 typedef enum TokBpeStepKind
 {
-	TOK_BPE_STEP_SPLIT,			/* Split(pattern, "Isolated", invert false) */
-	TOK_BPE_STEP_DIGITS			/* Digits(individual_digits) */
+	TOK_BPE_STEP_SPLIT,			/* Split(pattern, "Isolated"): matches and gaps */
+	TOK_BPE_STEP_DIGITS,		/* Digits(individual_digits) */
+	TOK_BPE_STEP_KEEP			/* Split(pattern, "Removed", invert true): the
+								 * matches only */
 } TokBpeStepKind;
 
 typedef struct TokBpeStep
 {
 	TokBpeStepKind kind;
-	TokBpePattern pattern;		/* SPLIT */
+	TokBpePattern pattern;		/* SPLIT, KEEP */
 	bool		individual_digits;	/* DIGITS */
 } TokBpeStep;
 
@@ -137,11 +147,14 @@ typedef struct TokBpeSpec
 	bool		fuse_unk;
 	bool		byte_fallback;
 	bool		ignore_merges;
+	const char *end_of_word_suffix; /* spells a word's last symbol; NULL: none */
+	size_t		suffix_len;		/* at most TOK_BPE_MAX_SUFFIX */
 	/* added tokens in file order; ids are assigned as Hugging Face does */
 	const TokBpeAdded *added;
 	int32_t		n_added;
-	/* normalizer */
-	bool		nfc;
+	/* normalizer: steps in order (NFC ones need TokBpeOptions.nfc) */
+	TokBpeNormKind norms[TOK_BPE_MAX_NORMS];
+	int			n_norms;
 	/* pre-tokenizer: steps, then ByteLevel */
 	TokBpeStep	steps[TOK_BPE_MAX_STEPS];
 	int			n_steps;
@@ -167,8 +180,11 @@ typedef struct TokBpeInfo
 	bool		add_bos;		/* the model expects BOS before the text */
 	bool		add_eos;
 	bool		ignore_merges;
-	bool		nfc;
-	const char *pre;			/* "gpt2", "llama3", "qwen2", "smollm" or "custom" */
+	bool		nfc;			/* the normalizer has an NFC step */
+	bool		lowercase;		/* ... a Lowercase step */
+	bool		suffix;			/* the model has an end_of_word_suffix */
+	const char *pre;			/* "gpt2", "llama3", "qwen2", "smollm", "clip" or
+								 * "custom" */
 } TokBpeInfo;
 
 /* A growing array of token ids; start zeroed, free(ids) when done */
@@ -185,8 +201,9 @@ extern void tok_bpe_spec_init(TokBpeSpec *spec);
 /*
  * Build from spec.  Errors: a vocabulary entry, merge part or merge result
  * that is missing, invalid UTF-8, ids out of range (PGI_ERR_CORRUPT);
- * more than TOK_BPE_MAX_IDS ids (PGI_ERR_LIMIT); NFC requested without a
- * callback (PGI_ERR_UNSUPPORTED); bad arguments (PGI_ERR_PARAM).
+ * more than TOK_BPE_MAX_IDS ids, a suffix longer than TOK_BPE_MAX_SUFFIX
+ * (PGI_ERR_LIMIT); NFC requested without a callback (PGI_ERR_UNSUPPORTED);
+ * bad arguments (PGI_ERR_PARAM).
  */
 extern PgiStatus tok_bpe_new(const TokBpeSpec *spec, const TokBpeOptions *opts,
 							 TokBpe **out, PgiError *err);
@@ -194,11 +211,14 @@ extern PgiStatus tok_bpe_new(const TokBpeSpec *spec, const TokBpeOptions *opts,
 /*
  * Build from a parsed tokenizer.json.  Reads model (BPE: vocab, merges in
  * either the "a b" or the ["a", "b"] form, unk_token, fuse_unk,
- * byte_fallback, ignore_merges), added_tokens, normalizer (null or NFC),
- * pre_tokenizer (ByteLevel, or a Sequence of Split / Digits steps ending
- * in ByteLevel), decoder (ByteLevel) and post_processor (for BOS/EOS:
- * TemplateProcessing, RobertaProcessing, BertProcessing, ByteLevel,
- * Sequence).  Malformed: PGI_ERR_CORRUPT; other components:
+ * byte_fallback, ignore_merges, end_of_word_suffix; continuing_subword_prefix
+ * must be null or empty), added_tokens, normalizer (null, NFC, Lowercase,
+ * Replace with pattern {"Regex": "\\s+"} and content " ", or a Sequence of
+ * them), pre_tokenizer (ByteLevel, or a Sequence of Split / Digits steps
+ * ending in ByteLevel; Split with a known pattern and behavior Isolated,
+ * or Removed with invert), decoder (ByteLevel) and post_processor (for
+ * BOS/EOS: TemplateProcessing, RobertaProcessing, BertProcessing,
+ * ByteLevel, Sequence).  Malformed: PGI_ERR_CORRUPT; other components:
  * PGI_ERR_UNSUPPORTED.
  */
 extern PgiStatus tok_bpe_from_json(const JsonValue *root, const TokBpeOptions *opts,

@@ -173,6 +173,47 @@ json_byte_level(const JsonValue *o, TokBpeSpec *spec, PgiError *err)
 	return PGI_OK;
 }
 
+/*
+ * A Split pre-tokenizer: a known Regex pattern, behavior Isolated (where
+ * invert changes nothing: matches and the text between them are all
+ * pieces) or Removed with invert (the matches are the pieces)
+ */
+static PgiStatus
+json_split(const JsonValue *o, TokBpeStep *step, PgiError *err)
+{
+	const JsonValue *pat = json_get(o, "pattern");
+	const JsonValue *re = pat ? json_get(pat, "Regex") : NULL;
+	const JsonValue *behavior = json_get(o, "behavior");
+	bool		invert;
+	size_t		len;
+	const char *s = re ? json_str(re, &len) : NULL;
+	TokBpeStepKind kind;
+
+	if (!get_bool(o, "invert", false, &invert))
+		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "tokenizer.json: bad Split pre-tokenizer");
+	if (s != NULL && str_is(behavior, "Isolated"))
+		kind = TOK_BPE_STEP_SPLIT;
+	else if (s != NULL && str_is(behavior, "Removed") && invert)
+		kind = TOK_BPE_STEP_KEEP;
+	else
+		return pgi_error(err, PGI_ERR_UNSUPPORTED,
+						 "Supported: a Regex pattern with behavior Isolated, or Removed with invert.",
+						 "tokenizer.json: unsupported Split pre-tokenizer");
+	for (int p = 0; p < TOK_BPE_PAT_COUNT; p++)
+	{
+		const char *known = tok_bpe_pattern_regex((TokBpePattern) p);
+
+		if (strlen(known) == len && memcmp(known, s, len) == 0)
+		{
+			*step = (TokBpeStep) {kind, (TokBpePattern) p, false};
+			return PGI_OK;
+		}
+	}
+	return pgi_error(err, PGI_ERR_UNSUPPORTED,
+					 "Supported: the GPT-2, Llama 3, Qwen2 and CLIP patterns.",
+					 "tokenizer.json: unsupported Split pattern \"%.*s\"", (int) (len > 80 ? 80 : len), s);
+}
+
 /* One pre-tokenizer step before ByteLevel */
 static PgiStatus
 json_step(const JsonValue *o, TokBpeSpec *spec, PgiError *err)
@@ -188,33 +229,11 @@ json_step(const JsonValue *o, TokBpeSpec *spec, PgiError *err)
 	step = &spec->steps[spec->n_steps];
 	if (strcmp(type, "Split") == 0)
 	{
-		const JsonValue *pat = json_get(o, "pattern");
-		const JsonValue *re = pat ? json_get(pat, "Regex") : NULL;
-		const JsonValue *behavior = json_get(o, "behavior");
-		bool		invert;
-		size_t		len;
-		const char *s = re ? json_str(re, &len) : NULL;
+		PgiStatus	st = json_split(o, step, err);
 
-		if (!get_bool(o, "invert", false, &invert))
-			return pgi_error(err, PGI_ERR_CORRUPT, NULL, "tokenizer.json: bad Split pre-tokenizer");
-		if (s == NULL || invert || !str_is(behavior, "Isolated"))
-			return pgi_error(err, PGI_ERR_UNSUPPORTED,
-							 "Supported: a Regex pattern with behavior Isolated, not inverted.",
-							 "tokenizer.json: unsupported Split pre-tokenizer");
-		for (int p = 0; p < TOK_BPE_PAT_COUNT; p++)
-		{
-			const char *known = tok_bpe_pattern_regex((TokBpePattern) p);
-
-			if (strlen(known) == len && memcmp(known, s, len) == 0)
-			{
-				*step = (TokBpeStep) {TOK_BPE_STEP_SPLIT, (TokBpePattern) p, false};
-				spec->n_steps++;
-				return PGI_OK;
-			}
-		}
-		return pgi_error(err, PGI_ERR_UNSUPPORTED,
-						 "Supported: the GPT-2, Llama 3 and Qwen2 patterns.",
-						 "tokenizer.json: unsupported Split pattern \"%.*s\"", (int) (len > 80 ? 80 : len), s);
+		if (st == PGI_OK)
+			spec->n_steps++;
+		return st;
 	}
 	if (strcmp(type, "Digits") == 0)
 	{
@@ -258,18 +277,40 @@ json_pre(const JsonValue *pre, TokBpeSpec *spec, PgiError *err)
 	return json_byte_level(json_at(list, n - 1), spec, err);
 }
 
-/* normalizer: null, NFC, or a Sequence of NFC */
+/* Replace(Regex "\s+", " "), the one Replace supported; -1 for another */
+static int
+json_replace(const JsonValue *o)
+{
+	const JsonValue *pat = json_get(o, "pattern");
+	const JsonValue *re = pat ? json_get(pat, "Regex") : NULL;
+
+	return str_is(re, "\\s+") && str_is(json_get(o, "content"), " ") ? TOK_BPE_NORM_SPACES : -1;
+}
+
+/* normalizer: null, NFC, Lowercase, Replace(\s+, " ") or a Sequence of them */
 static PgiStatus
 json_normalizer(const JsonValue *norm, TokBpeSpec *spec, PgiError *err)
 {
 	const char *type;
+	int			kind = -1;
 
 	if (norm == NULL || json_type(norm) == JSON_NULL)
 		return PGI_OK;
 	type = type_of(norm);
 	if (type && strcmp(type, "NFC") == 0)
+		kind = TOK_BPE_NORM_NFC;
+	else if (type && strcmp(type, "Lowercase") == 0)
+		kind = TOK_BPE_NORM_LOWERCASE;
+	else if (type && strcmp(type, "Replace") == 0 && (kind = json_replace(norm)) < 0)
+		return pgi_error(err, PGI_ERR_UNSUPPORTED,
+						 "The supported Replace normalizer has pattern {\"Regex\": \"\\\\s+\"} and content \" \".",
+						 "tokenizer.json: unsupported Replace normalizer");
+	if (kind >= 0)
 	{
-		spec->nfc = true;
+		if (spec->n_norms == TOK_BPE_MAX_NORMS)
+			return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL, "tokenizer.json: more than %d normalizer steps",
+							 TOK_BPE_MAX_NORMS);
+		spec->norms[spec->n_norms++] = (TokBpeNormKind) kind;
 		return PGI_OK;
 	}
 	if (type && strcmp(type, "Sequence") == 0)
@@ -287,7 +328,8 @@ json_normalizer(const JsonValue *norm, TokBpeSpec *spec, PgiError *err)
 		}
 		return PGI_OK;
 	}
-	return pgi_error(err, PGI_ERR_UNSUPPORTED, "Supported normalizers with byte-level BPE: none and NFC.",
+	return pgi_error(err, PGI_ERR_UNSUPPORTED,
+					 "Supported normalizers with byte-level BPE: NFC, Lowercase, Replace(\\s+, \" \") and Sequence.",
 					 "tokenizer.json: normalizer \"%s\" is not supported", type ? type : "?");
 }
 
@@ -395,6 +437,26 @@ json_post(const JsonValue *pp, TokBpeSpec *spec)
 	}
 }
 
+/* end_of_word_suffix (null or a string); continuing_subword_prefix must be null or "" */
+static PgiStatus
+json_affixes(const JsonValue *model, TokBpeSpec *spec, PgiError *err)
+{
+	const JsonValue *v = json_get(model, "continuing_subword_prefix");
+	size_t		len = 0;
+
+	if (v && json_type(v) != JSON_NULL && json_str(v, &len) == NULL)
+		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "tokenizer.json: continuing_subword_prefix is not a string");
+	if (len > 0)
+		return pgi_error(err, PGI_ERR_UNSUPPORTED,
+						 "Byte-level BPE models have no subword prefix (CLIP's is \"\").",
+						 "tokenizer.json: BPE continuing_subword_prefix is not supported");
+	v = json_get(model, "end_of_word_suffix");
+	if (v && json_type(v) != JSON_NULL &&
+		(spec->end_of_word_suffix = json_str(v, &spec->suffix_len)) == NULL)
+		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "tokenizer.json: end_of_word_suffix is not a string");
+	return PGI_OK;
+}
+
 /* Split a legacy "a b" merge: exactly one space */
 static bool
 split_legacy(const char *s, size_t len, SpecArrays *a, int32_t r)
@@ -453,15 +515,8 @@ tok_bpe_from_json(const JsonValue *root, const TokBpeOptions *opts, TokBpe **out
 	if (v && json_type(v) != JSON_NULL && (!json_num(v, &dropout) || dropout != 0.0))
 		return pgi_error(err, PGI_ERR_UNSUPPORTED, "BPE dropout is random and only for training.",
 						 "tokenizer.json: BPE dropout is not supported");
-	for (int k = 0; k < 2; k++)
-	{
-		const char *key = k ? "end_of_word_suffix" : "continuing_subword_prefix";
-		size_t		len = 0;
-
-		v = json_get(model, key);
-		if (v && json_type(v) != JSON_NULL && (json_str(v, &len) == NULL || len > 0))
-			return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL, "tokenizer.json: BPE %s is not supported", key);
-	}
+	if ((st = json_affixes(model, &spec, err)) != PGI_OK)
+		return st;
 	v = json_get(model, "unk_token");
 	if (v && json_type(v) != JSON_NULL)
 	{

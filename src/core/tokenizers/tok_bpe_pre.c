@@ -17,7 +17,11 @@
  *				whitespace run, and fails when the run has none;
  *	X?\p{L}+	the optional character is taken only when a letter follows
  *				it; since X excludes letters, this cannot steal from the
- *				letter run.
+ *				letter run;
+ *	CLIP		no alternative needs backtracking: the first one that
+ *				matches one character wins and its run is greedy ("'x" is
+ *				the other-run "'", "''s" is "''" then "s"), and whitespace
+ *				matches nothing.
  *
  * Every step moves forward, so a match costs its own length plus one
  * character of lookahead; splitting a text is linear.
@@ -34,6 +38,7 @@ static const char *const pattern_regex[TOK_BPE_PAT_COUNT] = {
 	"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
 	"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
 	"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+	"'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+",
 };
 
 #define C_OTHER(c)	(((c) & (TOK_BPE_C_L | TOK_BPE_C_N | TOK_BPE_C_S)) == 0)
@@ -207,6 +212,23 @@ match_llama3(const uint32_t *cps, const uint8_t *cls, size_t n, size_t p, size_t
 	return 0;
 }
 
+/* CLIP: contraction, letter run, one digit, run of others; whitespace: none */
+static size_t
+match_clip(const uint32_t *cps, const uint8_t *cls, size_t n, size_t p)
+{
+	size_t		len = match_contraction(cps, n, p, false);
+
+	if (len)
+		return len;
+	if (cls[p] & TOK_BPE_C_L)
+		return run_end(cls, n, p, TOK_BPE_C_L) - p;
+	if (cls[p] & TOK_BPE_C_N)
+		return 1;
+	if (C_OTHER(cls[p]))
+		return other_end(cls, n, p) - p;
+	return 0;
+}
+
 /* Length of the match of pat at p, 0 if none */
 size_t
 tok_bpe_match(TokBpePattern pat, const uint32_t *cps, const uint8_t *cls, size_t n, size_t p)
@@ -221,6 +243,8 @@ tok_bpe_match(TokBpePattern pat, const uint32_t *cps, const uint8_t *cls, size_t
 			return match_llama3(cps, cls, n, p, 3);
 		case TOK_BPE_PAT_QWEN2:
 			return match_llama3(cps, cls, n, p, 1);
+		case TOK_BPE_PAT_CLIP:
+			return match_clip(cps, cls, n, p);
 		default:
 			return 0;
 	}

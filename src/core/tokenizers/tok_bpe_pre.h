@@ -15,6 +15,7 @@
  *	LLAMA3	(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}
  *			| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
  *	QWEN2	as LLAMA3 with \p{N} (one digit) for \p{N}{1,3}
+ *	CLIP	's|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
  *
  * \p{L} and \p{N} are the general categories L* and N* of the
  * reference's Unicode version (tok_bpe_unicode.h),
@@ -24,8 +25,12 @@
  *
  * A Split pre-tokenizer with behavior "Isolated" cuts a text at every
  * match found left to right (a search restarts after each match); text
- * between matches, if any, is a piece of its own.  With these patterns
- * every code point is covered by some alternative, so there is none.
+ * between matches, if any, is a piece of its own.  With the GPT-2, Llama 3
+ * and Qwen2 patterns every code point is covered by some alternative, so
+ * there is none; CLIP's matches no whitespace, which its tokenizer.json
+ * drops (Split with behavior "Removed" and invert: the matches are the
+ * pieces, what lies between them goes).  CLIP's contractions are case
+ * sensitive: its normalizer has lower-cased the text already.
  *
  * src/core/tokenizers/tok_bpe_pre.h
  *
@@ -42,6 +47,7 @@ typedef enum TokBpePattern
 	TOK_BPE_PAT_GPT2 = 0,
 	TOK_BPE_PAT_LLAMA3,
 	TOK_BPE_PAT_QWEN2,
+	TOK_BPE_PAT_CLIP,
 	TOK_BPE_PAT_COUNT
 } TokBpePattern;
 
@@ -59,8 +65,8 @@ extern void tok_bpe_classify(const uint32_t *cps, size_t n, uint8_t *cls);
 
 /*
  * Length in code points of the match of pat that starts exactly at p in
- * cps[0..n) (cls from tok_bpe_classify); 0 when none does.  Never looks
- * outside [p, n).
+ * cps[0..n) (cls from tok_bpe_classify); 0 when none does (with CLIP's
+ * pattern: at whitespace).  Never looks outside [p, n).
  */
 extern size_t tok_bpe_match(TokBpePattern pat, const uint32_t *cps, const uint8_t *cls,
 							size_t n, size_t p);

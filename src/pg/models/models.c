@@ -382,7 +382,7 @@ BpeMeta(BuildState *b, bool json)
 {
 	PgiError	err = {0};
 	TokBpe	   *bpe = NULL;
-	TokBpeOptions opts = {NULL, NULL};
+	TokBpeOptions opts = {PgNfc, NULL};
 	const TokBpeInfo *info;
 	PgimMeta   *m = &b->prep.meta;
 	PgiStatus	st;
@@ -631,6 +631,7 @@ PrepareClip(BuildState *b, const char *path, PgimFindFn *find, void **find_arg)
 	m->tok_kind = PGIM_TOK_NONE;
 	m->cls_id = m->sep_id = m->pad_id = m->unk_id = m->mask_id = m->bos_id = m->eos_id = -1;
 	m->normalize = 1;
+	m->pooling = BERT_POOL_LAST;	/* the EOS row, the last without padding: no other pooling */
 	if (b->clip.config.has_text)
 	{
 		const char *tj = OptText(b, path, "tokenizer.json", &tlen);
@@ -648,6 +649,7 @@ PrepareClip(BuildState *b, const char *path, PgimFindFn *find, void **find_arg)
 		BpeMeta(b, true);
 		m->max_tokens = b->clip.config.text.max_pos;
 		m->normalize = 1;
+		m->pooling = BERT_POOL_LAST;
 	}
 }
 

@@ -60,6 +60,8 @@ extern void ModelValidate(const char *path);
 extern char *ModelCachePath(const char *sha256);
 
 /* Tokenizer glue (tokenizer.c) */
+/* NFC of code points with PostgreSQL's Unicode tables (tok_bpe.h's TokNfcFn) */
+extern int64_t PgNfc(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap);
 extern PgiTokenizer *TokenizerCreate(const PgimModel *pm);
 extern void TokenizerFree(PgiTokenizer *tok);
 /* ids of text without special tokens, palloc'd */

