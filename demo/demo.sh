@@ -15,7 +15,10 @@
 #     against an exact search;
 #  5. trains a classification head on 30 packages of each of ten sections,
 #     labels new descriptions with it and zero-shot, and by a trigger;
-#  6. generates text with the bundled stories260K.
+#  6. searches images by text: the bundled image model `scenes` (trained by
+#     tools/train_scenes.py into use-lite's space) embeds its rendered
+#     example scenes, and questions in words find them;
+#  7. generates text with the bundled stories260K.
 # Run by `./pg_infer.sh demo` (PGHOST/PGPORT/PGUSER set, cluster running).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -134,6 +137,29 @@ INSERT INTO incoming (description) VALUES ('Terminal client for IRC and Matrix c
 	('Viewer for astronomical FITS images'), ('SQLite database browser');
 SELECT * FROM incoming;
 SQL
+
+printf '\n== Images found by words: the bundled image model "scenes" (rendered shapes, in use-lite'"'"'s space)\n'
+SCENES=$(q -At -c "SELECT source FROM pg_infer.models WHERE name = 'scenes'")
+if [ -n "$SCENES" ] && [ -f "$SCENES/examples/captions.tsv" ]; then
+	q -v dir="$SCENES/examples/" <<'SQL'
+\pset footer off
+CREATE TABLE photos (id serial, file text, caption text, data bytea,
+					 emb vector(512) GENERATED ALWAYS AS (embed_image('scenes', data)) STORED);
+INSERT INTO photos (file, caption, data)
+SELECT split_part(l, E'\t', 1), split_part(l, E'\t', 2), pg_read_binary_file(:'dir' || split_part(l, E'\t', 1))
+FROM unnest(string_to_array(rtrim(pg_read_file(:'dir' || 'captions.tsv'), E'\n'), E'\n')) WITH ORDINALITY t(l, k)
+WHERE k > 1;
+SELECT count(*) AS "images (64 x 64 PNG) embedded with embed_image('scenes', data)" FROM photos;
+-- questions in words, embedded by the model's text side (use-lite)
+SELECT q AS question,
+	   (SELECT string_agg(format('%s "%s" (%s)', p.file, p.caption, round((1 - d)::numeric, 2)), E'\n' ORDER BY d)
+		FROM (SELECT file, caption, emb <=> embed('scenes', q) AS d FROM photos ORDER BY 3 LIMIT 3) p) AS "top 3 images: file, what is in it, similarity"
+FROM unnest(ARRAY['a large green circle', 'two black shapes', 'a pink triangle left of a blue triangle',
+				  'something orange above something pink']) q;
+SQL
+else
+	printf '  (the scenes model is not installed)\n'
+fi
 
 printf '\n== Text generation: stories260K (llama2.c, bundled), greedy and sampled\n'
 q <<'SQL'

@@ -34,3 +34,20 @@ CREATE FUNCTION preprocess_image(model text, image bytea)
 CREATE OR REPLACE FUNCTION pg_infer._shown_source(source text) RETURNS text
 	AS 'MODULE_PATHNAME', 'pgi_shown_source' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 REVOKE ALL ON FUNCTION pg_infer._registry_changed() FROM PUBLIC;
+
+-- The image model pg_infer ships (models/scenes, trained by
+-- tools/train_scenes.py: rendered scenes of shapes into use-lite's space),
+-- registered wherever its files are, as the other bundled models, and like
+-- them not dumped (CREATE EXTENSION registers it again on restore)
+SELECT pg_catalog.pg_extension_config_dump('pg_infer_model_registry',
+	'WHERE name NOT IN (''use-lite'', ''stories'', ''scenes'')');
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM @extschema@.pg_infer_model_registry WHERE name = 'scenes') AND
+	   pg_infer._source_exists('scenes/config.json') THEN
+		PERFORM @extschema@.load_model('scenes', 'scenes');
+	END IF;
+EXCEPTION WHEN OTHERS THEN
+	RAISE NOTICE 'the bundled model "scenes" was not registered: %', SQLERRM;
+END
+$$;

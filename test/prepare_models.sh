@@ -84,6 +84,10 @@ t.encodeBatch(texts, { addSpecialTokens: false }).then(async (encs) => {
 JS
 	)
 fi
+# the image model pg_infer ships: float64 reference embeddings of its examples
+if [ -f "$ROOT/models/scenes/model.safetensors" ]; then
+	/usr/bin/python3 "$ROOT/test/models/gen_clip.py" --model-ref "$ROOT/models/scenes" "$DIR/scenes_ref.json"
+fi
 # the CLIP model's texts: ids by Hugging Face tokenizers (npm) on its
 # tokenizer.json, then their float64 embeddings (test/models/gen_clip.py)
 if [ -d "$BPE/node_modules/tokenizers" ] && command -v node >/dev/null; then

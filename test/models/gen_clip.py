@@ -6,6 +6,8 @@ references of both towers and of the image preprocessing.
     /usr/bin/python3 test/models/gen_clip.py --vit-b32 OUT_DIR   # a ViT-B/32-shaped
                                                  # vision model for bench/images
     /usr/bin/python3 test/models/gen_clip.py --text-ref OUT_DIR  # after OUT_DIR/text_ids.json
+    /usr/bin/python3 test/models/gen_clip.py --model-ref MODEL_DIR OUT.json  # the reference
+                                  # embeddings of a vision model's examples/*.png
 
 Output:
   OUT/clip/           CLIPModel (model_type "clip"): vision 32 px, patches of 8,
@@ -259,7 +261,28 @@ def vit_b32(out):
     write_dir(out, config, preprocessor(224, 224), W)
 
 
+def model_ref(model_dir, out_path):
+    """The float64 reference embedding of every examples/*.png of a vision
+    model directory (the shipped scenes model): {file: embedding}"""
+    W = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    with open(os.path.join(model_dir, "config.json")) as f:
+        vc = json.load(f)
+    with open(os.path.join(model_dir, "preprocessor_config.json")) as f:
+        pp = json.load(f)
+    ex = os.path.join(model_dir, "examples")
+    ref = {}
+    for name in sorted(os.listdir(ex)):
+        if name.endswith(".png"):
+            rgb = np.asarray(Image.open(os.path.join(ex, name)).convert("RGB"))
+            ref[name] = list(vision_ref(W, vc, preprocess_ref(rgb, pp)))
+    with open(out_path, "w") as f:
+        json.dump(ref, f)
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--model-ref":
+        model_ref(sys.argv[2], sys.argv[3])
+        return
     if len(sys.argv) == 3 and sys.argv[1] == "--vit-b32":
         vit_b32(sys.argv[2])
         return
@@ -339,7 +362,7 @@ TEXTS = ["a photo of a cat", "A red bicycle leaning against the wall.", "two dog
 
 
 def read_safetensors(path):
-    """{name: float64 array} of an F32 safetensors file"""
+    """{name: float64 array} of an F32 / F16 safetensors file"""
     import struct
     with open(path, "rb") as f:
         data = f.read()
@@ -350,8 +373,8 @@ def read_safetensors(path):
         if name == "__metadata__":
             continue
         b, e = t["data_offsets"]
-        assert t["dtype"] == "F32"
-        out[name] = np.frombuffer(data[8 + n + b:8 + n + e], dtype="<f4").astype(np.float64).reshape(t["shape"])
+        dt = {"F32": "<f4", "F16": "<f2"}[t["dtype"]]
+        out[name] = np.frombuffer(data[8 + n + b:8 + n + e], dtype=dt).astype(np.float64).reshape(t["shape"])
     return out
 
 

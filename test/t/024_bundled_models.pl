@@ -41,6 +41,20 @@ SKIP:
 		"$bundled/use-lite", '... registered from there');
 }
 
+# the image model: registered, its examples embed, its text side is use-lite
+SKIP:
+{
+	skip 'make install put no scenes model', 3 unless -f "$bundled/scenes/config.json";
+	is($node->safe_psql('postgres', q{SELECT task || ' ' || dims FROM pg_infer.models WHERE name = 'scenes'}),
+		'image-embedding 512', 'CREATE EXTENSION registered the image model scenes');
+	is($node->safe_psql('postgres',
+			"SELECT vector_dims(embed_image('scenes', pg_read_binary_file('$bundled/scenes/examples/00.png')))"),
+		'512', 'embed_image with it works at once');
+	skip 'use-lite was not fetched before make install', 1 unless $have_use;
+	is($node->safe_psql('postgres', q{SELECT embed('scenes', 'a red circle') = embed('use-lite', 'a red circle')}),
+		't', '... and embed(scenes, text) is use-lite\'s');
+}
+
 # the bundled directory is a root for sources, not a way out
 $node->safe_psql('postgres', q{SELECT load_model('again', 'stories260K.gguf')});
 is($node->safe_psql('postgres', q{SELECT task FROM pg_infer.models WHERE name = 'again'}),

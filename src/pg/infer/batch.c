@@ -30,6 +30,10 @@
  * only because it may sample, and sampling draws from each row's own
  * random state, so reading rows ahead changes no row's result.
  *
+ * classify(<constant model>, X) with a trained head or a model's head, and
+ * embed_image(<constant model>, X) are batched the same way as embed()
+ * (ClassifyRows, EmbedImageRows: one forward pass for the batch's rows).
+ *
  * Aggregates over a scan (count(embed(m, body)), avg(...) GROUP BY ...)
  * evaluate their arguments in the Agg node: their embed calls are first
  * moved into the scan's target list, then batched the same way.
