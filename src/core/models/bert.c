@@ -142,16 +142,14 @@ embed_tokens(const BertConfig *c, const BertWeights *w, const int32_t *ids, cons
 	nn_layernorm_rows(x, t, h, w->embd_ln_w, w->embd_ln_b, c->ln_eps);
 }
 
-/* ctx rows of one sequence (L tokens starting at row t0) from qkv */
-static void
-attend_sequence(const BertConfig *c, const BertRuntime *rt, const float *qkv,
-				float *ctx, float *scores, size_t t0, int32_t len)
+void
+bert_attend(const BertRuntime *rt, int h, int n_heads, const float *qkv, float *ctx,
+			float *scores, size_t t0, int32_t len, int causal)
 {
-	int			h = c->hidden;
-	int			dh = h / c->n_heads;
+	int			dh = h / n_heads;
 	float		scale = 1.0f / sqrtf((float) dh);
 
-	for (int j = 0; j < c->n_heads; j++)
+	for (int j = 0; j < n_heads; j++)
 	{
 		const float *q = qkv + t0 * 3 * h + (size_t) j * dh;
 		const float *k = q + h;
@@ -160,7 +158,15 @@ attend_sequence(const BertConfig *c, const BertRuntime *rt, const float *qkv,
 		/* S (L, L) = scale * Q (L, dh) K^T (dh, L) */
 		rt->sgemm(ROW, NT, TR, len, len, dh, scale, q, 3 * h, k, 3 * h,
 				  0.0f, scores, len);
-		nn_softmax_rows(scores, (size_t) len, (size_t) len);
+		if (causal)
+			for (int32_t i = 0; i < len; i++)
+			{
+				/* row i sees positions 0..i */
+				nn_softmax_rows(scores + (size_t) i * len, 1, (size_t) i + 1);
+				memset(scores + (size_t) i * len + i + 1, 0, sizeof(float) * (len - i - 1));
+			}
+		else
+			nn_softmax_rows(scores, (size_t) len, (size_t) len);
 		/* ctx_j (L, dh) = S (L, L) V (L, dh) */
 		rt->sgemm(ROW, NT, NT, len, dh, len, 1.0f, scores, len, v, 3 * h,
 				  0.0f, ctx + t0 * h + (size_t) j * dh, h);
@@ -183,7 +189,7 @@ encoder_layer(const BertConfig *c, const BertLayer *l, const BertRuntime *rt,
 
 	for (int32_t s = 0; s < n_seqs; s++)
 	{
-		attend_sequence(c, rt, qkv, ctx, scores, t0, lens[s]);
+		bert_attend(rt, c->hidden, c->n_heads, qkv, ctx, scores, t0, lens[s], 0);
 		t0 += (size_t) lens[s];
 	}
 

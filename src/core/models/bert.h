@@ -142,6 +142,15 @@ typedef enum BertPooling
 extern void bert_linear(const BertRuntime *rt, size_t T, int n, int k, const float *a,
 						const float *w, float *c);
 
+/*
+ * Self-attention of one sequence of len tokens starting at row t0: ctx
+ * (rows t0.., h) from qkv (T, 3h) holding q, k, v per row, n_heads heads;
+ * scores holds len * len floats; causal masks the future (decoder-style
+ * text towers, e.g. CLIP's)
+ */
+extern void bert_attend(const BertRuntime *rt, int h, int n_heads, const float *qkv, float *ctx,
+						float *scores, size_t t0, int32_t len, int causal);
+
 /* Check a configuration's sizes and limits */
 extern PgiStatus bert_config_check(const BertConfig *c, PgiError *err);
 

@@ -21,9 +21,6 @@
 
 #include "core/kernels/nn_kernels.h"
 
-#define ROW PGI_CBLAS_ROW_MAJOR
-#define NT	PGI_CBLAS_NO_TRANS
-#define TR	PGI_CBLAS_TRANS
 
 static PgiStatus
 tower_check(const ClipTowerConfig *t, const char *what, PgiError *err)
@@ -141,37 +138,6 @@ add_rows(float *y, size_t rows, int n, const float *bias)
 			y[t * n + i] += bias[i];
 }
 
-/* ctx rows of one sequence (len tokens from row t0) from qkv; causal masks the future */
-static void
-attend(const ClipTowerConfig *c, const BertRuntime *rt, const float *qkv, float *ctx,
-	   float *scores, size_t t0, int32_t len, int causal)
-{
-	int			h = c->hidden;
-	int			dh = h / c->n_heads;
-	float		scale = 1.0f / sqrtf((float) dh);
-
-	for (int j = 0; j < c->n_heads; j++)
-	{
-		const float *q = qkv + t0 * 3 * h + (size_t) j * dh;
-		const float *k = q + h;
-		const float *v = q + 2 * h;
-
-		/* S (L, L) = scale * Q (L, dh) K^T (dh, L) */
-		rt->sgemm(ROW, NT, TR, len, len, dh, scale, q, 3 * h, k, 3 * h, 0.0f, scores, len);
-		if (causal)
-			for (int32_t i = 0; i < len; i++)
-			{
-				nn_softmax_rows(scores + (size_t) i * len, 1, (size_t) i + 1);
-				memset(scores + (size_t) i * len + i + 1, 0, sizeof(float) * (len - i - 1));
-			}
-		else
-			nn_softmax_rows(scores, (size_t) len, (size_t) len);
-		/* ctx_j (L, dh) = S (L, L) V (L, dh) */
-		rt->sgemm(ROW, NT, NT, len, dh, len, 1.0f, scores, len, v, 3 * h, 0.0f,
-				  ctx + t0 * h + (size_t) j * dh, h);
-	}
-}
-
 /* Work buffers of a tower pass */
 typedef struct Work
 {
@@ -209,7 +175,7 @@ clip_block(const ClipTowerConfig *c, const ClipLayer *l, const BertRuntime *rt,
 	bert_linear(rt, T, 3 * h, h, w->hb, l->qkv_w, w->qkv);
 	for (int32_t s = 0; s < n_seqs; s++)
 	{
-		attend(c, rt, w->qkv, w->ctx, w->scores, t0, lens[s], causal);
+		bert_attend(rt, c->hidden, c->n_heads, w->qkv, w->ctx, w->scores, t0, lens[s], causal);
 		t0 += (size_t) lens[s];
 	}
 	add_rows(x, T, h, l->out_b);
