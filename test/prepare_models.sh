@@ -104,6 +104,74 @@ JS
 	)
 	/usr/bin/python3 "$ROOT/test/models/gen_clip.py" --text-ref "$DIR/clip"
 fi
+# token classification / question answering: the reference's encodings
+# (ids, offsets, token types, word ids, question answering windows) against
+# Hugging Face tokenizers (npm) on bert/hf_ner's tokenizer.json; fails on
+# any mismatch (test/models/gen_bert.py --check-offsets)
+if [ -d "$BPE/node_modules/tokenizers" ] && command -v node >/dev/null; then
+	(cd "$BPE" && node - "$DIR/bert/hf_ner/tokenizer.json" "$DIR/bert/reference.json" \
+		"$DIR/bert/tokenizers_npm.json" <<'JS'
+const fs = require('fs');
+const cp = require('child_process');
+const tk = require('tokenizers');
+const [json, refPath, out] = process.argv.slice(2);
+const ref = JSON.parse(fs.readFileSync(refPath, 'utf8'));
+const t = tk.Tokenizer.fromString(fs.readFileSync(json, 'utf8'));
+const { max_seq_len: maxLen, doc_stride: stride } = ref.qa;
+const dump = (e) => ({ ids: e.getIds(), type_ids: e.getTypeIds(), offsets: e.getOffsets(),
+	words: e.getWordIds().map((w) => (w === undefined ? null : w)),
+	sequence_ids: e.getSequenceIds().map((s) => (s === undefined ? null : s)) });
+const flat = (e) => [e, ...e.getOverflowing().flatMap(flat)];
+// the pipeline's windowing in a child process: tokenizers aborts the
+// process (a Rust panic) when the stride does not fit
+const child = `const tk = require('tokenizers'); const fs = require('fs');
+const [json, q, c, n, s] = process.argv.slice(1);
+const t = tk.Tokenizer.fromString(fs.readFileSync(json, 'utf8'));
+t.setTruncation(+n, { strategy: 'OnlySecond', stride: +s });
+t.encode(q, c).then((e) => console.log(e.getOverflowing().length + 1), (err) => { console.error(String(err)); process.exit(3); });`;
+(async () => {
+	const ner = [];
+	for (const x of ref.ner.texts) {
+		const e = await t.encode(x.text);   // tokenizer.json's own truncation
+		ner.push({ name: x.name, ...dump(e) });
+	}
+	const qa = [];
+	for (const p of ref.qa.pairs) {
+		t.disableTruncation();
+		const r = { name: p.name, full: dump(await t.encode(p.question, p.context)) };
+		if (p.error) {
+			const c = cp.spawnSync(process.execPath, ['-e', child, json, p.question, p.context,
+				String(maxLen), String(stride)], { cwd: process.cwd(), encoding: 'utf8' });
+			r.error = { status: c.status, signal: c.signal,
+				message: (c.stderr.split('\n').find((l) => /panicked|rror/.test(l)) || '').trim() };
+		} else {
+			// the whole pipeline: truncation only_second with stride, overflowing windows
+			// (tokenizers 0.23.1+ stops tokenizing at max_length tokens when truncating,
+			// losing later windows, tokenizers#2091: the check allows that for contexts
+			// longer than max_length)
+			t.setTruncation(maxLen, { strategy: 'OnlySecond', stride });
+			r.pipeline = flat(await t.encode(p.question, p.context)).map(dump);
+			// the same from its parts: the context alone cut by Encoding.truncate
+			// (room, stride), each window post-processed with the question
+			t.disableTruncation();
+			// (postProcess takes its encodings over: a fresh question each time;
+			// truncate's direction must be given: the binding's default is left)
+			const question = () => t.encode(p.question, null, { addSpecialTokens: false });
+			const c = await t.encode(p.context, null, { addSpecialTokens: false });
+			c.truncate(maxLen - (await question()).getLength() - 3, stride, 'right');
+			r.windows = [];
+			for (const w of [c, ...c.getOverflowing()])
+				r.windows.push(dump(t.postProcess(await question(), w, true)));
+		}
+		qa.push(r);
+	}
+	fs.writeFileSync(out, JSON.stringify({ tokenizers: require('tokenizers/package.json').version, ner, qa }));
+})();
+JS
+	)
+	/usr/bin/python3 "$ROOT/test/models/gen_bert.py" --check-offsets "$DIR/bert/tokenizers_npm.json" \
+		"$DIR/bert" >&2
+fi
 # generation: the stories260K model pg_infer ships, with llama2.c's greedy
 # outputs from ../shared's README (prompt, ids, stdout) when present; random
 # LLaMA / Qwen2 decoders with their NumPy reference (test/models/gen_llama.py)

@@ -5,6 +5,10 @@ Written from the BERT paper (Devlin et al. 2018) and the semantics of Hugging
 Face transformers' BertModel / BertTokenizer and sentence-transformers'
 Pooling, with numpy only.  Nothing here calls pg_infer code; gen_bert.py and
 check_ref.py use it to produce and re-check test/models reference embeddings.
+The tokenizer also gives Hugging Face tokenizers' offset_mapping and word ids
+(tokenize_offsets); the task heads' post-processing (token classification
+with "simple" aggregation, extractive question answering over windows) is at
+the end.
 
 Weights are a dict keyed by Hugging Face BertModel checkpoint names
 ("embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query.weight",
@@ -38,11 +42,15 @@ POOLINGS = ("mean", "cls", "max", "last")
 # BertTokenizer's BasicTokenizer + WordpieceTokenizer (== the HF tokenizers
 # pipeline BertNormalizer(clean_text, handle_chinese_chars, lowercase,
 # strip_accents follows lowercase) + BertPreTokenizer + WordPiece for the
-# texts we test).
+# texts we test), one original character at a time so that every token
+# knows the span of the original text it came from.
 
 
 def _is_whitespace(ch):
-    return ch in " \t\n\r" or unicodedata.category(ch) == "Zs"
+    """Rust's char::is_whitespace on what survives the control filter
+    (BERT's Python tokenizer says Zs only, then splits on U+2028 / U+2029
+    with str.split: the same words)."""
+    return ch in " \t\n\r" or unicodedata.category(ch) in ("Zs", "Zl", "Zp")
 
 
 def _is_control(ch):
@@ -65,42 +73,62 @@ def _is_cjk(cp):
             0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
 
 
-def basic_tokenize(text):
-    """Clean, isolate CJK characters, lower-case, strip accents, split on
-    whitespace and punctuation."""
+def normalize_offsets(text):
+    """BertNormalizer, keeping provenance: -> [(char, i)], each normalized
+    character with the index i (code points) of the original character it
+    came from.  Steps, as Hugging Face tokenizers (normalizers/bert.rs), one
+    original character at a time: drop NUL, U+FFFD and control / format
+    characters (tab, newline, return excepted); whitespace -> " "; a CJK
+    ideograph -> " " c " "; then strip accents (NFD, drop Mn) and lower-case
+    (full mapping: one character may become several); every character so
+    produced inherits i."""
     out = []
-    for ch in text:
+    for i, ch in enumerate(text):
         cp = ord(ch)
         if cp == 0 or cp == 0xFFFD or _is_control(ch):
             continue
         if _is_whitespace(ch):
-            out.append(" ")
+            out.append((" ", i))
         elif _is_cjk(cp):
-            out.append(" " + ch + " ")
+            out += [(" ", i), (ch, i), (" ", i)]
         else:
-            out.append(ch)
-    text = unicodedata.normalize("NFD", "".join(out).lower())
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-    words = []
-    for word in text.split():
-        cur = ""
-        for ch in word:
-            if _is_punctuation(ch):
-                if cur:
-                    words.append(cur)
-                words.append(ch)
-                cur = ""
-            else:
-                cur += ch
-        if cur:
-            words.append(cur)
+            for c in unicodedata.normalize("NFD", ch):
+                if unicodedata.category(c) != "Mn":
+                    out += [(low, i) for low in c.lower()]
+    return out
+
+
+def pre_tokenize(chars):
+    """BertPreTokenizer on normalized (char, i) pairs: split on spaces, every
+    punctuation character its own word.  -> list of words, each a non-empty
+    list of (char, i)."""
+    words, cur = [], []
+    for ch, i in chars:
+        if ch == " " or _is_punctuation(ch):
+            if cur:
+                words.append(cur)
+            cur = []
+            if ch != " ":
+                words.append([(ch, i)])
+        else:
+            cur.append((ch, i))
+    if cur:
+        words.append(cur)
     return words
 
 
-def wordpiece(word, vocab, unk="[UNK]", max_chars=100):
-    """Greedy longest-match-first; a word with any unmatched part is [UNK]."""
+def basic_tokenize(text):
+    """Clean, isolate CJK characters, strip accents, lower-case, split on
+    whitespace and punctuation."""
+    return ["".join(c for c, _ in w) for w in pre_tokenize(normalize_offsets(text))]
+
+
+def wordpiece_spans(word, vocab, unk="[UNK]", max_chars=100):
+    """Greedy longest-match-first -> [(piece, a, b)], characters word[a:b]
+    of each piece; a word with any unmatched part (or longer than max_chars)
+    is one [UNK] covering the whole word."""
     if len(word) > max_chars:
-        return [unk]
+        return [(unk, 0, len(word))]
     pieces, start = [], 0
     while start < len(word):
         end = len(word)
@@ -110,10 +138,42 @@ def wordpiece(word, vocab, unk="[UNK]", max_chars=100):
                 break
             end -= 1
         if end == start:
-            return [unk]
-        pieces.append(piece)
+            return [(unk, 0, len(word))]
+        pieces.append((piece, start, end))
         start = end
     return pieces
+
+
+def wordpiece(word, vocab, unk="[UNK]", max_chars=100):
+    """Greedy longest-match-first; a word with any unmatched part is [UNK]."""
+    return [p for p, _, _ in wordpiece_spans(word, vocab, unk, max_chars)]
+
+
+def tokenize_offsets(text, vocab, unk="[UNK]"):
+    """Word pieces of text with Hugging Face offset_mapping semantics:
+    -> [(piece, start, end, word)], [start, end) in code points of the
+    ORIGINAL text (start of the piece's first character's origin, end of
+    its last one's), word = index of the pre-tokenizer word (the
+    encoding's word_ids).  A "##" piece covers only its own characters; an
+    [UNK] word covers the whole word."""
+    out = []
+    for wi, word in enumerate(pre_tokenize(normalize_offsets(text))):
+        s = "".join(c for c, _ in word)
+        for piece, a, b in wordpiece_spans(s, vocab, unk):
+            out.append((piece, word[a][1], word[b - 1][1] + 1, wi))
+    return out
+
+
+def encode_offsets(text, vocab, max_len):
+    """[CLS] pieces [SEP] with offsets, truncated to max_len tokens (the
+    first max_len - 2 pieces).  -> {tokens, ids, offsets ([0, 0] for the
+    specials), words (None for the specials), truncated, n_pieces}."""
+    pieces = tokenize_offsets(text, vocab)
+    kept = pieces[:max_len - 2]
+    toks = [("[CLS]", 0, 0, None)] + kept + [("[SEP]", 0, 0, None)]
+    return {"tokens": [t[0] for t in toks], "ids": [vocab[t[0]] for t in toks],
+            "offsets": [[t[1], t[2]] for t in toks], "words": [t[3] for t in toks],
+            "truncated": len(pieces) > len(kept), "n_pieces": len(pieces)}
 
 
 def tokenize(text, vocab, max_len):
@@ -312,3 +372,183 @@ def embeddings(weights, cfg, batch_ids):
             e[mode + "_normalized"] = l2_normalize(v)
         out.append(e)
     return out, hidden, mask
+
+
+# ---------------------------------------------------------------- task heads
+#
+# Token classification (BertForTokenClassification + transformers'
+# TokenClassificationPipeline, aggregation_strategy="simple") and extractive
+# question answering (BertForQuestionAnswering + QuestionAnsweringPipeline),
+# from their documented behaviour.  Heads are nn.Linear layers on the last
+# hidden state: logits = h W^T + b per token.
+
+
+def softmax(z):
+    """Softmax over the last axis, float64."""
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def token_logits(weights, cfg, ids, types, w, b):
+    """(n, k) logits of a per-token linear head over the encoder's output."""
+    hidden, _ = forward(weights, cfg, [ids], [types])
+    return hidden[0] @ np.asarray(w, dtype=np.float64).T + np.asarray(b, dtype=np.float64)
+
+
+def get_tag(label):
+    """"B-X" -> ("B", "X"), "I-X" -> ("I", "X"), anything else ("O") -> ("I", label)."""
+    if label.startswith("B-") or label.startswith("I-"):
+        return label[0], label[2:]
+    return "I", label
+
+
+def group_entities(tokens):
+    """TokenClassificationPipeline "simple" aggregation.  tokens: the
+    non-special tokens in order, as {"entity": label, "score", "start",
+    "end"}.  A token joins the current group iff its tag type equals that of
+    the group's last token and its marker is not "B"; a group's type is
+    its first token's label after the first "-" ("O" stays "O"), its score
+    the mean of its tokens' scores, its span first start .. last end.
+    Groups of type "O" are dropped after grouping."""
+    groups, cur = [], []
+    for t in tokens:
+        if cur:
+            bi, tag = get_tag(t["entity"])
+            _, last_tag = get_tag(cur[-1]["entity"])
+            if tag == last_tag and bi != "B":
+                cur.append(t)
+                continue
+            groups.append(cur)
+        cur = [t]
+    if cur:
+        groups.append(cur)
+    out = []
+    for g in groups:
+        label = g[0]["entity"].split("-", 1)[-1]
+        if label == "O":
+            continue
+        out.append({"label": label, "score": float(np.mean([t["score"] for t in g])),
+                    "start": g[0]["start"], "end": g[-1]["end"], "n_tokens": len(g)})
+    return out
+
+
+def ner(probs, offsets, special, id2label):
+    """probs (n, k) per token, offsets [[s, e]], special: bool per token.
+    -> (per-token labels (None for specials), entities).  Label = argmax
+    (lowest id on ties), score = its probability."""
+    labels, tokens = [], []
+    for p, (s, e), sp in zip(probs, offsets, special):
+        if sp:
+            labels.append(None)
+            continue
+        k = int(np.argmax(p))
+        labels.append(id2label[k])
+        tokens.append({"entity": id2label[k], "score": float(p[k]), "start": s, "end": e})
+    return labels, group_entities(tokens)
+
+
+def qa_windows(n_question, n_context, max_seq_len, stride):
+    """Context-token windows of [CLS] question [SEP] context [SEP] (Hugging
+    Face tokenizers, truncation only_second with stride: Encoding::truncate
+    and its overflowing encodings).  L = max_seq_len - n_question - 3
+    context tokens fit; windows start at 0, L - stride, 2 (L - stride), ...
+    and the first one reaching the end of the context is the last.
+    -> ([(start, stop)], None) or ([], reason)."""
+    room = max_seq_len - n_question - 3
+    if n_context <= room:
+        return [(0, n_context)], None
+    if room < 1:
+        return [], "question_too_long"      # tokenizers: TruncationError::SequenceTooShort
+    if room <= stride:
+        return [], "stride_not_below_room"  # tokenizers: assert stride < max_len panics
+    out, start = [], 0
+    while True:
+        stop = min(start + room, n_context)
+        out.append((start, stop))
+        if stop == n_context:
+            return out, None
+        start += room - stride
+
+
+def qa_window_encoding(q, ctx, start, stop, vocab):
+    """q, ctx: tokenize_offsets() lists.  -> {ids, type_ids, offsets, words,
+    sequence_ids, ctx_positions} of [CLS] q [SEP] ctx[start:stop] [SEP]."""
+    cls, sep = ("[CLS]", 0, 0, None), ("[SEP]", 0, 0, None)
+    toks = [cls] + q + [sep] + ctx[start:stop] + [sep]
+    nq, nc = len(q), stop - start
+    seq = [None] + [0] * nq + [None] + [1] * nc + [None]
+    return {"ids": [vocab[t[0]] for t in toks],
+            "type_ids": [0] * (nq + 2) + [1] * (nc + 1),
+            "offsets": [[t[1], t[2]] for t in toks],
+            "words": [t[3] for t in toks], "sequence_ids": seq,
+            "ctx_positions": list(range(nq + 2, nq + 2 + nc))}
+
+
+def qa_answers(windows, context, top_k, max_answer_len=15, mask=-10000.0):
+    """Answers as pg_infer specifies them.  windows: [{start_logits,
+    end_logits, offsets, ctx_positions}].  Per window every non-context
+    token ([CLS], question, [SEP]) gets logit `mask`, then softmax over the
+    window for start and end separately; candidates (s, e) both context
+    tokens, s <= e, e - s + 1 <= max_answer_len, score p_start[s] p_end[e],
+    char span (offset[s].start, offset[e].end) in the context.  Over all
+    windows identical spans keep their highest score; sorted by score
+    descending (ties: lower start, then lower end); the first top_k."""
+    best = {}
+    for w in windows:
+        ctx = w["ctx_positions"]
+        ok = np.zeros(len(w["start_logits"]), dtype=bool)
+        ok[ctx] = True
+        ps = softmax(np.where(ok, w["start_logits"], mask))
+        pe = softmax(np.where(ok, w["end_logits"], mask))
+        for s in ctx:
+            for e in ctx:
+                if s <= e <= s + max_answer_len - 1:
+                    span = (w["offsets"][s][0], w["offsets"][e][1])
+                    best[span] = max(best.get(span, 0.0), float(ps[s] * pe[e]))
+    ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1]))
+    return [{"answer": context[a:b], "start": a, "end": b, "score": sc}
+            for (a, b), sc in ranked[:top_k]], ranked
+
+
+def qa_answers_hf(windows, context, top_k, max_answer_len=15, mask=-10000.0):
+    """Answers as transformers' QuestionAnsweringPipeline gives them with
+    its defaults (4.x up to 4.53, the last with the pipeline;
+    align_to_words=True, handle_impossible_answer=False), for comparison:
+    [CLS] stays unmasked in the softmax and gets probability 0 after it;
+    each window keeps its own top_k spans (argmax order: lower s, then
+    lower e on ties); a span becomes the character span of the words of
+    its first and last token (word_to_chars within that window); an answer
+    whose text equals an earlier one ignoring case adds its score to it;
+    stable sort by score descending; the first top_k.  None when a window
+    has fewer than top_k candidates of non-zero score (HF's choice among
+    the zeros is arbitrary)."""
+    answers = []
+    for w in windows:
+        ctx = w["ctx_positions"]
+        n = len(w["start_logits"])
+        ok = np.zeros(n, dtype=bool)
+        ok[ctx] = True
+        ok[0] = True
+        ps = softmax(np.where(ok, w["start_logits"], mask))
+        pe = softmax(np.where(ok, w["end_logits"], mask))
+        ps[0] = pe[0] = 0.0
+        outer = np.tril(np.triu(np.outer(ps, pe)), max_answer_len - 1)
+        flat = outer.reshape(-1)
+        order = np.argsort(-flat, kind="stable")[:top_k]
+        if not (flat[order] > 0).all():
+            return None     # HF would pick arbitrary zero-score spans ([CLS] among them)
+        for idx in order:
+            s, e = divmod(int(idx), n)
+            if not (ok[s] and ok[e]):
+                continue
+            ws, we = w["words"][s], w["words"][e]
+            a = min(w["offsets"][i][0] for i in ctx if w["words"][i] == ws)
+            b = max(w["offsets"][i][1] for i in ctx if w["words"][i] == we)
+            text = context[a:b]
+            same = [x for x in answers if x["answer"].lower() == text.lower()]
+            if same:
+                same[0]["score"] += float(flat[idx])
+            else:
+                answers.append({"answer": text, "start": a, "end": b, "score": float(flat[idx])})
+    return sorted(answers, key=lambda x: -x["score"])[:top_k]

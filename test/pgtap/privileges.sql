@@ -54,12 +54,14 @@ DO $$
 BEGIN
 	PERFORM load_model('pgi_priv_bert', 'bert/hf');
 	PERFORM load_model('pgi_priv_cls', 'bert/hf_cls');
+	PERFORM load_model('pgi_priv_ner', 'bert/hf_ner');
+	PERFORM load_model('pgi_priv_qa', 'bert/hf_qa');
 	PERFORM load_model('pgi_priv_gen', 'stories260K.gguf', '{"context_length": 512}');
 	PERFORM load_model('pgi_priv_chat', 'chat/stories-zephyr.gguf');
 	PERFORM load_model('pgi_priv_clip', 'clip/clip_vision');
 END
 $$;
-SELECT is((SELECT count(*) FROM pg_infer.models WHERE name LIKE 'pgi\_priv\_%'), 5::bigint, 'setup: five models registered');
+SELECT is((SELECT count(*) FROM pg_infer.models WHERE name LIKE 'pgi\_priv\_%'), 7::bigint, 'setup: seven models registered');
 CREATE TEMP TABLE pgi_priv_img AS
 SELECT pg_read_binary_file(current_setting('pg_infer.model_dir') || '/clip/images/a.png') AS data;
 CREATE TEMP TABLE pgi_priv_vec (id int, v vector(2));
@@ -158,6 +160,10 @@ INSERT INTO walk (what, objs, call, plain, admin, super) VALUES
 		  (SELECT count(*) FROM classify_scores('pgi_priv_cls', 'a b')),
 		  (SELECT count(*) FROM classify_scores('pgi_priv_bert', 'a b', ARRAY['x', 'y'])),
 		  (SELECT count(*) FROM rerank('pgi_priv_cls', 'q', ARRAY['d', 'e']))$$, 'ok', 'ok', 'ok'),
+('extract_entities, answer', ARRAY['function extract_entities(text,text,boolean)',
+	'function answer(text,text,text,integer,integer)'],
+ $$SELECT (SELECT count(*) FROM extract_entities('pgi_priv_ner', 'a b c')),
+		  (SELECT count(*) FROM answer('pgi_priv_qa', 'a', 'b c'))$$, 'ok', 'ok', 'ok'),
 ('generate, generate_tokens', ARRAY['function generate(text,text,integer,double precision,integer,double precision,bigint,text[])',
 	'function generate(text,jsonb,integer,double precision,integer,double precision,bigint,text[])',
 	'function generate_tokens(text,text,integer,double precision,integer,double precision,bigint,text[])',

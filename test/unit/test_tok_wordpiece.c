@@ -486,9 +486,77 @@ test_large(void)
 	tok_wordpiece_free(wp);
 }
 
+/* Encode with offsets; compare ids and (start, end) code point spans */
+static void
+expect_spans(const TokWordPiece *wp, const char *text, const int32_t *want, size_t n,
+			 const char *what)
+{
+	TokWordPieceIds ids = {0};
+	PgiError	err;
+	bool		same;
+	TokWordPieceIds plain = {0};
+
+	ids.want_offsets = true;
+	if (tok_wordpiece_encode(wp, text, strlen(text), &ids, &err) != PGI_OK ||
+		tok_wordpiece_encode(wp, text, strlen(text), &plain, &err) != PGI_OK)
+	{
+		CHECK(false, "%s: encode failed: %s", what, err.msg);
+		free(ids.ids);
+		free(ids.offs);
+		free(ids.words);
+		free(plain.ids);
+		return;
+	}
+	same = ids.len == n && plain.len == n;
+	for (size_t i = 0; same && i < n; i++)
+		same = ids.ids[i] == want[3 * i] && plain.ids[i] == want[3 * i] &&
+			ids.offs[2 * i] == (uint32_t) want[3 * i + 1] &&
+			ids.offs[2 * i + 1] == (uint32_t) want[3 * i + 2];
+	if (!same)
+	{
+		fprintf(stderr, "  got:");
+		for (size_t i = 0; i < ids.len; i++)
+			fprintf(stderr, " %d(%u,%u)", ids.ids[i], ids.offs[2 * i], ids.offs[2 * i + 1]);
+		fprintf(stderr, "\n");
+	}
+	CHECK(same, "%s", what);
+	free(ids.ids);
+	free(ids.offs);
+	free(ids.words);
+	free(plain.ids);
+}
+
+#define SPANS(wp, text, what, ...) \
+	do { \
+		static const int32_t want_[] = {__VA_ARGS__}; \
+		expect_spans((wp), (text), want_, sizeof(want_) / sizeof(want_[0]) / 3, (what)); \
+	} while (0)
+
+/*
+ * Offsets (id, start, end) in code points of the input: pieces of a word,
+ * accents stripped and case folded (the span of the original character),
+ * an unknown word, punctuation, CJK, specials, dropped control characters
+ */
+static void
+test_offsets(void)
+{
+	TokWordPiece *wp = make(1, -1, true, true, true);
+
+	SPANS(wp, "Hello unaffable!", "pieces and punctuation",
+		  27, 0, 5, 7, 6, 8, 8, 8, 11, 9, 11, 15, 10, 15, 16);
+	SPANS(wp, "  CAF\xc3\x89S \xe4\xb8\xad\xe5\x9b\xbd", "accents, CJK: code points, not bytes",
+		  13, 2, 6, 15, 6, 7, 16, 8, 9, 17, 9, 10);
+	SPANS(wp, "[CLS] zzz\x01 world [SEP]", "specials, an unknown word, a dropped control",
+		  2, 0, 5, 1, 6, 9, 6, 11, 16, 3, 17, 22);
+	SPANS(wp, "\xc3\xa9" "a", "a precomposed accent stripped: its own span",
+		  1, 0, 2);
+	tok_wordpiece_free(wp);
+}
+
 int
 main(void)
 {
+	test_offsets();
 	test_unicode();
 	test_utf8();
 	test_uncased();

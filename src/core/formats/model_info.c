@@ -91,6 +91,9 @@ model_info_gguf(const uint8_t *data, size_t len, ModelInfo *info, PgiError *err)
 	}
 	copy_name(info->architecture, sizeof(info->architecture), arch, arch_len);
 	strcpy(info->task, task_for(info->architecture));
+	/* llama.cpp's spelling of a sequence-classification head */
+	if (strcmp(info->architecture, "bert") == 0 && gguf_find_tensor(f, "cls.output.weight") != NULL)
+		strcpy(info->task, "classification");
 	info->dims = arch_int(f, info->architecture, "embedding_length");
 	info->max_tokens = arch_int(f, info->architecture, "context_length");
 	tokens = gguf_find_kv(f, "tokenizer.ggml.tokens");
@@ -152,7 +155,7 @@ model_info_hf(const char *config, size_t config_len,
 	}
 	copy_name(info->architecture, sizeof(info->architecture), name, name_len);
 	strcpy(info->task, task_for(info->architecture));
-	/* a *ForSequenceClassification head makes a classifier */
+	/* a *For...Classification or *ForQuestionAnswering head makes the task */
 	if ((v = json_get(root, "architectures")) != NULL)
 		for (size_t i = 0; i < json_size(v); i++)
 		{
@@ -161,6 +164,10 @@ model_info_hf(const char *config, size_t config_len,
 
 			if (a && l > 25 && strcmp(a + l - 25, "ForSequenceClassification") == 0)
 				strcpy(info->task, "classification");
+			else if (a && l > 22 && strcmp(a + l - 22, "ForTokenClassification") == 0)
+				strcpy(info->task, "token-classification");
+			else if (a && l > 20 && strcmp(a + l - 20, "ForQuestionAnswering") == 0)
+				strcpy(info->task, "question-answering");
 		}
 	info->dims = config_int(root, "hidden_size");
 	info->max_tokens = config_int(root, "max_position_embeddings");

@@ -22,7 +22,9 @@ typedef struct ModelInfo
 {
 	char		format[16];		/* "gguf" or "safetensors" */
 	char		architecture[MODEL_NAME_LEN];
-	char		task[16];		/* "embedding", "generation" or "unknown" */
+	char		task[24];		/* "embedding", "generation", "classification",
+								 * "token-classification", "question-answering",
+								 * "image-embedding" or "unknown" */
 	char		dtype[16];		/* tensor type holding most of the bytes */
 	int64_t		dims;			/* hidden size, -1 if unknown */
 	int64_t		max_tokens;		/* context length, -1 if unknown */

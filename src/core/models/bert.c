@@ -58,8 +58,10 @@ bert_config_check(const BertConfig *c, PgiError *err)
 	if (!(c->ln_eps > 0 && c->ln_eps < 1))
 		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
 						 "invalid BERT layer_norm_eps %g", (double) c->ln_eps);
-	if ((c->head != BERT_HEAD_NONE && c->head != BERT_HEAD_SEQUENCE) ||
+	if (c->head < BERT_HEAD_NONE || c->head > BERT_HEAD_QA ||
 		(c->head != BERT_HEAD_NONE && (c->n_labels < 1 || c->n_labels > BERT_MAX_LABELS)) ||
+		(c->head == BERT_HEAD_QA && c->n_labels != 2) ||
+		c->pooler < 0 || c->pooler > 1 || (c->pooler && c->head != BERT_HEAD_SEQUENCE) ||
 		c->problem < BERT_PROBLEM_SINGLE || c->problem > BERT_PROBLEM_REGRESSION ||
 		(c->problem == BERT_PROBLEM_REGRESSION && c->n_labels != 1))
 		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
@@ -351,12 +353,26 @@ bert_sequence_logits(const BertConfig *c, const BertWeights *w, const BertRuntim
 		memcpy(cls + (size_t) s * h, hidden + row * h, sizeof(float) * h);
 		row += lens[s];
 	}
-	for (int32_t s = 0; s < n_seqs; s++)
-		memcpy(pooled + (size_t) s * h, w->pool_b, sizeof(float) * h);
-	bert_linear(rt, n_seqs, h, h, cls, w->pool_w, pooled);
-	for (size_t i = 0; i < (size_t) n_seqs * h; i++)
-		pooled[i] = tanhf(pooled[i]);
+	if (!c->pooler)
+		pooled = cls;
+	else
+	{
+		for (int32_t s = 0; s < n_seqs; s++)
+			memcpy(pooled + (size_t) s * h, w->pool_b, sizeof(float) * h);
+		bert_linear(rt, n_seqs, h, h, cls, w->pool_w, pooled);
+		for (size_t i = 0; i < (size_t) n_seqs * h; i++)
+			pooled[i] = tanhf(pooled[i]);
+	}
 	for (int32_t s = 0; s < n_seqs; s++)
 		memcpy(logits + (size_t) s * c->n_labels, w->cls_b, sizeof(float) * c->n_labels);
 	bert_linear(rt, n_seqs, c->n_labels, h, pooled, w->cls_w, logits);
+}
+
+void
+bert_token_logits(const BertConfig *c, const BertWeights *w, const BertRuntime *rt,
+				  const float *hidden, size_t T, float *logits)
+{
+	for (size_t t = 0; t < T; t++)
+		memcpy(logits + t * c->n_labels, w->cls_b, sizeof(float) * c->n_labels);
+	bert_linear(rt, T, c->n_labels, c->hidden, hidden, w->cls_w, logits);
 }

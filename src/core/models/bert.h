@@ -61,16 +61,24 @@ typedef struct BertConfig
 	int32_t		n_types;		/* type_vocab_size */
 	float		ln_eps;			/* layer_norm_eps */
 	int32_t		head;			/* BertHead */
-	int32_t		n_labels;		/* BERT_HEAD_SEQUENCE: classifier outputs */
+	int32_t		n_labels;		/* classifier outputs (BERT_HEAD_QA: 2) */
 	int32_t		problem;		/* BertProblem: how logits become scores */
+	int32_t		pooler;			/* BERT_HEAD_SEQUENCE: 1 the pooler (dense +
+								 * tanh on [CLS]) feeds the classifier (Hugging
+								 * Face; llama.cpp's cls.weight), 0 [CLS] does
+								 * (llama.cpp's BERT files: cls.output only) */
 } BertConfig;
 
 /* A task head on top of the encoder (Hugging Face's Bert*For* classes) */
 typedef enum BertHead
 {
 	BERT_HEAD_NONE = 0,
-	BERT_HEAD_SEQUENCE = 1		/* BertForSequenceClassification: pooler
+	BERT_HEAD_SEQUENCE = 1,		/* BertForSequenceClassification: pooler
 								 * (dense + tanh on [CLS]) and classifier */
+	BERT_HEAD_TOKEN = 2,		/* BertForTokenClassification: classifier
+								 * on every token's last hidden state */
+	BERT_HEAD_QA = 3			/* BertForQuestionAnswering: qa_outputs on
+								 * every token: start and end logits */
 } BertHead;
 
 /* config.json problem_type */
@@ -110,7 +118,8 @@ typedef struct BertWeights
 	/* BERT_HEAD_SEQUENCE */
 	const float *pool_w;		/* (hidden, hidden) packed: pooler dense */
 	const float *pool_b;		/* (hidden) */
-	const float *cls_w;			/* (n_labels, hidden) packed: classifier */
+	/* every head: classifier (BERT_HEAD_QA: qa_outputs, start then end) */
+	const float *cls_w;			/* (n_labels, hidden) packed */
 	const float *cls_b;			/* (n_labels) */
 } BertWeights;
 
@@ -182,6 +191,14 @@ extern void bert_sequence_logits(const BertConfig *c, const BertWeights *w,
 								 const BertRuntime *rt, const float *hidden,
 								 const int32_t *lens, int32_t n_seqs, float *scratch,
 								 float *logits);
+
+/*
+ * The token heads (BERT_HEAD_TOKEN, BERT_HEAD_QA): logits (T, n_labels) of
+ * every row of hidden (T, hidden)
+ */
+extern void bert_token_logits(const BertConfig *c, const BertWeights *w,
+							  const BertRuntime *rt, const float *hidden, size_t T,
+							  float *logits);
 
 /*
  * Pool each sequence's rows of hidden (total_tokens, dim) into out

@@ -182,9 +182,11 @@ hf_config(const JsonValue *root, BertConfig *c, PgiError *err)
 }
 
 /*
- * The task head config.json names (architectures: BertForSequenceClassification),
- * its labels (id2label, in id order; "LABEL_i" where missing) appended to b
- * as u32 count + (u32 length + bytes) each, and problem_type
+ * The task head config.json names (architectures: BertForSequenceClassification,
+ * BertForTokenClassification or BertForQuestionAnswering), its labels
+ * (id2label, in id order; "LABEL_i" where missing; "start", "end" for
+ * question answering) appended to b as u32 count + (u32 length + bytes)
+ * each, and problem_type
  */
 static PgiStatus
 hf_head(const JsonValue *root, BertConfig *c, Buf *b, PgiError *err)
@@ -192,20 +194,34 @@ hf_head(const JsonValue *root, BertConfig *c, Buf *b, PgiError *err)
 	const JsonValue *arch = json_get(root, "architectures");
 	const JsonValue *id2label = json_get(root, "id2label");
 	const JsonValue *v;
-	bool		seq = false;
 	size_t		l;
 	const char *s;
 	uint32_t	k;
 
-	for (size_t i = 0; arch && i < json_size(arch); i++)
-		if ((s = json_str(json_at(arch, i), &l)) != NULL && strcmp(s, "BertForSequenceClassification") == 0)
-			seq = true;
 	c->head = BERT_HEAD_NONE;
 	c->n_labels = 0;
 	c->problem = BERT_PROBLEM_SINGLE;
-	if (!seq)
+	for (size_t i = 0; arch && i < json_size(arch); i++)
+		if ((s = json_str(json_at(arch, i), &l)) != NULL)
+		{
+			if (strcmp(s, "BertForSequenceClassification") == 0)
+				c->head = BERT_HEAD_SEQUENCE;
+			else if (strcmp(s, "BertForTokenClassification") == 0)
+				c->head = BERT_HEAD_TOKEN;
+			else if (strcmp(s, "BertForQuestionAnswering") == 0)
+				c->head = BERT_HEAD_QA;
+		}
+	if (c->head == BERT_HEAD_NONE)
 		return PGI_OK;
-	c->head = BERT_HEAD_SEQUENCE;
+	c->pooler = c->head == BERT_HEAD_SEQUENCE;
+	if (c->head == BERT_HEAD_QA)
+	{
+		c->n_labels = 2;
+		k = 2;
+		if (!buf_put(b, &k, 4) || !buf_token(b, "start", 5) || !buf_token(b, "end", 3))
+			return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
+		return PGI_OK;
+	}
 	c->n_labels = (int32_t) cfg_int(root, "num_labels", id2label ? (int64_t) json_size(id2label) : 2);
 	if (c->n_labels < 1 || c->n_labels > BERT_MAX_LABELS)
 		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "config.json: %d labels", c->n_labels);
@@ -216,8 +232,11 @@ hf_head(const JsonValue *root, BertConfig *c, Buf *b, PgiError *err)
 		else if (strcmp(s, "regression") == 0)
 			c->problem = BERT_PROBLEM_REGRESSION;
 	}
-	else if (c->n_labels == 1)
+	else if (c->n_labels == 1 && c->head == BERT_HEAD_SEQUENCE)
 		c->problem = BERT_PROBLEM_REGRESSION;	/* as transformers infers it */
+	if (c->head == BERT_HEAD_TOKEN && c->problem != BERT_PROBLEM_SINGLE)
+		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
+						 "config.json: token classification with a problem_type other than single_label_classification");
 	k = (uint32_t) c->n_labels;
 	if (!buf_put(b, &k, 4))
 		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
@@ -580,6 +599,67 @@ gguf_vocab_to_hf(const GgufFile *g, const GgufKV *kv, Buf *b, PgiError *err)
 	return st;
 }
 
+/*
+ * A sequence-classification head in llama.cpp's spelling: cls.output
+ * (n_labels, hidden) on [CLS], after cls (the pooler: dense + tanh) when
+ * present; labels from bert.classifier.output_labels ("LABEL_i" without)
+ * appended to b as hf_head does
+ */
+static PgiStatus
+gguf_head(const GgufFile *g, BertConfig *c, Buf *b, PgiError *err)
+{
+	const GgufTensor *out = gguf_find_tensor(g, "cls.output.weight");
+	const GgufTensor *dense = gguf_find_tensor(g, "cls.weight");
+	const GgufKV *names = gguf_find_kv(g, "bert.classifier.output_labels");
+	uint32_t	k;
+
+	c->head = BERT_HEAD_NONE;
+	c->n_labels = 0;
+	c->problem = BERT_PROBLEM_SINGLE;
+	c->pooler = 0;
+	if (out == NULL && dense == NULL)
+		return PGI_OK;
+	if (out == NULL)
+		return pgi_error(err, PGI_ERR_UNSUPPORTED,
+						 "Heads whose output is tanh(cls.weight x + cls.bias) are not supported.",
+						 "GGUF has cls.weight but no cls.output.weight");
+	if (out->n_dims != 2 || out->ne[0] != (uint64_t) c->hidden || out->ne[1] < 1 ||
+		out->ne[1] > BERT_MAX_LABELS)
+		return pgi_error(err, PGI_ERR_CORRUPT, NULL,
+						 "GGUF tensor cls.output.weight should have shape (labels, %d)", c->hidden);
+	c->head = BERT_HEAD_SEQUENCE;
+	c->pooler = dense != NULL;
+	c->n_labels = (int32_t) out->ne[1];
+	if (c->n_labels == 1)
+		c->problem = BERT_PROBLEM_REGRESSION;	/* a reranker's score */
+	if (names != NULL && (names->type != GGUF_TYPE_ARRAY || names->arr_type != GGUF_TYPE_STRING ||
+						  names->n != (uint64_t) c->n_labels))
+		return pgi_error(err, PGI_ERR_CORRUPT, NULL,
+						 "GGUF key bert.classifier.output_labels should hold %d strings", c->n_labels);
+	k = (uint32_t) c->n_labels;
+	if (!buf_put(b, &k, 4))
+		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
+	for (int32_t i = 0; i < c->n_labels; i++)
+	{
+		char		dflt[24];
+		size_t		l;
+		const char *s = names ? gguf_arr_str(names, (uint64_t) i, &l) : NULL;
+
+		if (s == NULL)
+		{
+			snprintf(dflt, sizeof(dflt), "LABEL_%d", i);
+			s = dflt;
+			l = strlen(dflt);
+		}
+		if (l == 0 || l > 256)
+			return pgi_error(err, PGI_ERR_CORRUPT, NULL,
+							 "GGUF label %d is empty or longer than 256 bytes", i);
+		if (!buf_token(b, s, l))
+			return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
+	}
+	return PGI_OK;
+}
+
 PgiStatus
 bert_prep_gguf(const GgufFile *g, BertPrep *out, PgiError *err)
 {
@@ -665,6 +745,12 @@ bert_prep_gguf(const GgufFile *g, BertPrep *out, PgiError *err)
 		free(b.data);
 		return pgi_error(err, PGI_ERR_CORRUPT, NULL,
 						 "BERT vocabulary lacks [CLS], [SEP] or the unknown token");
+	}
+	if ((st = gguf_head(g, c, &b, err)) != PGI_OK ||
+		(st = bert_config_check(c, err)) != PGI_OK)
+	{
+		free(b.data);
+		return st;
 	}
 	out->vocab = b.data;
 	out->vocab_len = b.len;

@@ -33,7 +33,8 @@ static const int packed_slot[12] = {1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0};
 
 #define SLOTS_GLOBAL	5
 #define SLOTS_LAYER		12
-#define SLOTS_HEAD		4		/* BERT_HEAD_SEQUENCE: pooler w, b, classifier w, b */
+#define SLOTS_HEAD		4		/* BERT_HEAD_SEQUENCE: pooler w, b, classifier w, b;
+								 * the token heads: the last two only */
 #define MAX_SLOTS		(SLOTS_GLOBAL + SLOTS_LAYER * BERT_MAX_LAYERS + SLOTS_HEAD)
 
 /* Kind of the head's slots, after the layers' */
@@ -49,7 +50,7 @@ slot_kind(const BertConfig *c, int i, int *layer)
 	if (i < SLOTS_GLOBAL)
 		return i;
 	if (i >= head0)
-		return KIND_HEAD + (i - head0);
+		return KIND_HEAD + (i - head0) + (c->pooler ? 0 : 2);
 	*layer = (i - SLOTS_GLOBAL) / SLOTS_LAYER;
 	return SLOTS_GLOBAL + (i - SLOTS_GLOBAL) % SLOTS_LAYER;
 }
@@ -126,12 +127,12 @@ bert_layout(const BertConfig *c, Slot *slots, int *n_slots)
 								  (uint64_t) gemm_packed_floats(shapes[i][0], shapes[i][1]) :
 								  (uint64_t) (shapes[i][0] * shapes[i][1])) * 4);
 		}
-	if (c->head == BERT_HEAD_SEQUENCE)
+	if (c->head != BERT_HEAD_NONE)
 	{
 		int64_t		hs[SLOTS_HEAD][2] = {{h, h}, {1, h}, {c->n_labels, h}, {1, c->n_labels}};
 		static const int hpacked[SLOTS_HEAD] = {1, 0, 1, 0};
 
-		for (int i = 0; i < SLOTS_HEAD; i++, n++)
+		for (int i = c->pooler ? 0 : 2; i < SLOTS_HEAD; i++, n++)
 		{
 			slots[n].off = off;
 			slots[n].rows = hs[i][0];
@@ -176,7 +177,7 @@ pgim_file_size(const BertConfig *c, uint64_t vocab_len, uint64_t blob_len,
 
 /* Source names of a slot's tensors (up to 3, for qkv): returns the count */
 static int
-slot_names(const char *naming, const char *prefix, int slot, int layer,
+slot_names(const char *naming, const char *prefix, int head, int slot, int layer,
 		   char names[3][160])
 {
 	static const char *const gg_global[] = {
@@ -208,13 +209,23 @@ slot_names(const char *naming, const char *prefix, int slot, int layer,
 	static const char *const hf_head[SLOTS_HEAD] = {
 		"pooler.dense.weight", "pooler.dense.bias", "classifier.weight", "classifier.bias"
 	};
+	static const char *const hf_qa[2] = {"qa_outputs.weight", "qa_outputs.bias"};
+	static const char *const gg_head[SLOTS_HEAD] = {
+		"cls.weight", "cls.bias", "cls.output.weight", "cls.output.bias"
+	};
 	int			gguf = strcmp(naming, "gguf") == 0;
 	int			n = 0;
 
 	if (slot >= KIND_HEAD)
 	{
 		/* the pooler is the encoder's (under its prefix), the classifier is not */
-		snprintf(names[0], 160, "%s%s", slot - KIND_HEAD < 2 ? prefix : "", hf_head[slot - KIND_HEAD]);
+		int			j = slot - KIND_HEAD;
+
+		if (gguf)
+			snprintf(names[0], 160, "%s", gg_head[j]);
+		else
+			snprintf(names[0], 160, "%s%s", j < 2 ? prefix : "",
+					 head == BERT_HEAD_QA ? hf_qa[j - 2] : hf_head[j]);
 		return 1;
 	}
 	if (slot < SLOTS_GLOBAL)
@@ -324,7 +335,7 @@ pgim_build_bert(uint8_t *dst, uint64_t dst_len, const BertConfig *c, const PgimM
 		char		names[3][160];
 		int			layer;
 		int			kind = slot_kind(c, i, &layer);
-		int			n = slot_names(naming, prefix, kind, layer, names);
+		int			n = slot_names(naming, prefix, c->head, kind, layer, names);
 		float	   *slot = (float *) (dst + PGIM_HEADER_SIZE + slots[i].off);
 		float	   *out = slot;
 		int64_t		rows = slots[i].rows / n;	/* qkv: three source tensors */
@@ -411,7 +422,7 @@ pgim_check_bert(const BertConfig *c, const char *naming, PgimFindFn find, void *
 		char		names[3][160];
 		int			layer;
 		int			kind = slot_kind(c, i, &layer);
-		int			n = slot_names(naming, prefix, kind, layer, names);
+		int			n = slot_names(naming, prefix, c->head, kind, layer, names);
 		int64_t		rows = slots[i].rows / n;
 		int64_t		cols = slots[i].cols;
 
@@ -497,7 +508,7 @@ bind_weights(const BertConfig *c, const uint8_t *base, BertWeights *w)
 	w->type_embd = p[2];
 	w->embd_ln_w = p[3];
 	w->embd_ln_b = p[4];
-	if (c->head == BERT_HEAD_SEQUENCE)
+	if (c->pooler)
 	{
 		const float *const *q = p + SLOTS_GLOBAL + c->n_layers * SLOTS_LAYER;
 
@@ -505,6 +516,13 @@ bind_weights(const BertConfig *c, const uint8_t *base, BertWeights *w)
 		w->pool_b = q[1];
 		w->cls_w = q[2];
 		w->cls_b = q[3];
+	}
+	else if (c->head != BERT_HEAD_NONE)
+	{
+		const float *const *q = p + SLOTS_GLOBAL + c->n_layers * SLOTS_LAYER;
+
+		w->cls_w = q[0];
+		w->cls_b = q[1];
 	}
 	for (int l = 0; l < c->n_layers; l++)
 	{

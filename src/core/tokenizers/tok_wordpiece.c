@@ -81,6 +81,10 @@ typedef struct EncodeState
 	char	   *word;			/* UTF-8 of the current word */
 	size_t		word_cap;
 	uint64_t   *hs;				/* prefix hashes, max_token_len entries */
+	/* offsets only: the input code point each normalised one came from */
+	CpBuf		src;
+	uint32_t	base;			/* code points of the input before the segment */
+	uint32_t	n_words;		/* words so far */
 } EncodeState;
 
 /* FNV-1a over bytes, continuing from h */
@@ -377,7 +381,7 @@ cp_reserve(CpBuf *b, size_t extra)
 	return true;
 }
 
-/* Append one id */
+/* Append one id (its offsets, if wanted, are set by the caller) */
 static bool
 push_id(TokWordPieceIds *out, int32_t id)
 {
@@ -386,16 +390,53 @@ push_id(TokWordPieceIds *out, int32_t id)
 		size_t		cap = out->cap < 32 ? 32 : out->cap * 2;
 		int32_t    *p;
 
-		if (cap > SIZE_MAX / sizeof(int32_t))
+		if (cap > SIZE_MAX / 2 / sizeof(uint32_t))
 			return false;
+		if (out->want_offsets)
+		{
+			uint32_t   *o = realloc(out->offs, cap * 2 * sizeof(uint32_t));
+
+			if (o == NULL)
+				return false;
+			out->offs = o;
+			o = realloc(out->words, cap * sizeof(uint32_t));
+			if (o == NULL)
+				return false;
+			out->words = o;
+		}
 		p = realloc(out->ids, cap * sizeof(int32_t));
 		if (p == NULL)
 			return false;
 		out->ids = p;
 		out->cap = cap;
 	}
+	if (out->want_offsets)
+		out->offs[2 * out->len] = out->offs[2 * out->len + 1] = out->words[out->len] = 0;
 	out->ids[out->len++] = id;
 	return true;
+}
+
+/* Set the span of ids [from, out->len) */
+static void
+set_span(TokWordPieceIds *out, size_t from, uint32_t start, uint32_t end)
+{
+	if (!out->want_offsets)
+		return;
+	for (size_t i = from; i < out->len; i++)
+	{
+		out->offs[2 * i] = start;
+		out->offs[2 * i + 1] = end;
+	}
+}
+
+/* Ids [from, out->len) are word number word */
+static void
+set_word(TokWordPieceIds *out, size_t from, uint32_t word)
+{
+	if (!out->want_offsets)
+		return;
+	for (size_t i = from; i < out->len; i++)
+		out->words[i] = word;
 }
 
 /* clean_text and handle_chinese_chars: in[0..n) into out */
@@ -564,6 +605,118 @@ normalize_cps(const TokWordPiece *wp, const uint32_t *in, size_t n, EncodeState 
 	return PGI_OK;
 }
 
+/*
+ * Offsets: the input code point (st->base + index into in) that each code
+ * point normalize_cps left in st->a came from, into st->src.  The same
+ * steps one input character at a time: NFD of a run is the concatenation
+ * of its characters' decompositions with combining marks reordered, so the
+ * lengths agree and only the order of marks of one character sequence can
+ * differ (their spans are neighbours either way).
+ */
+static PgiStatus
+track_sources(const TokWordPiece *wp, const uint32_t *in, size_t n, EncodeState *st,
+			  PgiError *err)
+{
+	st->src.n = 0;
+	for (size_t i = 0; i < n; i++)
+	{
+		uint32_t	one[3];
+		uint32_t	dec[64];
+		int64_t		m = 0;
+		size_t		k = 0;
+		uint32_t	cp = in[i];
+
+		if (wp->clean_text)
+		{
+			if (cp == 0 || cp == 0xFFFD || tok_unicode_bert_is_control(cp))
+				continue;
+			if (tok_unicode_is_whitespace(cp))
+				cp = ' ';
+		}
+		if (wp->chinese && tok_unicode_is_cjk(cp))
+		{
+			one[k++] = ' ';
+			one[k++] = cp;
+			one[k++] = ' ';
+		}
+		else
+			one[k++] = cp;
+		for (size_t j = 0; j < k; j++)
+		{
+			if (wp->strip_accents && one[j] >= 0xC0 && !tok_unicode_bert_nfd_keep(one[j]))
+			{
+				m = wp->nfd(wp->nfd_arg, &one[j], 1, dec, 64);
+				if (m < 0 || m > 64)
+					return pgi_error(err, PGI_ERR_NOMEM, NULL, "Unicode normalization failed");
+			}
+			else
+			{
+				dec[0] = one[j];
+				m = 1;
+			}
+			for (int64_t d = 0; d < m; d++)
+			{
+				uint32_t	low[TOK_UNICODE_LOWER_MAX];
+				int			c = 1;
+
+				if (wp->strip_accents && tok_unicode_bert_is_nonspacing_mark(dec[d]))
+					continue;
+				if (wp->lowercase)
+					c = tok_unicode_full_lower(dec[d], low);
+				if (!cp_reserve(&st->src, (size_t) c))
+					return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
+				while (c-- > 0)
+					st->src.p[st->src.n++] = st->base + (uint32_t) i;
+			}
+		}
+	}
+	if (st->src.n != st->a.n)
+		return pgi_error(err, PGI_ERR_DATA, NULL,
+						 "token offsets: normalised text of %zu code points, tracked %zu",
+						 st->a.n, st->src.n);
+	return PGI_OK;
+}
+
+/*
+ * Offsets of the ids a word (normalised code points src[0..n)) became,
+ * out->ids[from..]: each piece's bytes in the word, from the tokens'
+ * lengths; an unknown word (or pieces that do not add up) spans the word
+ */
+static void
+word_spans(const TokWordPiece *wp, const uint32_t *src, size_t n, const char *w, size_t len,
+		   TokWordPieceIds *out, size_t from)
+{
+	size_t		b = 0,
+				c = 0;
+
+	set_span(out, from, src[0], src[n - 1] + 1);
+	if (out->len - from == 1 && out->ids[from] == wp->unk_id)
+		return;
+	for (size_t i = from; i < out->len; i++)
+	{
+		size_t		pl = i == from ? 0 : wp->prefix_len;
+		size_t		e;
+		size_t		c0 = c;
+
+		if (wp->lens[out->ids[i]] < pl)
+			return;
+		e = b + wp->lens[out->ids[i]] - pl;
+		if (e > len || e == b)
+			return;
+		while (b < e)			/* count the piece's code points */
+		{
+			b++;
+			while (b < len && ((uint8_t) w[b] & 0xC0) == 0x80)
+				b++;
+			c++;
+		}
+		if (b != e)
+			return;
+		out->offs[2 * i] = src[c0];
+		out->offs[2 * i + 1] = src[c - 1] + 1;
+	}
+}
+
 /* Greedy longest-match-first over one word w[0..len) */
 static bool
 match_word(const TokWordPiece *wp, const char *w, size_t len, uint64_t *hs,
@@ -608,17 +761,21 @@ match_word(const TokWordPiece *wp, const char *w, size_t len, uint64_t *hs,
 	return true;
 }
 
-/* Tokenize the word cps[0..n) */
+/* Tokenize the word cps[0..n) (src: their input code points, or NULL) */
 static PgiStatus
-encode_word(const TokWordPiece *wp, const uint32_t *cps, size_t n, EncodeState *st,
-			TokWordPieceIds *out, PgiError *err)
+encode_word(const TokWordPiece *wp, const uint32_t *cps, const uint32_t *src, size_t n,
+			EncodeState *st, TokWordPieceIds *out, PgiError *err)
 {
 	size_t		len = 0;
+	size_t		from = out->len;
 
 	if (n > (size_t) wp->max_chars)
 	{
 		if (!push_id(out, wp->unk_id))
 			return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
+		if (src)
+			set_span(out, from, src[0], src[n - 1] + 1);
+		set_word(out, from, st->n_words++);
 		return PGI_OK;
 	}
 	if (n * TOK_UTF8_MAX > st->word_cap)
@@ -634,6 +791,9 @@ encode_word(const TokWordPiece *wp, const uint32_t *cps, size_t n, EncodeState *
 		len += (size_t) tok_utf8_encode(cps[i], st->word + len);
 	if (!match_word(wp, st->word, len, st->hs, out))
 		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
+	if (src)
+		word_spans(wp, src, n, st->word, len, out, from);
+	set_word(out, from, st->n_words++);
 	return PGI_OK;
 }
 
@@ -650,11 +810,14 @@ encode_words(const TokWordPiece *wp, const uint32_t *cps, size_t n, EncodeState 
 		bool		punct = !ws && tok_unicode_bert_is_punct(cps[i]);
 		PgiStatus	s;
 
+		const uint32_t *src = out->want_offsets ? st->src.p : NULL;
+
 		if (!ws && !punct)
 			continue;
-		if (i > start && (s = encode_word(wp, cps + start, i - start, st, out, err)) != PGI_OK)
+		if (i > start && (s = encode_word(wp, cps + start, src ? src + start : NULL, i - start,
+										  st, out, err)) != PGI_OK)
 			return s;
-		if (punct && (s = encode_word(wp, cps + i, 1, st, out, err)) != PGI_OK)
+		if (punct && (s = encode_word(wp, cps + i, src ? src + i : NULL, 1, st, out, err)) != PGI_OK)
 			return s;
 		start = i + 1;
 	}
@@ -682,6 +845,15 @@ encode_segment(const TokWordPiece *wp, const char *text, size_t len, EncodeState
 
 		/* clean_and_space writes to a, so b's array stays intact for it */
 		s = normalize_cps(wp, decoded, n, st, err);
+		/* normalize_cps may have left the decoded text in b: decode again */
+		if (s == PGI_OK && out->want_offsets)
+		{
+			st->b.n = 0;
+			if (!cp_reserve(&st->b, len))
+				return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
+			if ((s = tok_utf8_to_cps(text, len, st->b.p, &n, err)) == PGI_OK)
+				s = track_sources(wp, st->b.p, n, st, err);
+		}
 	}
 	if (s == PGI_OK)
 		s = encode_words(wp, st->a.p, st->a.n, st, out, err);
@@ -712,6 +884,17 @@ match_special(const TokWordPiece *wp, const char *text, size_t len, size_t *mlen
 	return best;
 }
 
+/* Code points in valid UTF-8 s[0..len) */
+static uint32_t
+cp_count(const char *s, size_t len)
+{
+	uint32_t	n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += ((uint8_t) s[i] & 0xC0) != 0x80;
+	return n;
+}
+
 /* Free an encode call's buffers */
 static void
 state_free(EncodeState *st)
@@ -720,6 +903,7 @@ state_free(EncodeState *st)
 	free(st->b.p);
 	free(st->word);
 	free(st->hs);
+	free(st->src.p);
 }
 
 /* Encode; see tok_wordpiece.h */
@@ -752,8 +936,15 @@ tok_wordpiece_encode(const TokWordPiece *wp, const char *text, size_t len,
 			continue;
 		}
 		s = encode_segment(wp, text + seg, i - seg, &st, out, err);
+		st.base += cp_count(text + seg, i - seg);
 		if (s == PGI_OK && !push_id(out, id))
 			s = pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
+		if (s == PGI_OK)
+		{
+			set_span(out, out->len - 1, st.base, st.base + cp_count(text + i, mlen));
+			set_word(out, out->len - 1, st.n_words++);
+		}
+		st.base += cp_count(text + i, mlen);
 		i += mlen;
 		seg = i;
 	}

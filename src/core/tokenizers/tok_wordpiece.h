@@ -74,12 +74,23 @@ typedef struct TokWordPieceConfig
 	void	   *nfd_arg;
 } TokWordPieceConfig;
 
-/* A growing array of token ids; start zeroed, free(ids) when done */
+/*
+ * A growing array of token ids; start zeroed, free(ids) when done.  With
+ * want_offsets set, offs[2i], offs[2i+1] is id i's span in the input:
+ * code point (not byte) offsets, end exclusive, as Hugging Face's
+ * offset_mapping (a normalised character keeps the span of the character
+ * it came from; an unknown word spans the whole word), and words[i] the
+ * index of the word (pre-tokenizer split; a special token is one) id i is
+ * part of; free(offs) and free(words) too.
+ */
 typedef struct TokWordPieceIds
 {
 	int32_t    *ids;
 	size_t		len;
 	size_t		cap;
+	bool		want_offsets;
+	uint32_t   *offs;			/* (cap, 2) when want_offsets */
+	uint32_t   *words;			/* (cap) when want_offsets */
 } TokWordPieceIds;
 
 /* Set cfg to Hugging Face's defaults (bert-base-uncased), no specials, no NFD */

@@ -185,8 +185,8 @@ typedef struct Classifier
 	int			problem;		/* BertProblem */
 } Classifier;
 
-/* The labels of a model's sequence head, palloc'd */
-static char **
+/* The labels of a model's own head, palloc'd */
+char **
 ModelLabels(LoadedModel *m)
 {
 	int			k = m->pm.config.n_labels;

@@ -21,4 +21,8 @@ extern void ClassifyRows(const char *model, text **texts, int n, text **out);
 /* classify(model, input) */
 extern text *ClassifyOne(const char *model, text *input);
 
+/* The labels of a model's own head (id2label order), palloc'd */
+struct LoadedModel;
+extern char **ModelLabels(struct LoadedModel *m);
+
 #endif							/* PGI_CLASSIFY_H */

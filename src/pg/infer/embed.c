@@ -412,6 +412,27 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 	}
 }
 
+void
+TokenHeadLogits(LoadedModel *m, const int32 *ids, const int32 *types, int n, float *logits)
+{
+	const BertConfig *c = &m->pm.config;
+	BertRuntime rt = {BlasGet()->sgemm, CheckInterrupts, NULL, EMBED_BLOCK_ROWS};
+	int32		len = n;
+	float	   *scratch;
+	float	   *hidden;
+	PgiError	err = {0};
+
+	Assert(m->pm.arch == PGIM_ARCH_BERT &&
+		   (c->head == BERT_HEAD_TOKEN || c->head == BERT_HEAD_QA));
+	par_set_threads(pgi_threads);
+	scratch = WorkMemory(bert_scratch_floats(c, n, n) + (size_t) n * c->hidden);
+	hidden = scratch + bert_scratch_floats(c, n, n);
+	if (bert_forward_types(c, &m->pm.weights, &rt, ids, types, &len, 1, scratch, hidden,
+						   &err) != PGI_OK)
+		PgiReport(&err);
+	bert_token_logits(c, &m->pm.weights, &rt, hidden, (size_t) n, logits);
+}
+
 /* A vector from floats */
 static Vector *
 MakeVector(const float *x, int dim)

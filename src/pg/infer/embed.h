@@ -37,4 +37,12 @@ extern bool HeadLogitsRows(const char *model, text **texts, int n, float *logits
  */
 extern bool HeadLogitsPairs(const char *model, text *query, text **docs, int n, float *logits);
 
+/*
+ * A token head (token classification, question answering) over one
+ * sequence of n ids (types NULL: all 0): logits (n, n_labels)
+ */
+struct LoadedModel;
+extern void TokenHeadLogits(struct LoadedModel *m, const int32 *ids, const int32 *types, int n,
+							float *logits);
+
 #endif							/* PGI_EMBED_H */

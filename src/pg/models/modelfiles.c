@@ -75,7 +75,7 @@ MapTrackerRelease(void *arg)
 MappedFile
 MapFile(const char *path)
 {
-	MappedFile	mf = {NULL, 0, NULL};
+	MappedFile	mf = {0};
 	struct stat st;
 	int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
@@ -91,6 +91,8 @@ MapFile(const char *path)
 				 errmsg("model source \"%s\" is not a regular file", ShownSource(path))));
 	}
 	mf.len = (size_t) st.st_size;
+	mf.dev = st.st_dev;
+	mf.ino = st.st_ino;
 	if (mf.len > 0)
 	{
 		void	   *p = mmap(NULL, mf.len, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -26,6 +26,8 @@ typedef struct MappedFile
 {
 	const uint8 *data;
 	size_t		len;
+	dev_t		dev;			/* the file mapped (it may be replaced or */
+	ino_t		ino;			/* deleted while mapped) */
 	MapTracker *tracker;
 } MappedFile;
 

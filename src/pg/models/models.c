@@ -1032,6 +1032,8 @@ TryMapPrepared(LoadedModel *m, const char *path, const char *sha, PgiError *err)
 	KeepMapping(&mf);			/* the backend's, until ModelRelease */
 	m->map = mf.data;
 	m->map_len = mf.len;
+	m->map_dev = mf.dev;
+	m->map_ino = mf.ino;
 	return true;
 }
 
@@ -1094,13 +1096,19 @@ ModelRelease(LoadedModel *m)
 	m->map = NULL;
 }
 
-/* Whether m's prepared file is still the one in the cache */
+/*
+ * Whether m's mapping is still the file in the cache: same inode, not just
+ * the same size (unload_model deletes the file and the next use rebuilds
+ * it; a backend holding the old one would keep a deleted file mapped)
+ */
 static bool
 StillCached(LoadedModel *m)
 {
 	struct stat st;
 
-	return stat(ModelCachePath(m->sha256), &st) == 0 && (size_t) st.st_size == m->map_len;
+	return stat(ModelCachePath(m->sha256), &st) == 0 &&
+		st.st_dev == m->map_dev && st.st_ino == m->map_ino &&
+		(size_t) st.st_size == m->map_len;
 }
 
 /* Once per backend: what is missing without shared_preload_libraries */

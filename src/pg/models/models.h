@@ -22,6 +22,8 @@ typedef struct LoadedModel
 	bool		stale;			/* registry changed since last checked */
 	const uint8 *map;			/* the prepared file, mapped read-only */
 	size_t		map_len;
+	dev_t		map_dev;		/* identity of the mapped file, to notice */
+	ino_t		map_ino;		/* a rebuilt or deleted one */
 	PgimModel	pm;
 	int32		ctx_len;		/* decoders: context length (file, or the
 								 * registry's "context_length" option) */
@@ -66,6 +68,13 @@ extern PgiTokenizer *TokenizerCreate(const PgimModel *pm);
 extern void TokenizerFree(PgiTokenizer *tok);
 /* ids of text without special tokens, palloc'd */
 extern int32 *TokenizerEncode(PgiTokenizer *tok, const char *text, int len, int *n);
+/*
+ * The same with each id's span in text: (*offs)[2i], (*offs)[2i+1] are
+ * character (code point) offsets, end exclusive, and (*words)[i] the
+ * index of its word, palloc'd; WordPiece tokenizers only (ERROR otherwise)
+ */
+extern int32 *TokenizerEncodeOffsets(PgiTokenizer *tok, const char *text, int len, int *n,
+									 uint32 **offs, uint32 **words);
 /*
  * The same, the pieces of special tokens in the text (BOS, EOS, chat
  * markers: control and user-defined tokens) becoming their ids, as

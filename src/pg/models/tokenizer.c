@@ -274,6 +274,40 @@ TokenizerEncode(PgiTokenizer *tok, const char *text, int len, int *n)
 	return out;
 }
 
+int32 *
+TokenizerEncodeOffsets(PgiTokenizer *tok, const char *text, int len, int *n, uint32 **offs,
+					   uint32 **words)
+{
+	TokWordPieceIds ids = {0};
+	PgiError	err = {0};
+	int32	   *out;
+
+	RequireTokenizer(tok);
+	if (tok->wp == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("character offsets of tokens need a WordPiece tokenizer")));
+	ids.want_offsets = true;
+	if (tok_wordpiece_encode(tok->wp, text, (size_t) len, &ids, &err) != PGI_OK)
+	{
+		free(ids.ids);
+		free(ids.offs);
+		free(ids.words);
+		PgiReport(&err);
+	}
+	out = palloc(sizeof(int32) * Max(ids.len, 1));
+	*offs = palloc(sizeof(uint32) * 2 * Max(ids.len, 1));
+	*words = palloc(sizeof(uint32) * Max(ids.len, 1));
+	memcpy(out, ids.ids, sizeof(int32) * ids.len);
+	memcpy(*offs, ids.offs, sizeof(uint32) * 2 * ids.len);
+	memcpy(*words, ids.words, sizeof(uint32) * ids.len);
+	*n = (int) ids.len;
+	free(ids.ids);
+	free(ids.offs);
+	free(ids.words);
+	return out;
+}
+
 char *
 TokenizerDecodeBytes(PgiTokenizer *tok, const int32 *ids, int n, int *len)
 {
