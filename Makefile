@@ -5,6 +5,7 @@
 #   make unit                 C unit tests of src/core, no server headers
 #   make fuzz                 libFuzzer targets (clang), FUZZ_SECONDS each
 #   make bench                build the C benchmarks in bench/
+#   make dist                 the release archive for PGXN (build/pg_infer-VERSION.zip)
 
 EXTENSION = pg_infer
 MODULE_big = pg_infer
@@ -263,3 +264,16 @@ build/fuzz/fuzz_use_load: test/fuzz/fuzz_use_load.c $(PG_NORM_SRCS) $(CORE_SRCS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itest/unit -o $@ $< $(CORE_SRCS) build/fuzz/pg_unicode_norm_use.o \
 		$(PG_FE_LIBS) $(IMG_LIBS) -lm
 # --- end USE Lite
+
+# ------------------------------------------------------------------ release archive
+# make dist: the archive PGXN takes, build/pg_infer-VERSION.zip, of the
+# committed tree (git archive HEAD) under pg_infer-VERSION/; refused when
+# META.json's versions are not the control file's default_version.
+# test/dist_check.sh builds the extension from it.
+PGI_VERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pg_infer.control)
+.PHONY: dist
+dist:
+	@test "$$(grep -c '"version": "$(PGI_VERSION)"' META.json)" = 2 || \
+		{ echo "META.json must give version $(PGI_VERSION) (the control file's) twice"; exit 1; }
+	$(MKDIR_P) build
+	git archive --format zip --prefix=pg_infer-$(PGI_VERSION)/ -o build/pg_infer-$(PGI_VERSION).zip HEAD

@@ -32,7 +32,7 @@ DEB_PACKAGES=(
 	postgresql-15 postgresql-server-dev-15 postgresql-client-15
 	libopenblas-dev libsentencepiece-dev libpng-dev libjpeg62-turbo-dev
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
-	python3-numpy python3-sentencepiece python3-jinja2 python3-sklearn python3-pil
+	python3-numpy python3-sentencepiece python3-jinja2 python3-sklearn python3-pil unzip
 )
 
 log() { printf '\n== %s\n' "$*"; }

@@ -86,6 +86,16 @@ echo "  tap: $p_ok passed, $p_bad failed"
 add "$p_ok" "$p_bad"
 
 # --- C unit tests ------------------------------------------------------------
+section "release archive (make dist, test/dist_check.sh)"
+test/dist_check.sh > "$OUT/dist.log" 2>&1
+grep -E '^FAIL' "$OUT/dist.log" | sed 's/^/  /'
+line=$(grep -E '^dist: [0-9]+ passed' "$OUT/dist.log" | tail -1)
+d_ok=$(echo "$line" | awk '{print $2 + 0}')
+d_bad=$(echo "$line" | awk '{print $4 + 0}')
+[ -n "$line" ] || { tail -20 "$OUT/dist.log"; d_bad=1; }
+echo "  $line"
+add "$d_ok" "$d_bad"
+
 section "C unit tests (make unit)"
 make -s unit > "$OUT/unit.log" 2>&1
 unit_status=$?
