@@ -890,6 +890,13 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 	if ((rc = posix_fallocate(b->fd, 0, (off_t) size)) != 0)
 	{
 		errno = rc;
+		if (rc == ENOSPC || rc == EFBIG)	/* no room, or over the file-size limit */
+			ereport(ERROR,
+					(errcode(ERRCODE_DISK_FULL),
+					 errmsg("could not allocate %llu bytes for the prepared file of model \"%s\": %m",
+							(unsigned long long) size, name),
+					 errhint("Free %.1f MB in the file system of the data directory (pg_infer/), or raise the server's file-size limit.",
+							 size / 1048576.0)));
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not allocate %llu bytes for \"%s\": %m",
