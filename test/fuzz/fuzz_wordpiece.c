@@ -65,6 +65,40 @@ options(uint8_t m, TokWordPieceConfig *cfg)
 	cfg->nfd = pg_unicode_nfd;
 }
 
+
+/*
+ * Offsets: the same ids as without them; every span inside the input's
+ * code points, non-empty, starting no earlier than the previous id's;
+ * word numbers non-decreasing from 0 by steps of at most one
+ */
+static void
+check_offsets(const TokWordPiece *wp, const char *text, size_t len, const int32_t *want, size_t n)
+{
+	TokWordPieceIds o = {0};
+	PgiError	err;
+	uint32_t	n_cps = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n_cps += ((uint8_t) text[i] & 0xC0) != 0x80;
+	o.want_offsets = true;
+	if (tok_wordpiece_encode(wp, text, len, &o, &err) != PGI_OK)
+		fail(err.msg);
+	if (o.len != n || (n && memcmp(o.ids, want, n * sizeof(int32_t)) != 0))
+		fail("ids with offsets differ");
+	for (size_t i = 0; i < n; i++)
+	{
+		if (o.offs[2 * i] >= o.offs[2 * i + 1] || o.offs[2 * i + 1] > n_cps)
+			fail("span out of the input");
+		if (i > 0 && o.offs[2 * i] < o.offs[2 * i - 2])
+			fail("spans go backwards");
+		if (o.words[i] > (i ? o.words[i - 1] + 1 : 0) || (i && o.words[i] < o.words[i - 1]))
+			fail("word numbers");
+	}
+	free(o.ids);
+	free(o.offs);
+	free(o.words);
+}
+
 /* Check the invariants of one tokenizer over text */
 static void
 check_text(const TokWordPiece *wp, const char *text, size_t len)
@@ -109,6 +143,7 @@ check_text(const TokWordPiece *wp, const char *text, size_t len)
 		tok_wordpiece_decode(wp, ids.ids + 1, ids.len - 1, true, &skip, &skip_len, &err) != PGI_OK ||
 		tok_utf8_validate(skip, skip_len, &err) != PGI_OK || skip_len > dec_len)
 		fail("decode");
+	check_offsets(wp, text, len, ids.ids + 1, ids.len - 1);
 	free(norm);
 	free(dec);
 	free(skip);
