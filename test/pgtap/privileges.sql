@@ -190,6 +190,9 @@ INSERT INTO walk (what, objs, call, plain, admin, super) VALUES
  $$SELECT pg_infer.embed_trigger()$$, '39P01', '39P01', '39P01'),
 ('pg_infer.blas_info', ARRAY['function pg_infer.blas_info()'],
  $$SELECT * FROM pg_infer.blas_info()$$, 'ok', 'ok', 'ok'),
+('pg_infer.cluster_models (every node''s models, read as the caller; here the local node only)',
+ ARRAY['function pg_infer.cluster_models()'],
+ $$SELECT count(*) FROM pg_infer.cluster_models()$$, 'ok', 'ok', 'ok'),
 ('pg_infer._fit_head (runs the query as the caller, stores nothing)', ARRAY['function pg_infer._fit_head(text,text,jsonb)'],
  $$SELECT dims FROM pg_infer._fit_head('pgi_priv_bert', 'SELECT body, label FROM pgi_priv_train', '{}')$$,
  'ok', 'ok', 'ok'),
@@ -263,7 +266,10 @@ INSERT INTO walk (what, objs, call, plain, admin, super) VALUES
 ('pg_infer._model_evict', ARRAY['function pg_infer._model_evict(text)'],
  $$SELECT pg_infer._model_evict(repeat('0', 64))$$, '42501', '42501', 'ok'),
 ('pg_infer._source_exists', ARRAY['function pg_infer._source_exists(text)'],
- $$SELECT pg_infer._source_exists('tiny.gguf')$$, '42501', '42501', 'ok');
+ $$SELECT pg_infer._source_exists('tiny.gguf')$$, '42501', '42501', 'ok'),
+('pg_infer._on_workers (runs on the Citus workers as the caller; here nothing)',
+ ARRAY['function pg_infer._on_workers(text)'],
+ $$SELECT count(*) FROM pg_infer._on_workers('SELECT 1')$$, '42501', '42501', 'ok');
 
 -- settings (set to their current value: the check is on the right to set)
 INSERT INTO walk (what, objs, call, plain, admin, super) VALUES

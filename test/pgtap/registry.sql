@@ -8,7 +8,7 @@
 -- 4) and from the config.json that prepare_models.sh writes; file hashes
 -- are compared with PostgreSQL's own sha256() of the file's bytes.  The
 -- bundled models CREATE EXTENSION registers when their files are in the
--- directory (use-lite, stories) are left out of the counts.
+-- directory (use-lite, stories, scenes) are left out of the counts.
 \set QUIET 1
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
@@ -48,7 +48,7 @@ SELECT lives_ok($$SELECT load_model('inside', 'inside_link.gguf')$$, 'a symlink 
 SELECT lives_ok($$SELECT load_model('sub', 'sub/tiny_copy.gguf')$$, 'subdirectories are fine');
 SELECT lives_ok(format($$SELECT load_model('abs', %L)$$, (SELECT d || '/tiny.gguf' FROM pgi_dir)),
 	'an absolute path inside the directory is fine');
-SELECT is((SELECT count(*) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories')), 5::bigint, 'five models registered');
+SELECT is((SELECT count(*) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories', 'scenes')), 5::bigint, 'five models registered');
 
 ------------------------------------------------------------------------
 -- refused sources: nothing is registered
@@ -72,7 +72,7 @@ SELECT throws_ok($$SELECT load_model('x', 'hf_badvocab')$$, 'XX001',
 SELECT throws_ok($$SELECT load_model('x', '')$$, '22023', 'model source must not be empty', 'an empty source');
 SELECT throws_ok($$SELECT load_model('bad name!', 'tiny.gguf')$$, '22023', 'invalid model name "bad name!"', 'an invalid name');
 SELECT throws_ok($$SELECT load_model('x', 'tiny.gguf', '[1]')$$, '22023', 'model options must be a JSON object', 'options must be an object');
-SELECT is((SELECT count(*) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories')), 5::bigint, 'nothing registered by the failures');
+SELECT is((SELECT count(*) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories', 'scenes')), 5::bigint, 'nothing registered by the failures');
 SELECT throws_ok($$SET LOCAL pg_infer.model_dir = ''; SELECT load_model('x', 'tiny.gguf')$$, '55000',
 	'pg_infer.model_dir is not set', 'no model directory, no models');
 
@@ -94,7 +94,7 @@ SELECT throws_ok($$SELECT drop_model('abs')$$, '42704', 'model "abs" does not ex
 ------------------------------------------------------------------------
 CREATE ROLE pgi_tap_user NOLOGIN;
 SET LOCAL ROLE pgi_tap_user;
-SELECT is((SELECT count(*) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories')), 4::bigint, 'anyone can see the models');
+SELECT is((SELECT count(*) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories', 'scenes')), 4::bigint, 'anyone can see the models');
 SELECT is((SELECT source FROM pg_infer.models WHERE name = 'sub'), 'sub/tiny_copy.gguf',
 	'... with sources relative to the model directory, not server paths');
 SELECT is((SELECT count(*) FROM pg_infer.models WHERE source LIKE '/%'), 0::bigint, '... for every model');

@@ -52,13 +52,13 @@ my $before = $node->safe_psql('a', q{SELECT embed('enc', 'preloaded at start')::
 my $before_gg = $node->safe_psql('b', q{SELECT embed('gg', 'preloaded at start')::text});
 $node->safe_psql('a', q{SELECT unload_model('enc'); SELECT unload_model('tok')});
 $node->safe_psql('b', q{SELECT unload_model('gg')});
-is($node->safe_psql('a', q{SELECT string_agg(name || '=' || loaded, ',' ORDER BY name) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories')}),
+is($node->safe_psql('a', q{SELECT string_agg(name || '=' || loaded, ',' ORDER BY name) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories', 'scenes')}),
 	'enc=false,tok=false', 'prepared files deleted before the restart');
 
 # restart without the setting: nothing is preloaded
 $node->restart;
 sleep 2;
-is($node->safe_psql('a', q{SELECT bool_or(loaded)::text FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories')}), 'false',
+is($node->safe_psql('a', q{SELECT bool_or(loaded)::text FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories', 'scenes')}), 'false',
 	'without pg_infer.preload_models nothing is loaded');
 
 # with it
@@ -81,9 +81,9 @@ like($log, qr/preloaded model "gg" of database "b"/, '... in every database that
 unlike($log, qr/nosuch/, 'a name registered nowhere is skipped quietly');
 unlike($log, qr/ERROR|FATAL|PANIC/, 'no errors in the log');
 
-is($node->safe_psql('a', q{SELECT string_agg(name || '=' || loaded, ',' ORDER BY name) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories')}),
+is($node->safe_psql('a', q{SELECT string_agg(name || '=' || loaded, ',' ORDER BY name) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories', 'scenes')}),
 	'enc=true,tok=true', 'database a: both models loaded at start');
-is($node->safe_psql('b', q{SELECT string_agg(name || '=' || loaded, ',' ORDER BY name) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories')}),
+is($node->safe_psql('b', q{SELECT string_agg(name || '=' || loaded, ',' ORDER BY name) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories', 'scenes')}),
 	'gg=true', 'database b: its model loaded at start');
 is($node->safe_psql('a', q{SELECT embed('enc', 'preloaded at start')::text}), $before,
 	'a new backend embeds with the preloaded model: the same vector');
@@ -107,7 +107,7 @@ for (1 .. 120)
 ok($ok, 'changed files: a WARNING for that model, the others still preload');
 like($log, qr/WARNING:  pg_infer.preload_models: could not preload model "enc" of database "a": the files of model "enc" changed since it was registered/,
 	'... the WARNING says why');
-is($node->safe_psql('a', q{SELECT string_agg(name || '=' || loaded, ',' ORDER BY name) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories')}),
+is($node->safe_psql('a', q{SELECT string_agg(name || '=' || loaded, ',' ORDER BY name) FROM pg_infer.models WHERE name NOT IN ('use-lite', 'stories', 'scenes')}),
 	'enc=false,tok=true', '... and pg_infer.models shows which');
 
 # a hot standby preloads too, into prepared files of its own (not replicated)
