@@ -5,7 +5,9 @@
 # insert rows one per transaction, and right after a VACUUM; recovery then
 # replays the index's WAL.  After each restart:
 #
-#  - hnsw_check() reports no problems;
+#  - hnsw_check() reports no problems, and no unreachable element whose row
+#    is not dead (an insert cut by the crash may leave an element nothing
+#    links to yet, but its transaction never committed: its row is dead);
 #  - every committed row has exactly one heap TID in the index: with no
 #    duplicate values, count(*) <= heap_tids <= count(*) + 2, since each of
 #    the two sessions may leave one uncommitted row whose index entry was
@@ -13,8 +15,15 @@
 #  - every committed row is found: the table stays under 1000 rows, so with
 #    hnsw.ef_search = 1000 a scan explores every element reachable from the
 #    entry point, and one index scan must return count(*) distinct rows;
+#  - every committed row is its own nearest neighbour through the index
+#    (one exact-match k-NN query per row);
 #  - for random queries the 5 nearest rows through the index equal an exact
 #    scan.
+#
+# Then all-zero pages at the end of the index, as a crash leaves them when
+# it comes between a relation extension and the new page's first WAL
+# record: hnsw_check does not count them as problems, VACUUM and inserts
+# (which then add pages after them) work.
 #
 # Then a crash in the middle of a VACUUM of a 20,000-row table: no problems,
 # searches work, and a second VACUUM completes the job.  Last, an unlogged
@@ -72,6 +81,7 @@ sub check_after_crash
 	  split /\|/, $check;
 
 	is($problems, '{}', "$step: hnsw_check finds no problems");
+	is($unreachable, '0', "$step: no committed row's element is unreachable");
 	cmp_ok($count, '<', 1000, "$step: table is small enough for an exhaustive scan ($count rows)");
 	ok( $heap_tids >= $count && $heap_tids <= $count + $inflight,
 		"$step: index has one heap TID per committed row (heap_tids $heap_tids, rows $count, at most $inflight in flight)"
@@ -86,6 +96,15 @@ SET hnsw.ef_search = 1000;
 SELECT count(DISTINCT id) FROM (SELECT id FROM t ORDER BY v <-> '$q' LIMIT 100000) s;
 ));
 	is($found, $count, "$step: a full index scan finds every committed row");
+
+	# every row through the index, one query each (plan checked below)
+	my $missed = $node->safe_psql(
+		'postgres', qq(
+SET enable_seqscan = off;
+SET hnsw.ef_search = 1000;
+SELECT count(*) FROM t WHERE id <> (SELECT s.id FROM t s ORDER BY s.v <-> t.v LIMIT 1);
+));
+	is($missed, '0', "$step: every committed row is found by an exact-match query through the index");
 
 	my ($index_sql, $exact_sql) = ('', '');
 	for my $i (1 .. 10)
@@ -111,6 +130,13 @@ like(
 	),
 	qr/Index Scan using t_v_idx/,
 	'k-NN queries use the hnsw index');
+like(
+	$node->safe_psql(
+		'postgres',
+		'SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT count(*) FROM t WHERE id <> (SELECT s.id FROM t s ORDER BY s.v <-> t.v LIMIT 1)'
+	),
+	qr/SubPlan.*\n.*Limit\n.*Index Scan using t_v_idx on t s/s,
+	'the per-row exact-match queries use the hnsw index');
 
 # 1. Crash right after the build: its pages come back from WAL
 $node->stop('immediate');
@@ -161,6 +187,40 @@ $node->start;
 check_after_crash('crash after VACUUM', 0);
 my $deleted = $node->safe_psql('postgres', "SELECT deleted FROM hnsw_check('t_v_idx')");
 cmp_ok($deleted, '>', 0, "crash after VACUUM: deleted elements survive recovery ($deleted)");
+
+# 3b. All-zero pages at the end of the index, as a crash leaves them after
+# a relation extension whose page was never WAL-logged (PageIsNew)
+my $idx_file = $node->data_dir . '/'
+  . $node->safe_psql('postgres', "SELECT pg_relation_filepath('t_v_idx')");
+my $blocks_before = $node->safe_psql('postgres', "SELECT pg_relation_size('t_v_idx') / 8192");
+my $check_before = $node->safe_psql('postgres',
+	"SELECT elements, deleted, heap_tids, max_level FROM hnsw_check('t_v_idx')");
+$node->stop('immediate');
+open(my $fh, '>>', $idx_file) or die "could not open $idx_file: $!";
+binmode $fh;
+print $fh "\0" x (8192 * 3);
+close $fh;
+$node->start;
+is($node->safe_psql('postgres', "SELECT pg_relation_size('t_v_idx') / 8192"),
+	$blocks_before + 3, 'three all-zero pages at the end of the index');
+is($node->safe_psql('postgres', "SELECT problems FROM hnsw_check('t_v_idx')"),
+	'{}', 'all-zero pages: hnsw_check finds no problems');
+is( $node->safe_psql(
+		'postgres', "SELECT elements, deleted, heap_tids, max_level FROM hnsw_check('t_v_idx')"),
+	$check_before,
+	'all-zero pages: hnsw_check counts the same elements');
+$node->safe_psql('postgres', 'VACUUM t');
+is($node->safe_psql('postgres', "SELECT problems FROM hnsw_check('t_v_idx')"),
+	'{}', 'all-zero pages: VACUUM works, no problems after it');
+# inserts fill the insert page, then add pages after the zero ones
+$node->safe_psql('postgres',
+	'INSERT INTO t (v) VALUES ' . join(',', map { "('" . random_vector() . "')" } 1 .. 300));
+cmp_ok($node->safe_psql('postgres', "SELECT pg_relation_size('t_v_idx') / 8192"),
+	'>', $blocks_before + 3, 'inserts add pages after the all-zero ones');
+check_after_crash('all-zero pages, then inserts', 0);
+$node->safe_psql('postgres', 'DELETE FROM t WHERE id % 2 = 0');
+$node->safe_psql('postgres', 'VACUUM t');
+check_after_crash('all-zero pages, then DELETE and VACUUM', 0);
 
 # 4. Crash in the middle of a VACUUM of the index (removing heap TIDs, then
 # repairing the graph: many pages, one WAL record at a time), on a larger

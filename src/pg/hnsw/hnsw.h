@@ -23,7 +23,19 @@
  *
  * WAL: after the build every change goes through GenericXLog; the build
  * writes pages without WAL and logs them all at the end (log_newpage_range)
- * when the relation needs WAL.
+ * when the relation needs WAL.  An insert writes its element, its own
+ * neighbour lists and, when it takes the entry point or a new insert page,
+ * the meta page in one record; the reverse links follow in one record each.
+ * The commit record comes later in the WAL, so a crash can cut an insert's
+ * records short only while its transaction is uncommitted: the element it
+ * leaves, perhaps with nothing linking to it yet, belongs to a dead row,
+ * which VACUUM removes.  (Pruning can also take the last link to a
+ * committed row's element; VACUUM links such elements again.)
+ *
+ * All-zero pages: a crash between extending the relation and the first
+ * record for the new page leaves it all zeros (PageIsNew), as in any
+ * PostgreSQL relation.  Nothing links to such a page; every reader that
+ * walks all pages (VACUUM, hnsw_check) skips it, and inserts never reuse it.
  *
  * Locking: an insert holds the page-level heavyweight lock HNSW_UPDATE_LOCK
  * in ShareLock mode; one that must move the entry point (a new top level)
@@ -227,7 +239,7 @@ typedef struct HnswSearchElement
 typedef struct HnswEdit
 {
 	GenericXLogState *state;	/* NULL while building */
-	Buffer		bufs[2];
+	Buffer		bufs[3];		/* element page, neighbour page, meta page */
 	int			nbufs;
 } HnswEdit;
 
@@ -276,9 +288,11 @@ extern int	HnswLoadNeighbors(Relation index, ItemPointer ntid, int m, int lc,
 							  uint64 *out);
 
 /* hnswinsert.c */
-extern void HnswAddReverseLink(Relation index, HnswSearchState *st, const HnswSupport *sup,
+extern bool HnswAddReverseLink(Relation index, HnswSearchState *st, const HnswSupport *sup,
 							   HnswSearchElement *n, uint64 newid, float newdist,
 							   Vector *newvec, int lc, int m, bool building);
+extern bool HnswForceLink(Relation index, HnswSearchState *st, const HnswSupport *sup,
+						  HnswSearchElement *n, HnswSearchElement *x, int m, bool building);
 extern void HnswInsertTupleOnDisk(Relation index, const HnswSupport *sup, Vector *vec,
 								  ItemPointer heaptid, bool building);
 

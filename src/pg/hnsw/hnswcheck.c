@@ -12,7 +12,15 @@
  *	- every neighbour slot of layer lc points at an element whose level is
  *	  at least lc, not at itself, and not twice in one layer;
  * and counts the live elements not reachable from the entry point on
- * layer 0 (a sound graph has few or none).
+ * layer 0 whose rows are not dead (unreachable): an index scan would miss
+ * those rows.  An element whose heap tuples are all dead to every
+ * transaction is not counted: a row of an insert that a crash cut short
+ * (its transaction never committed) can be left with nothing linking to
+ * it, and VACUUM removes it.  VACUUM also links any live element left
+ * unreachable, so after a VACUUM the count is 0.
+ *
+ * All-zero pages (PageIsNew: the relation was extended, then a crash came
+ * before the page's first WAL record) are unused, not a problem.
  *
  * src/pg/hnsw/hnswcheck.c
  *
@@ -21,6 +29,9 @@
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/index.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -31,6 +42,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "pg/hnsw/hnsw.h"
@@ -102,13 +114,58 @@ ReadNeighborTuple(Relation index, ItemPointer tid)
 	return copy;
 }
 
+/*
+ * Could some transaction still see a row of the element id (one of its
+ * heap TIDs)?  False when every one is dead to all (aborted, or deleted
+ * and removable).
+ */
+static bool
+AnyRowNotDead(Relation index, Relation heap, uint64 id)
+{
+	SnapshotData nonvacuumable;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(heap);
+	ItemPointerData tids[HNSW_HEAPTIDS];
+	Buffer		buf = ReadBuffer(index, HnswIdBlock(id));
+	Page		page;
+
+	/* the heap TIDs, as they are now */
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	for (int i = 0; i < HNSW_HEAPTIDS; i++)
+		ItemPointerSetInvalid(&tids[i]);
+	if (HnswIdOffset(id) <= PageGetMaxOffsetNumber(page) &&
+		ItemIdIsNormal(PageGetItemId(page, HnswIdOffset(id))))
+	{
+		HnswElementTuple etup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswIdOffset(id)));
+
+		if (etup->type == HNSW_ELEMENT_TUPLE_TYPE)
+			memcpy(tids, etup->heaptids, sizeof(tids));
+	}
+	UnlockReleaseBuffer(buf);
+
+	InitNonVacuumableSnapshot(nonvacuumable, GlobalVisTestFor(heap));
+	for (int i = 0; i < HNSW_HEAPTIDS && ItemPointerIsValid(&tids[i]); i++)
+	{
+		ItemPointerData tid = tids[i];
+		bool		all_dead = false;
+
+		if (ItemPointerGetBlockNumber(&tid) >= nblocks)
+			continue;
+		if (table_index_fetch_tuple_check(heap, &tid, &nonvacuumable, &all_dead))
+			return true;
+	}
+	return false;
+}
+
 PG_FUNCTION_INFO_V1(hnsw_check);
 /* hnsw_check(regclass) -> (elements, deleted, heap_tids, max_level, unreachable, problems) */
 Datum
 hnsw_check(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
-	Relation	index = relation_open(relid, AccessShareLock);
+	Oid			heapid = IndexGetRelation(relid, true);
+	Relation	heap = OidIsValid(heapid) ? table_open(heapid, AccessShareLock) : NULL;
+	Relation	index = relation_open(relid, AccessShareLock);	/* heap first, as amcheck */
 	CheckState	cs = {NIL, 0};
 	HnswMetaPageData meta;
 	HASHCTL		ctl;
@@ -126,8 +183,9 @@ hnsw_check(PG_FUNCTION_ARGS)
 	Datum		values[6];
 	bool		nulls[6] = {false, false, false, false, false, false};
 
-	if (index->rd_rel->relkind != RELKIND_INDEX ||
-		index->rd_rel->relam != get_index_am_oid("hnsw", false))
+	if (heap == NULL || index->rd_rel->relkind != RELKIND_INDEX ||
+		index->rd_rel->relam != get_index_am_oid("hnsw", false) ||
+		index->rd_index->indrelid != heapid)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not an hnsw index", RelationGetRelationName(index))));
@@ -149,6 +207,12 @@ hnsw_check(PG_FUNCTION_ARGS)
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
+		if (PageIsNew(page))
+		{
+			/* all zeros: an extension cut short by a crash, never linked */
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
 		if (HnswPageGetOpaque(page)->page_id != HNSW_PAGE_ID)
 			Problem(&cs, "block %u is not an hnsw page", blk);
 		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
@@ -283,13 +347,15 @@ hnsw_check(PG_FUNCTION_ARGS)
 			pfree(nb);
 			CHECK_FOR_INTERRUPTS();
 		}
+		/* rows some transaction may still see, which a scan would miss */
 		hash_seq_init(&seq, elems);
 		while ((ce = hash_seq_search(&seq)) != NULL)
-			if (!ce->reached && !ce->deleted)
+			if (!ce->reached && !ce->deleted && AnyRowNotDead(index, heap, ce->id))
 				unreachable++;
 	}
 
 	relation_close(index, AccessShareLock);
+	table_close(heap, AccessShareLock);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");

@@ -8,14 +8,27 @@
  *    pick its neighbours with the selection heuristic.
  * 2. A value equal to an element already in the graph only adds its heap
  *    TID to that element (up to HNSW_HEAPTIDS).
- * 3. Otherwise write the element and its neighbour tuple (one page if they
- *    fit), then add the reverse links: a neighbour with a free slot takes
- *    the new element; a full one re-runs the heuristic over its neighbours
- *    plus the new element and drops the one it rejects.  The change is
- *    re-checked under the page's exclusive lock, since another backend may
- *    have changed the list meanwhile; a lost race only skips one link.
- * 4. A new top level moves the entry point (under HNSW_UPDATE_LOCK in
- *    ExclusiveLock mode).
+ * 3. Otherwise write the element and its neighbour tuple, with its own
+ *    neighbour lists filled in (one page if they fit), in one WAL record
+ *    that also updates the meta page when the element takes the entry
+ *    point (a new top level, under HNSW_UPDATE_LOCK in ExclusiveLock mode)
+ *    or a new insert page.  So after a crash an element always has its
+ *    out-links, and the entry point is always the element of the top level.
+ * 4. Add the reverse links, one record each: a neighbour with a free slot
+ *    takes the new element; a full one re-runs the heuristic over its
+ *    neighbours plus the new element and drops the one it rejects.  The
+ *    change is re-checked under the page's exclusive lock, since another
+ *    backend may have changed the list meanwhile; a lost race only skips
+ *    one link.
+ * 5. If no neighbour took the new element on layer 0 (the heuristic
+ *    rejected it everywhere, as it can an outlier), nothing would link to
+ *    it and no search could find it: its nearest neighbour takes it anyway
+ *    (HnswForceLink).  Later inserts can still prune an element's last
+ *    in-link; VACUUM reconnects such elements (hnswvacuum.c).
+ *
+ * The commit record of the inserting transaction follows all these records
+ * in the WAL, so recovery replays either a committed insert completely or
+ * a prefix of an uncommitted one (a dead row that VACUUM removes).
  *
  * src/pg/hnsw/hnswinsert.c
  *
@@ -64,10 +77,17 @@ PairDist(uint64 a, uint64 b, void *varg)
 	return (float) HnswDistance(arg->sup, va, vb);
 }
 
-/* Place an element tuple and its neighbour tuple; returns their TIDs */
+/*
+ * Place an element tuple and its neighbour tuple, the neighbour lists of
+ * layers 0..top filled from layerResults; returns their TIDs.  In the same
+ * record, make the element the entry point when newEntry, and move the
+ * meta page's insert page forward when the element went to a new page.
+ * Lock order: the insert page, a new page after it, then the meta page.
+ */
 static void
 WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
-			 ItemPointer heaptid, ItemPointer etid, ItemPointer ntid, bool building)
+			 ItemPointer heaptid, int top, KnnItem **layerResults, int *layerCounts,
+			 bool newEntry, ItemPointer etid, ItemPointer ntid, bool building)
 {
 	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(vec->dim);
 	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(level, meta->m);
@@ -75,13 +95,15 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 	HnswNeighborTuple ntup = palloc0(nsize);
 	BlockNumber blk = meta->insertPage;
 	Buffer		buf,
-				nbuf = InvalidBuffer;
+				nbuf = InvalidBuffer,
+				metabuf = InvalidBuffer;
 	Page		page,
 				npage = NULL;
 	HnswEdit	ed;
 	OffsetNumber eoff,
 				noff;
 	bool		samePage;
+	BlockNumber lastPage;
 
 	etup->type = HNSW_ELEMENT_TUPLE_TYPE;
 	etup->level = level;
@@ -93,6 +115,11 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 	ntup->count = HnswNeighborCount(meta->m, level);
 	for (int i = 0; i < ntup->count; i++)
 		ItemPointerSetInvalid(&ntup->tids[i]);
+	for (int lc = 0; lc <= top; lc++)
+		for (int i = 0; i < layerCounts[lc]; i++)
+			ItemPointerSet(&ntup->tids[HnswLayerStart(meta->m, lc) + i],
+						   HnswIdBlock(layerResults[lc][i].id),
+						   HnswIdOffset(layerResults[lc][i].id));
 
 	if (!BlockNumberIsValid(blk))
 		blk = RelationGetNumberOfBlocks(index) - 1;
@@ -105,6 +132,10 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 	}
 	else
 	{
+		/*
+		 * An all-zero page here (only when the meta page names no insert
+		 * page yet) has no free space: it is left alone and a new page taken.
+		 */
 		buf = ReadBuffer(index, blk);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		page = HnswEditRegister(&ed, buf, false);
@@ -138,11 +169,33 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 		elog(ERROR, "failed to add hnsw element tuple to \"%s\"", RelationGetRelationName(index));
 	if (PageAddItem(samePage ? page : npage, (Item) ntup, nsize, noff, false, false) != noff)
 		elog(ERROR, "failed to add hnsw neighbor tuple to \"%s\"", RelationGetRelationName(index));
+
+	/* the meta page, in the same record when it changes */
+	lastPage = samePage ? BufferGetBlockNumber(buf) : BufferGetBlockNumber(nbuf);
+	if (newEntry || lastPage != meta->insertPage)
+	{
+		HnswMetaPage mp;
+
+		metabuf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+		mp = HnswPageGetMeta(HnswEditRegister(&ed, metabuf, false));
+		if (newEntry)
+		{
+			mp->entryBlkno = BufferGetBlockNumber(buf);
+			mp->entryOffno = eoff;
+			mp->entryLevel = level;
+		}
+		/* the insert page only moves forward (concurrent inserts race here) */
+		if (!BlockNumberIsValid(mp->insertPage) || lastPage > mp->insertPage)
+			mp->insertPage = lastPage;
+	}
 	HnswEditFinish(&ed);
 
 	ItemPointerSet(etid, BufferGetBlockNumber(buf), eoff);
 	*ntid = etup->neighbortid;
-	meta->insertPage = samePage ? BufferGetBlockNumber(buf) : BufferGetBlockNumber(nbuf);
+	meta->insertPage = lastPage;
+	if (metabuf != InvalidBuffer)
+		UnlockReleaseBuffer(metabuf);
 	UnlockReleaseBuffer(buf);
 	if (nbuf != InvalidBuffer)
 		UnlockReleaseBuffer(nbuf);
@@ -196,8 +249,9 @@ AddDuplicate(Relation index, uint64 id, Vector *vec, ItemPointer heaptid, bool b
 /*
  * Make the new element newid (at distance newdist from neighbour n) a
  * neighbour of n on layer lc.  See the file header for the race rules.
+ * True if n now links to newid.
  */
-void
+bool
 HnswAddReverseLink(Relation index, HnswSearchState *st, const HnswSupport *sup,
 			   HnswSearchElement *n, uint64 newid, float newdist, Vector *newvec,
 			   int lc, int m, bool building)
@@ -258,7 +312,7 @@ HnswAddReverseLink(Relation index, HnswSearchState *st, const HnswSupport *sup,
 			for (int i = 0; i < nk; i++)
 				newKept |= kept[i].id == newid;
 			if (!newKept)
-				return;
+				return false;
 			/* the one candidate not kept is dropped */
 			for (int i = 0; i < nc && !haveDrop; i++)
 			{
@@ -273,7 +327,7 @@ HnswAddReverseLink(Relation index, HnswSearchState *st, const HnswSupport *sup,
 				}
 			}
 			if (!haveDrop)
-				return;
+				return false;
 		}
 	}
 
@@ -316,29 +370,196 @@ HnswAddReverseLink(Relation index, HnswSearchState *st, const HnswSupport *sup,
 	else
 		HnswEditAbort(&ed);
 	UnlockReleaseBuffer(buf);
+	return slot >= 0 || slot == -2;
 }
 
-/* Write the new element's own neighbour lists (layers 0..top) */
-static void
-WriteOwnNeighbors(Relation index, ItemPointer ntid, int m, int top,
-				  KnnItem **layerResults, int *layerCounts, bool building)
+/* The neighbour tuple at off on a locked page, if it has a layer-0 list */
+static HnswNeighborTuple
+NeighborTupleOnPage(Page page, OffsetNumber off, int m)
 {
-	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(ntid));
-	HnswEdit	ed;
-	Page		page;
+	ItemId		iid;
 	HnswNeighborTuple ntup;
 
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+		return NULL;
+	iid = PageGetItemId(page, off);
+	if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) < offsetof(HnswNeighborTupleData, tids))
+		return NULL;
+	ntup = (HnswNeighborTuple) PageGetItem(page, iid);
+	if (ntup->type != HNSW_NEIGHBOR_TUPLE_TYPE || HnswLayerM(m, 0) > ntup->count ||
+		ItemIdGetLength(iid) < offsetof(HnswNeighborTupleData, tids) +
+		ntup->count * sizeof(ItemPointerData))
+		return NULL;
+	return ntup;
+}
+
+/* Slot of id in the layer-0 list of ntup, or -1 */
+static int
+FindSlot(HnswNeighborTuple ntup, int lm, uint64 id)
+{
+	for (int i = 0; i < lm; i++)
+	{
+		ItemPointer t = &ntup->tids[i];
+
+		if (ItemPointerIsValid(t) &&
+			HnswTidToId(ItemPointerGetBlockNumber(t), ItemPointerGetOffsetNumber(t)) == id)
+			return i;
+	}
+	return -1;
+}
+
+/* First free slot in the layer-0 list of ntup, or -1 */
+static int
+FreeSlot(HnswNeighborTuple ntup, int lm)
+{
+	for (int i = 0; i < lm; i++)
+		if (!ItemPointerIsValid(&ntup->tids[i]))
+			return i;
+	return -1;
+}
+
+/*
+ * Of ids[0..n-1] (read by st), the one to give up: the first stale or
+ * deleted one, else the farthest from 'from' (NULL: from st's query, whose
+ * distances st has).  *live: whether the one chosen is a live element.
+ */
+static uint64
+ChooseVictim(HnswSearchState *st, const HnswSupport *sup, const Vector *from,
+			 uint64 *ids, int n, bool *live)
+{
+	uint64		victim = ids[0];
+	double		far = -1;
+	bool		first = true;
+
+	HnswSearchFetch(st, ids, n);
+	*live = true;
+	for (int i = 0; i < n; i++)
+	{
+		HnswSearchElement *e = HnswSearchGetElement(st, ids[i]);
+		double		d;
+
+		if (e == NULL || e->deleted || e->vec == NULL)
+		{
+			*live = false;
+			return ids[i];
+		}
+		d = from ? HnswDistance(sup, from, e->vec) : e->dist;
+		if (first || d > far)
+		{
+			far = d;
+			victim = ids[i];
+			first = false;
+		}
+	}
+	return victim;
+}
+
+/*
+ * Link n to x on layer 0 although the selection heuristic would not: for
+ * an element nothing else links to, which no search could reach.  A full
+ * list of n gives up a stale link first, else its farthest one, v; x then
+ * takes v into its own list (in place of its own farthest link when full:
+ * nothing depended on x's links, as nothing reached x), so v stays
+ * reachable through n -> x -> v.  Both lists change in one record; the two
+ * pages are locked in block order.  st is a search for x's value that
+ * keeps vectors (its distances are to x) and has read n.  True if n links
+ * to x afterwards.
+ */
+bool
+HnswForceLink(Relation index, HnswSearchState *st, const HnswSupport *sup,
+			  HnswSearchElement *n, HnswSearchElement *x, int m, bool building)
+{
+	int			lm = HnswLayerM(m, 0);
+	uint64	   *cur = palloc(sizeof(uint64) * lm);
+	uint64	   *xcur = palloc(sizeof(uint64) * lm);
+	int			ncur = HnswLoadNeighbors(index, &n->neighbortid, m, 0, cur);
+	uint64		victim = 0;
+	bool		haveVictim = false;
+	bool		relocate = false;
+	uint64		xdrop = 0;
+	bool		haveXdrop = false;
+	BlockNumber nblk = ItemPointerGetBlockNumber(&n->neighbortid);
+	BlockNumber xblk = ItemPointerGetBlockNumber(&x->neighbortid);
+	Buffer		nbuf,
+				xbuf;
+	HnswEdit	ed;
+	Page		npage,
+				xpage;
+	HnswNeighborTuple nt,
+				xt;
+	int			slot;
+	bool		linked;
+
+	if (nblk == HNSW_METAPAGE_BLKNO || xblk == HNSW_METAPAGE_BLKNO || n->id == x->id)
+		return false;			/* corrupt links */
+	for (int i = 0; i < ncur; i++)
+		if (cur[i] == x->id)
+			return true;
+	if (ncur >= lm)
+	{
+		victim = ChooseVictim(st, sup, n->vec, cur, ncur, &relocate);
+		haveVictim = true;
+	}
+	if (relocate)
+	{
+		int			nx = HnswLoadNeighbors(index, &x->neighbortid, m, 0, xcur);
+
+		for (int i = 0; i < nx && relocate; i++)
+			relocate = xcur[i] != victim;
+		if (relocate && nx >= lm)
+		{
+			bool		xlive;
+
+			xdrop = ChooseVictim(st, sup, NULL, xcur, nx, &xlive);
+			haveXdrop = true;
+		}
+	}
+
+	/* apply under the page locks, against the lists as they are now */
+	nbuf = ReadBuffer(index, nblk);
+	xbuf = xblk == nblk ? nbuf : ReadBuffer(index, xblk);
+	LockBuffer(nblk < xblk ? nbuf : xbuf, BUFFER_LOCK_EXCLUSIVE);
+	if (xbuf != nbuf)
+		LockBuffer(nblk < xblk ? xbuf : nbuf, BUFFER_LOCK_EXCLUSIVE);
 	HnswEditStart(&ed, index, building);
-	page = HnswEditRegister(&ed, buf, false);
-	ntup = (HnswNeighborTuple) PageGetItem(page, PageGetItemId(page, ItemPointerGetOffsetNumber(ntid)));
-	for (int lc = 0; lc <= top; lc++)
-		for (int i = 0; i < layerCounts[lc]; i++)
-			ItemPointerSet(&ntup->tids[HnswLayerStart(m, lc) + i],
-						   HnswIdBlock(layerResults[lc][i].id),
-						   HnswIdOffset(layerResults[lc][i].id));
-	HnswEditFinish(&ed);
-	UnlockReleaseBuffer(buf);
+	npage = HnswEditRegister(&ed, nbuf, false);
+	xpage = xbuf == nbuf ? npage : HnswEditRegister(&ed, xbuf, false);
+	nt = NeighborTupleOnPage(npage, ItemPointerGetOffsetNumber(&n->neighbortid), m);
+	xt = NeighborTupleOnPage(xpage, ItemPointerGetOffsetNumber(&x->neighbortid), m);
+
+	linked = nt != NULL && FindSlot(nt, lm, x->id) >= 0;
+	slot = -1;
+	if (nt != NULL && !linked)
+	{
+		slot = FreeSlot(nt, lm);
+		if (slot < 0 && haveVictim)
+			slot = FindSlot(nt, lm, victim);
+	}
+	if (slot >= 0)
+	{
+		/* x takes the link n gives up, unless it has it already */
+		if (ItemPointerIsValid(&nt->tids[slot]) && relocate && xt != NULL &&
+			FindSlot(xt, lm, victim) < 0)
+		{
+			int			xslot = FreeSlot(xt, lm);
+
+			if (xslot < 0 && haveXdrop)
+				xslot = FindSlot(xt, lm, xdrop);
+			if (xslot >= 0)
+				ItemPointerSet(&xt->tids[xslot], HnswIdBlock(victim), HnswIdOffset(victim));
+		}
+		ItemPointerSet(&nt->tids[slot], HnswIdBlock(x->id), HnswIdOffset(x->id));
+		HnswEditFinish(&ed);
+		linked = true;
+	}
+	else
+		HnswEditAbort(&ed);
+	if (xbuf != nbuf)
+		UnlockReleaseBuffer(xbuf);
+	UnlockReleaseBuffer(nbuf);
+	pfree(cur);
+	pfree(xcur);
+	return linked;
 }
 
 /* The live elements (with a value) among w[0..nw-1], in order */
@@ -377,7 +598,7 @@ HnswInsertTupleOnDisk(Relation index, const HnswSupport *sup, Vector *vec,
 	ItemPointerData etid,
 				ntid;
 	uint64		newid;
-	BlockNumber insertPage;
+	bool		linked0 = false;
 	float		selfDist = (float) HnswDistance(sup, vec, vec);
 
 	LockPage(index, HNSW_UPDATE_LOCK, lockmode);
@@ -397,7 +618,6 @@ HnswInsertTupleOnDisk(Relation index, const HnswSupport *sup, Vector *vec,
 		LockPage(index, HNSW_UPDATE_LOCK, lockmode);
 		HnswGetMetaPageInfo(index, &meta);
 	}
-	insertPage = meta.insertPage;
 
 	st = HnswSearchBegin(index, sup, vec, m, CurrentMemoryContext);
 	HnswSearchKeepVectors(st);
@@ -448,11 +668,10 @@ HnswInsertTupleOnDisk(Relation index, const HnswSupport *sup, Vector *vec,
 		}
 	}
 
-	/* write the element, with its own neighbour lists filled */
-	WriteElement(index, &meta, vec, level, heaptid, &etid, &ntid, building);
+	/* the element, its own neighbour lists and the meta page: one record */
+	WriteElement(index, &meta, vec, level, heaptid, top, layerResults, layerCounts,
+				 level > meta.entryLevel, &etid, &ntid, building);
 	newid = HnswTidToId(ItemPointerGetBlockNumber(&etid), ItemPointerGetOffsetNumber(&etid));
-	if (top >= 0 && BlockNumberIsValid(meta.entryBlkno))
-		WriteOwnNeighbors(index, &ntid, m, top, layerResults, layerCounts, building);
 
 	/* reverse links */
 	for (int lc = 0; lc <= top; lc++)
@@ -460,16 +679,24 @@ HnswInsertTupleOnDisk(Relation index, const HnswSupport *sup, Vector *vec,
 		{
 			HnswSearchElement *n = HnswSearchGetElement(st, layerResults[lc][i].id);
 
-			if (n != NULL && n->vec != NULL)
+			if (n != NULL && n->vec != NULL &&
 				HnswAddReverseLink(index, st, sup, n, newid, layerResults[lc][i].dist, vec, lc, m,
-							   building);
+								   building) && lc == 0)
+				linked0 = true;
 		}
 
-	/* the meta page changes only for a new top level or a new insert page */
-	if (level > meta.entryLevel || meta.insertPage != insertPage)
-		HnswUpdateMetaPage(index, level > meta.entryLevel,
-						   ItemPointerGetBlockNumber(&etid), ItemPointerGetOffsetNumber(&etid),
-						   level, meta.insertPage, MAIN_FORKNUM, !building);
+	/* rejected by every neighbour on layer 0: the nearest takes it anyway */
+	if (!linked0 && top >= 0 && layerCounts[0] > 0)
+	{
+		HnswSearchElement *n = HnswSearchGetElement(st, layerResults[0][0].id);
+		HnswSearchElement x;
+
+		memset(&x, 0, sizeof(x));
+		x.id = newid;
+		x.neighbortid = ntid;
+		if (n != NULL && n->vec != NULL)
+			HnswForceLink(index, st, sup, n, &x, m, building);
+	}
 	HnswSearchEnd(st);
 	UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);
 }

@@ -18,6 +18,19 @@
  * page lock, merged with links that concurrent inserts added meanwhile.
  * A deleted entry point is replaced by a live element of the highest level.
  *
+ * Pass 3 keeps every live element reachable.  Pruning can take the last
+ * link to an element (a later insert's heuristic drops it from a full list,
+ * or a repair chooses other neighbours); no search can then return it.  A
+ * walk of layer 0 from the entry point marks what is reachable, in a bitmap
+ * of (block, offset) slots, reading the pages that hold newly reached
+ * elements in block order.  Each live element
+ * left unmarked is linked from its nearest reachable neighbour, found by a
+ * search as an insert would (HnswForceLink), and the walk continues from
+ * it.  The pass also runs when VACUUM had no dead rows to remove (from
+ * amvacuumcleanup), since pruning happens on inserts alone.
+ *
+ * All-zero pages (an extension cut short by a crash) are skipped.
+ *
  * Not yet done: reusing the space of deleted elements (REINDEX reclaims
  * it meanwhile); they stay as unreachable tombstones.
  *
@@ -57,10 +70,17 @@ RemoveHeapTids(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		GenericXLogState *state;
 		Page		page;
 		bool		changed = false;
+		int64		emptiedBefore = emptied;
 
 		vacuum_delay_point();
 		buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL, info->strategy);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		if (PageIsNew(BufferGetPage(buf)))
+		{
+			/* all zeros: an extension cut short by a crash, never linked */
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
 		state = GenericXLogStart(index);
 		page = GenericXLogRegisterBuffer(state, buf, 0);
 
@@ -106,6 +126,13 @@ RemoveHeapTids(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 				knn_idset_add(deleted, HnswTidToId(blk, off));
 		}
 
+		/*
+		 * The meta page's repair flag goes into the WAL before the first
+		 * element this pass deletes: a crash or a cancel between here and
+		 * the repair leaves the flag set, and the next VACUUM repairs.
+		 */
+		if (emptied > emptiedBefore && emptiedBefore == 0)
+			HnswSetNeedsRepair(index, true);
 		if (changed)
 			GenericXLogFinish(state);
 		else
@@ -362,6 +389,11 @@ RepairGraph(IndexVacuumInfo *info, const KnnIdSet *deleted)
 		buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL, info->strategy);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
+		if (PageIsNew(page))
+		{
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
 		targets = palloc(sizeof(RepairTarget) * Max(PageGetMaxOffsetNumber(page), 1));
 		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 		{
@@ -448,6 +480,301 @@ RepairGraph(IndexVacuumInfo *info, const KnnIdSet *deleted)
 	}
 }
 
+/*
+ * Pass 3 state: bitmaps over the (block, offset) slots of the blocks that
+ * existed when the pass began; elements added since are linked by their
+ * inserts and left alone.  The blocks holding reached elements not yet
+ * expanded are listed (once each: the dirty bit) and read in block order.
+ */
+typedef struct ReachState
+{
+	Relation	index;
+	BufferAccessStrategy strategy;
+	int			m;
+	BlockNumber nblocks;
+	int			stride;			/* slots per block: the most items a page holds */
+	uint8	   *reached;		/* reachable from the entry point on layer 0 */
+	uint8	   *expanded;		/* its layer-0 neighbours marked */
+	uint8	   *dirty;			/* per block: listed in todo */
+	BlockNumber *todo;			/* dirty blocks, (nblocks) */
+	BlockNumber ntodo;
+	BlockNumber *round;			/* the ones being read, (nblocks) */
+} ReachState;
+
+#define BitIsSet(map, bit) (((map)[(bit) >> 3] & (1 << ((bit) & 7))) != 0)
+#define BitSet(map, bit) ((map)[(bit) >> 3] |= (uint8) (1 << ((bit) & 7)))
+#define BitClear(map, bit) ((map)[(bit) >> 3] &= (uint8) ~(1 << ((bit) & 7)))
+
+/* The bitmap slot of element id; false for a block or offset outside them */
+static bool
+ReachSlot(ReachState *rs, uint64 id, uint64 *bit)
+{
+	BlockNumber blk = HnswIdBlock(id);
+	OffsetNumber off = HnswIdOffset(id);
+
+	if (blk < HNSW_HEAD_BLKNO || blk >= rs->nblocks || off < FirstOffsetNumber || off > rs->stride)
+		return false;
+	*bit = (uint64) blk * rs->stride + (off - 1);
+	return true;
+}
+
+/* Mark id reached; list its block to be read */
+static void
+ReachMark(ReachState *rs, uint64 id)
+{
+	uint64		bit;
+	BlockNumber blk = HnswIdBlock(id);
+
+	if (ReachSlot(rs, id, &bit) && !BitIsSet(rs->reached, bit))
+	{
+		BitSet(rs->reached, bit);
+		if (!BitIsSet(rs->dirty, blk))
+		{
+			BitSet(rs->dirty, blk);
+			rs->todo[rs->ntodo++] = blk;
+		}
+	}
+}
+
+/* Reached?  Elements outside the bitmaps count as reached */
+static bool
+ReachIsMarked(ReachState *rs, uint64 id)
+{
+	uint64		bit;
+
+	return !ReachSlot(rs, id, &bit) || BitIsSet(rs->reached, bit);
+}
+
+/* Compare block numbers (qsort) */
+static int
+cmp_blk(const void *a, const void *b)
+{
+	BlockNumber x = *(const BlockNumber *) a,
+				y = *(const BlockNumber *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Expand the listed blocks until none is left: mark the layer-0
+ * neighbours of every reached element not expanded yet.  Each round reads
+ * the blocks listed so far in block order; blocks marked meanwhile (again)
+ * make the next round.
+ */
+static void
+ReachPropagate(ReachState *rs)
+{
+	uint64	   *nb = palloc(sizeof(uint64) * HnswLayerM(rs->m, 0));
+	ItemPointerData *ntids = palloc(sizeof(ItemPointerData) * rs->stride);
+	BlockNumber *round = rs->round;
+
+	while (rs->ntodo > 0)
+	{
+		BlockNumber nround = rs->ntodo;
+
+		memcpy(round, rs->todo, sizeof(BlockNumber) * nround);
+		rs->ntodo = 0;
+		qsort(round, nround, sizeof(BlockNumber), cmp_blk);
+		for (BlockNumber r = 0; r < nround; r++)
+		{
+			BlockNumber blk = round[r];
+			Buffer		buf;
+			Page		page;
+			int			n = 0;
+
+			/* marks from here on list the block again */
+			BitClear(rs->dirty, blk);
+			vacuum_delay_point();
+			buf = ReadBufferExtended(rs->index, MAIN_FORKNUM, blk, RBM_NORMAL, rs->strategy);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+			for (OffsetNumber off = FirstOffsetNumber;
+				 !PageIsNew(page) && off <= Min(PageGetMaxOffsetNumber(page), rs->stride); off++)
+			{
+				ItemId		iid = PageGetItemId(page, off);
+				uint64		bit = (uint64) blk * rs->stride + (off - 1);
+				HnswElementTuple etup;
+
+				if (!ItemIdIsNormal(iid) || !BitIsSet(rs->reached, bit) ||
+					BitIsSet(rs->expanded, bit))
+					continue;
+				etup = (HnswElementTuple) PageGetItem(page, iid);
+				BitSet(rs->expanded, bit);
+				if (etup->type == HNSW_ELEMENT_TUPLE_TYPE)
+					ntids[n++] = etup->neighbortid;
+			}
+			UnlockReleaseBuffer(buf);
+			for (int i = 0; i < n; i++)
+			{
+				int			k = HnswLoadNeighbors(rs->index, &ntids[i], rs->m, 0, nb);
+
+				for (int j = 0; j < k; j++)
+					ReachMark(rs, nb[j]);
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	pfree(nb);
+	pfree(ntids);
+}
+
+/*
+ * Link the unreachable element x (value vec) from its nearest reachable
+ * live neighbour, found by a search from the entry point.  True if linked.
+ */
+static bool
+Reconnect(ReachState *rs, const HnswSupport *sup, uint64 xid, ItemPointer xntid, Vector *vec)
+{
+	HnswMetaPageData meta;
+	HnswSearchState *st;
+	HnswSearchElement x;
+	KnnItem    *w;
+	int			nw = 0;
+	bool		linked = false;
+
+	HnswGetMetaPageInfo(rs->index, &meta);
+	st = HnswSearchBegin(rs->index, sup, vec, meta.m, CurrentMemoryContext);
+	HnswSearchKeepVectors(st);
+	if (HnswSearchEntry(st, &meta))
+	{
+		if (meta.entryLevel > 0)
+			HnswSearchGreedy(st, meta.entryLevel, 1);
+		nw = HnswSearchLayer(st, meta.efConstruction, 0, true, &w);
+	}
+	memset(&x, 0, sizeof(x));
+	x.id = xid;
+	x.neighbortid = *xntid;
+	for (int i = 0; i < nw && !linked; i++)
+	{
+		HnswSearchElement *n = HnswSearchGetElement(st, w[i].id);
+
+		if (n == NULL || w[i].id == xid || n->deleted || n->vec == NULL || !ReachIsMarked(rs, w[i].id))
+			continue;
+		linked = HnswForceLink(rs->index, st, sup, n, &x, meta.m, false);
+	}
+	if (!linked && BlockNumberIsValid(meta.entryBlkno))
+	{
+		/* nothing found is known to be reachable: the entry point is */
+		HnswSearchElement *n = HnswSearchGetElement(st, HnswTidToId(meta.entryBlkno,
+																	meta.entryOffno));
+
+		if (n != NULL && !n->deleted && n->vec != NULL && n->id != xid)
+			linked = HnswForceLink(rs->index, st, sup, n, &x, meta.m, false);
+	}
+	HnswSearchEnd(st);
+	return linked;
+}
+
+/* An unreachable live element, copied out of its page */
+typedef struct Unreached
+{
+	uint64		id;
+	ItemPointerData ntid;
+	Vector	   *vec;
+} Unreached;
+
+/* Pass 3: link every live element that the entry point cannot reach */
+static void
+ReconnectUnreachable(IndexVacuumInfo *info)
+{
+	Relation	index = info->index;
+	HnswMetaPageData meta;
+	HnswSupport sup;
+	ReachState	rs;
+	MemoryContext ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw reconnect",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(ctx);
+	Size		minItem;
+	Size		bits;
+	int64		reconnected = 0;
+
+	HnswGetMetaPageInfo(index, &meta);
+	if (!BlockNumberIsValid(meta.entryBlkno))
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(ctx);
+		return;
+	}
+	HnswInitSupport(index, &sup);
+
+	/* the smallest item a page holds bounds its offsets */
+	minItem = Min(HNSW_ELEMENT_TUPLE_SIZE(meta.dimensions), HNSW_NEIGHBOR_TUPLE_SIZE(0, meta.m)) +
+		sizeof(ItemIdData);
+	rs.index = index;
+	rs.strategy = info->strategy;
+	rs.m = meta.m;
+	rs.nblocks = RelationGetNumberOfBlocks(index);
+	rs.stride = (int) ((BLCKSZ - SizeOfPageHeaderData) / minItem) + 1;
+	bits = (Size) rs.nblocks * rs.stride;
+	rs.reached = palloc_extended(bits / 8 + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	rs.expanded = palloc_extended(bits / 8 + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	rs.dirty = palloc_extended(rs.nblocks / 8 + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	rs.todo = palloc_extended(sizeof(BlockNumber) * Max(rs.nblocks, 1), MCXT_ALLOC_HUGE);
+	rs.round = palloc_extended(sizeof(BlockNumber) * Max(rs.nblocks, 1), MCXT_ALLOC_HUGE);
+	rs.ntodo = 0;
+
+	ReachMark(&rs, HnswTidToId(meta.entryBlkno, meta.entryOffno));
+	ReachPropagate(&rs);
+
+	/* the live elements left unmarked, one page at a time */
+	for (BlockNumber blk = HNSW_HEAD_BLKNO; blk < rs.nblocks; blk++)
+	{
+		Buffer		buf;
+		Page		page;
+		Unreached  *u;
+		int			nu = 0;
+
+		vacuum_delay_point();
+		buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL, info->strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		u = palloc(sizeof(Unreached) * Max(PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page), 1));
+		for (OffsetNumber off = FirstOffsetNumber;
+			 !PageIsNew(page) && off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			ItemId		iid = PageGetItemId(page, off);
+			HnswElementTuple etup;
+			uint64		id = HnswTidToId(blk, off);
+
+			if (!ItemIdIsNormal(iid) || ReachIsMarked(&rs, id))
+				continue;
+			etup = (HnswElementTuple) PageGetItem(page, iid);
+			if (etup->type != HNSW_ELEMENT_TUPLE_TYPE || etup->deleted ||
+				!ItemPointerIsValid(&etup->heaptids[0]) || etup->vec.dim != (int) meta.dimensions)
+				continue;
+			u[nu].id = id;
+			u[nu].ntid = etup->neighbortid;
+			u[nu].vec = palloc(VARSIZE(&etup->vec));
+			memcpy(u[nu].vec, &etup->vec, VARSIZE(&etup->vec));
+			nu++;
+		}
+		UnlockReleaseBuffer(buf);
+
+		for (int i = 0; i < nu; i++)
+		{
+			/* an earlier one may have made it reachable through its links */
+			if (ReachIsMarked(&rs, u[i].id))
+				continue;
+			if (Reconnect(&rs, &sup, u[i].id, &u[i].ntid, u[i].vec))
+			{
+				reconnected++;
+				ReachMark(&rs, u[i].id);
+				ReachPropagate(&rs);
+			}
+		}
+		for (int i = 0; i < nu; i++)
+			pfree(u[i].vec);
+		pfree(u);
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (reconnected > 0)
+		ereport(DEBUG1,
+				(errmsg_internal("hnsw index \"%s\": linked " INT64_FORMAT " unreachable elements",
+								 RelationGetRelationName(index), reconnected)));
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
+}
+
 /* ambulkdelete: remove dead heap TIDs, then repair the graph around them */
 IndexBulkDeleteResult *
 hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
@@ -477,16 +804,25 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		}
 	}
 	knn_idset_free(&deleted);
+	ReconnectUnreachable(info);
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
 	return stats;
 }
 
-/* amvacuumcleanup: report the index size */
+/*
+ * amvacuumcleanup: report the index size.  A VACUUM that called no bulk
+ * delete (nothing dead) still reconnects unreachable elements.
+ */
 IndexBulkDeleteResult *
 hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 {
-	if (info->analyze_only || stats == NULL)
+	if (info->analyze_only)
 		return stats;
+	if (stats == NULL)
+	{
+		ReconnectUnreachable(info);
+		return NULL;
+	}
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
 	return stats;
 }
