@@ -439,6 +439,28 @@ set_word(TokWordPieceIds *out, size_t from, uint32_t word)
 		out->words[i] = word;
 }
 
+/* clean_text and handle_chinese_chars of one code point: 0 to 3 into out */
+static int
+clean_one(const TokWordPiece *wp, uint32_t cp, uint32_t out[3])
+{
+	if (wp->clean_text)
+	{
+		if (cp == 0 || cp == 0xFFFD || tok_unicode_bert_is_control(cp))
+			return 0;
+		if (tok_unicode_is_whitespace(cp))
+			cp = ' ';
+	}
+	if (wp->chinese && tok_unicode_is_cjk(cp))
+	{
+		out[0] = ' ';
+		out[1] = cp;
+		out[2] = ' ';
+		return 3;
+	}
+	out[0] = cp;
+	return 1;
+}
+
 /* clean_text and handle_chinese_chars: in[0..n) into out */
 static bool
 clean_and_space(const TokWordPiece *wp, const uint32_t *in, size_t n, CpBuf *out)
@@ -447,25 +469,7 @@ clean_and_space(const TokWordPiece *wp, const uint32_t *in, size_t n, CpBuf *out
 	if (!cp_reserve(out, wp->chinese ? 3 * n : n))
 		return false;
 	for (size_t i = 0; i < n; i++)
-	{
-		uint32_t	cp = in[i];
-
-		if (wp->clean_text)
-		{
-			if (cp == 0 || cp == 0xFFFD || tok_unicode_bert_is_control(cp))
-				continue;
-			if (tok_unicode_is_whitespace(cp))
-				cp = ' ';
-		}
-		if (wp->chinese && tok_unicode_is_cjk(cp))
-		{
-			out->p[out->n++] = ' ';
-			out->p[out->n++] = cp;
-			out->p[out->n++] = ' ';
-		}
-		else
-			out->p[out->n++] = cp;
-	}
+		out->n += (size_t) clean_one(wp, in[i], out->p + out->n);
 	return true;
 }
 
@@ -623,25 +627,9 @@ track_sources(const TokWordPiece *wp, const uint32_t *in, size_t n, EncodeState 
 		uint32_t	one[3];
 		uint32_t	dec[64];
 		int64_t		m = 0;
-		size_t		k = 0;
-		uint32_t	cp = in[i];
+		int			k = clean_one(wp, in[i], one);
 
-		if (wp->clean_text)
-		{
-			if (cp == 0 || cp == 0xFFFD || tok_unicode_bert_is_control(cp))
-				continue;
-			if (tok_unicode_is_whitespace(cp))
-				cp = ' ';
-		}
-		if (wp->chinese && tok_unicode_is_cjk(cp))
-		{
-			one[k++] = ' ';
-			one[k++] = cp;
-			one[k++] = ' ';
-		}
-		else
-			one[k++] = cp;
-		for (size_t j = 0; j < k; j++)
+		for (int j = 0; j < k; j++)
 		{
 			if (wp->strip_accents && one[j] >= 0xC0 && !tok_unicode_bert_nfd_keep(one[j]))
 			{
