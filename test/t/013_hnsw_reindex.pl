@@ -88,7 +88,7 @@ $node->safe_psql('postgres', 'DELETE FROM t WHERE id % 8 = 0');
 $node->safe_psql('postgres', 'VACUUM t');
 my $count = $node->safe_psql('postgres', 'SELECT count(*) FROM t');
 my $c = check('t_v_idx');
-is($c->{deleted}, 100, 'VACUUM leaves 100 deleted elements');
+is("$c->{elements}|$c->{deleted}", "$count|0", 'VACUUM frees the 100 deleted elements');
 $before = knn(0);
 is($before, knn(1), 'after VACUUM: index results equal an exact scan');
 

@@ -20,6 +20,9 @@
  * (level + 2) * m index TIDs: 2m for layer 0, then m for each layer 1..level;
  * unused slots are invalid TIDs.  Neighbour tuples never change size, so
  * they are updated in place.  The two tuples share a page when they fit.
+ * VACUUM frees deleted elements' tuples, leaving unused line pointers (no
+ * other item moves) and the page's free space in the free space map;
+ * inserts put both tuples of a new element on such a page first.
  *
  * WAL: after the build every change goes through GenericXLog; the build
  * writes pages without WAL and logs them all at the end (log_newpage_range)

@@ -37,6 +37,7 @@
 #include "postgres.h"
 
 #include "storage/bufmgr.h"
+#include "storage/freespace.h"
 #include "storage/lmgr.h"
 #include "utils/float.h"
 #include "utils/memutils.h"
@@ -75,6 +76,52 @@ PairDist(uint64 a, uint64 b, void *varg)
 	if (va == NULL || vb == NULL)
 		return get_float4_infinity();
 	return (float) HnswDistance(arg->sup, va, vb);
+}
+
+/*
+ * The offset a new item on page can take at or after from: the first
+ * unused line pointer (VACUUM leaves them, hnswvacuum.c), or the end.
+ */
+static OffsetNumber
+FreeOffset(Page page, OffsetNumber from)
+{
+	OffsetNumber max = PageGetMaxOffsetNumber(page);
+
+	for (OffsetNumber off = from; off <= max; off++)
+		if (!ItemIdIsUsed(PageGetItemId(page, off)))
+			return off;
+	return Max(from, OffsetNumberNext(max));
+}
+
+/*
+ * A page the free space map says has room for both tuples (space VACUUM
+ * freed), locked exclusively, or InvalidBuffer.  The map can be stale: a
+ * page found too full is recorded with its real free space and the map
+ * asked again, a few times at most.
+ */
+static Buffer
+FreeSpacePage(Relation index, Size need)
+{
+	BlockNumber blk = GetPageWithFreeSpace(index, need);
+
+	for (int tries = 0; tries < 4 && BlockNumberIsValid(blk); tries++)
+	{
+		Buffer		buf;
+		Page		page;
+		Size		avail;
+
+		if (blk == HNSW_METAPAGE_BLKNO || blk >= RelationGetNumberOfBlocks(index))
+			return InvalidBuffer;
+		buf = ReadBuffer(index, blk);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		avail = PageIsNew(page) ? 0 : PageGetFreeSpace(page);
+		if (avail >= need)
+			return buf;
+		UnlockReleaseBuffer(buf);
+		blk = RecordAndGetPageWithFreeSpace(index, blk, avail, need);
+	}
+	return InvalidBuffer;
 }
 
 /*
@@ -124,7 +171,11 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 	if (!BlockNumberIsValid(blk))
 		blk = RelationGetNumberOfBlocks(index) - 1;
 	HnswEditStart(&ed, index, building);
-	if (blk == HNSW_METAPAGE_BLKNO)
+	/* both on one page, in space VACUUM freed (never while building) */
+	if (!building &&
+		(buf = FreeSpacePage(index, esize + nsize + sizeof(ItemIdData))) != InvalidBuffer)
+		page = HnswEditRegister(&ed, buf, false);
+	else if (blk == HNSW_METAPAGE_BLKNO)
 	{
 		buf = HnswNewBuffer(index, MAIN_FORKNUM);
 		page = HnswEditRegister(&ed, buf, true);
@@ -162,17 +213,19 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 		HnswInitPage(nbuf, npage);
 	}
 
-	eoff = OffsetNumberNext(PageGetMaxOffsetNumber(page));
-	noff = samePage ? OffsetNumberNext(eoff) : FirstOffsetNumber;
+	/* unused line pointers first (overwrite: never shift other items) */
+	eoff = FreeOffset(page, FirstOffsetNumber);
+	noff = samePage ? FreeOffset(page, OffsetNumberNext(eoff)) : FirstOffsetNumber;
 	ItemPointerSet(&etup->neighbortid, samePage ? BufferGetBlockNumber(buf) : BufferGetBlockNumber(nbuf), noff);
-	if (PageAddItem(page, (Item) etup, esize, eoff, false, false) != eoff)
+	if (PageAddItem(page, (Item) etup, esize, eoff, true, false) != eoff)
 		elog(ERROR, "failed to add hnsw element tuple to \"%s\"", RelationGetRelationName(index));
-	if (PageAddItem(samePage ? page : npage, (Item) ntup, nsize, noff, false, false) != noff)
+	if (PageAddItem(samePage ? page : npage, (Item) ntup, nsize, noff, true, false) != noff)
 		elog(ERROR, "failed to add hnsw neighbor tuple to \"%s\"", RelationGetRelationName(index));
 
 	/* the meta page, in the same record when it changes */
 	lastPage = samePage ? BufferGetBlockNumber(buf) : BufferGetBlockNumber(nbuf);
-	if (newEntry || lastPage != meta->insertPage)
+	if (newEntry || (BlockNumberIsValid(meta->insertPage) ? lastPage > meta->insertPage
+					 : true))
 	{
 		HnswMetaPage mp;
 
@@ -193,7 +246,8 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 
 	ItemPointerSet(etid, BufferGetBlockNumber(buf), eoff);
 	*ntid = etup->neighbortid;
-	meta->insertPage = lastPage;
+	if (!BlockNumberIsValid(meta->insertPage) || lastPage > meta->insertPage)
+		meta->insertPage = lastPage;
 	if (metabuf != InvalidBuffer)
 		UnlockReleaseBuffer(metabuf);
 	UnlockReleaseBuffer(buf);

@@ -29,10 +29,17 @@
  * it.  The pass also runs when VACUUM had no dead rows to remove (from
  * amvacuumcleanup), since pruning happens on inserts alone.
  *
- * All-zero pages (an extension cut short by a crash) are skipped.
+ * Pass 4 frees the space of the deleted elements, which after the repair
+ * nothing live links to.  It first waits out the inserts in flight (they
+ * hold HNSW_UPDATE_LOCK in share mode and may have chosen a deleted
+ * element as a neighbour before pass 1 marked it), then removes each
+ * deleted element's tuple and its neighbour tuple, leaving unused line
+ * pointers so that no other TID moves, and records every page's free
+ * space in the free space map, where inserts look first (hnswinsert.c).
+ * A TID some reader still holds may now name an unused slot or a new
+ * tuple; every reader checks the item and its type (as for any stale TID).
  *
- * Not yet done: reusing the space of deleted elements (REINDEX reclaims
- * it meanwhile); they stay as unreachable tombstones.
+ * All-zero pages (an extension cut short by a crash) are skipped.
  *
  * src/pg/hnsw/hnswvacuum.c
  *
@@ -46,6 +53,7 @@
 #include "utils/float.h"
 #include "utils/memutils.h"
 #include "storage/bufmgr.h"
+#include "storage/freespace.h"
 #include "utils/rel.h"
 
 #include "pg/hnsw/hnsw.h"
@@ -54,10 +62,32 @@
  * Pass 1: remove dead heap TIDs; collect every deleted element in deleted.
  * Returns how many elements this pass emptied.
  */
+/* Blocks holding deleted elements, in block order */
+typedef struct BlockList
+{
+	BlockNumber *blk;
+	int			n;
+	int			cap;
+} BlockList;
+
+static void
+BlockListAdd(BlockList *l, BlockNumber blk)
+{
+	if (l->n > 0 && l->blk[l->n - 1] == blk)
+		return;
+	if (l->n == l->cap)
+	{
+		l->cap = Max(64, 2 * l->cap);
+		l->blk = l->blk ? repalloc_huge(l->blk, sizeof(BlockNumber) * l->cap)
+			: palloc_extended(sizeof(BlockNumber) * l->cap, MCXT_ALLOC_HUGE);
+	}
+	l->blk[l->n++] = blk;
+}
+
 static int64
 RemoveHeapTids(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			   IndexBulkDeleteCallback callback, void *callback_state,
-			   KnnIdSet *deleted)
+			   KnnIdSet *deleted, BlockList *blocks)
 {
 	Relation	index = info->index;
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
@@ -123,7 +153,10 @@ RemoveHeapTids(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 				changed = true;
 			}
 			if (etup->deleted || n == 0)
+			{
 				knn_idset_add(deleted, HnswTidToId(blk, off));
+				BlockListAdd(blocks, blk);
+			}
 		}
 
 		/*
@@ -775,12 +808,157 @@ ReconnectUnreachable(IndexVacuumInfo *info)
 	MemoryContextDelete(ctx);
 }
 
+/* Compare item pointers (qsort) */
+static int
+cmp_tid(const void *a, const void *b)
+{
+	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
+}
+
+/*
+ * Remove the items offs[0..n-1] (ascending) from page blk: each line pointer
+ * becomes unused (the last ones go), the space is compacted.  tupleType is
+ * the type the item must still have, checked under the lock.  Records the
+ * page's free space.  Returns how many were removed.
+ */
+static int
+RemoveItems(IndexVacuumInfo *info, BlockNumber blk, OffsetNumber *offs, int n,
+			uint8 tupleType)
+{
+	Buffer		buf = ReadBufferExtended(info->index, MAIN_FORKNUM, blk, RBM_NORMAL, info->strategy);
+	GenericXLogState *state;
+	Page		page;
+	int			removed = 0;
+	Size		freespace;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	if (PageIsNew(BufferGetPage(buf)))
+	{
+		UnlockReleaseBuffer(buf);
+		return 0;
+	}
+	state = GenericXLogStart(info->index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	/* from the highest offset down: removing the last line pointer shortens the array */
+	for (int i = n - 1; i >= 0; i--)
+	{
+		ItemId		iid;
+
+		if (offs[i] < FirstOffsetNumber || offs[i] > PageGetMaxOffsetNumber(page))
+			continue;
+		iid = PageGetItemId(page, offs[i]);
+		if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) < 1 ||
+			*(uint8 *) PageGetItem(page, iid) != tupleType)
+			continue;
+		PageIndexTupleDeleteNoCompact(page, offs[i]);
+		removed++;
+	}
+	freespace = PageGetFreeSpace(page);
+	if (removed > 0)
+		GenericXLogFinish(state);
+	else
+		GenericXLogAbort(state);
+	UnlockReleaseBuffer(buf);
+	RecordPageWithFreeSpace(info->index, blk, freespace);
+	return removed;
+}
+
+/*
+ * Pass 4: free the element and neighbour tuples of the deleted elements
+ * on the listed blocks (see the file header).  Element tuples go first,
+ * page by page; then the neighbour tuples they named, in block order.
+ */
+static void
+ReclaimDeleted(IndexVacuumInfo *info, const KnnIdSet *deleted, const BlockList *blocks)
+{
+	Relation	index = info->index;
+	ItemPointerData *ntids = NULL;
+	int			nntids = 0,
+				capntids = 0;
+	OffsetNumber *offs = palloc(sizeof(OffsetNumber) * MaxOffsetNumber);
+	int64		freed = 0;
+
+	if (blocks->n == 0)
+		return;
+
+	/* inserts that began before pass 1 may still link to deleted elements */
+	LockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+	UnlockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+
+	for (int b = 0; b < blocks->n; b++)
+	{
+		BlockNumber blk = blocks->blk[b];
+		Buffer		buf;
+		Page		page;
+		int			n = 0;
+
+		vacuum_delay_point();
+		buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL, info->strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		for (OffsetNumber off = FirstOffsetNumber;
+			 !PageIsNew(page) && off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			ItemId		iid = PageGetItemId(page, off);
+			HnswElementTuple etup;
+
+			if (!ItemIdIsNormal(iid) || !knn_idset_contains(deleted, HnswTidToId(blk, off)))
+				continue;
+			etup = (HnswElementTuple) PageGetItem(page, iid);
+			/* still an element without heap TIDs (nothing adds TIDs to those) */
+			if (etup->type != HNSW_ELEMENT_TUPLE_TYPE || ItemPointerIsValid(&etup->heaptids[0]))
+				continue;
+			offs[n++] = off;
+			if (ItemPointerIsValid(&etup->neighbortid))
+			{
+				if (nntids == capntids)
+				{
+					capntids = Max(256, 2 * capntids);
+					ntids = ntids ? repalloc_huge(ntids, sizeof(ItemPointerData) * capntids)
+						: palloc_extended(sizeof(ItemPointerData) * capntids, MCXT_ALLOC_HUGE);
+				}
+				ntids[nntids++] = etup->neighbortid;
+			}
+		}
+		UnlockReleaseBuffer(buf);
+		/* only this backend removes items, so the offsets stay valid */
+		if (n > 0)
+			freed += RemoveItems(info, blk, offs, n, HNSW_ELEMENT_TUPLE_TYPE);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	if (nntids > 0)
+		qsort(ntids, nntids, sizeof(ItemPointerData), cmp_tid);
+	for (int i = 0; i < nntids;)
+	{
+		BlockNumber blk = ItemPointerGetBlockNumber(&ntids[i]);
+		int			n = 0;
+
+		vacuum_delay_point();
+		for (; i < nntids && ItemPointerGetBlockNumber(&ntids[i]) == blk; i++)
+			if (n == 0 || offs[n - 1] != ItemPointerGetOffsetNumber(&ntids[i]))
+				offs[n++] = ItemPointerGetOffsetNumber(&ntids[i]);
+		if (blk != HNSW_METAPAGE_BLKNO && blk < RelationGetNumberOfBlocks(index))
+			RemoveItems(info, blk, offs, n, HNSW_NEIGHBOR_TUPLE_TYPE);
+		CHECK_FOR_INTERRUPTS();
+	}
+	FreeSpaceMapVacuum(index);
+	if (freed > 0)
+		ereport(DEBUG1,
+				(errmsg_internal("hnsw index \"%s\": freed the space of " INT64_FORMAT " deleted elements",
+								 RelationGetRelationName(index), freed)));
+	if (ntids)
+		pfree(ntids);
+	pfree(offs);
+}
+
 /* ambulkdelete: remove dead heap TIDs, then repair the graph around them */
 IndexBulkDeleteResult *
 hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			   IndexBulkDeleteCallback callback, void *callback_state)
 {
 	KnnIdSet	deleted;
+	BlockList	blocks = {NULL, 0, 0};
 
 	if (stats == NULL)
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
@@ -791,7 +969,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	 * repair starts and cleared when it is done, remembers that.  Old,
 	 * already repaired tombstones need nothing.
 	 */
-	if (RemoveHeapTids(info, stats, callback, callback_state, &deleted) > 0)
+	if (RemoveHeapTids(info, stats, callback, callback_state, &deleted, &blocks) > 0)
 		HnswSetNeedsRepair(info->index, true);
 	{
 		HnswMetaPageData meta;
@@ -803,7 +981,14 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			HnswSetNeedsRepair(info->index, false);
 		}
 	}
+	/*
+	 * Every deleted element is now unlinked: this pass's by the repair,
+	 * older ones by the repair of the VACUUM that deleted them.
+	 */
+	ReclaimDeleted(info, &deleted, &blocks);
 	knn_idset_free(&deleted);
+	if (blocks.blk)
+		pfree(blocks.blk);
 	ReconnectUnreachable(info);
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
 	return stats;
