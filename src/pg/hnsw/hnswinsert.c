@@ -345,9 +345,19 @@ HnswAddReverseLink(Relation index, HnswSearchState *st, const HnswSupport *sup,
 				haveDrop = true;
 				break;
 			}
-			cand[nc].id = cur[i];
-			cand[nc].dist = (float) HnswDistance(sup, n->vec, e->vec);
-			nc++;
+			{
+				/* by distance from n (lists on disk are in no order) */
+				float		d = (float) HnswDistance(sup, n->vec, e->vec);
+				int			j = nc++;
+
+				while (j > 0 && cand[j - 1].dist > d)
+				{
+					cand[j] = cand[j - 1];
+					j--;
+				}
+				cand[j].id = cur[i];
+				cand[j].dist = d;
+			}
 		}
 		if (!haveDrop)
 		{
