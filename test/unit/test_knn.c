@@ -3,6 +3,7 @@
  *	  Heaps and id sets against brute-force references (qsort, a flat array).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/kernels/knn.h"
 #include "unit.h"
@@ -61,10 +62,130 @@ check_select(void)
 	CHECK(n == 0, "select from nothing");
 }
 
+/* points in the plane, indexed by id */
+static float pts[400][2];
+
+/* negative inner product: not a metric, as under vector_ip_ops */
+static float
+neg_dot(uint64_t a, uint64_t b, void *arg)
+{
+	(void) arg;
+	return -(pts[a][0] * pts[b][0] + pts[a][1] * pts[b][1]);
+}
+
+static float
+l2sq(uint64_t a, uint64_t b, void *arg)
+{
+	float		dx = pts[a][0] - pts[b][0],
+				dy = pts[a][1] - pts[b][1];
+
+	(void) arg;
+	return dx * dx + dy * dy;
+}
+
+/* counts the pair distances measured */
+static long npairs;
+
+static float
+counted(uint64_t a, uint64_t b, void *arg)
+{
+	npairs++;
+	return ((knn_pair_dist_fn) arg) (a, b, NULL);
+}
+
+/*
+ * knn_select_update against knn_select_neighbors: a base point's list takes
+ * 300 candidates one at a time, pruned incrementally (flags kept between
+ * calls), and after each step equals a full selection over the same items;
+ * the incremental path measures far fewer pairs.
+ */
+static void
+check_select_update(knn_pair_dist_fn d, const char *name)
+{
+	unsigned	seed = 99;
+	int			steps = 0,
+				bad = 0;
+	long		full = 0;
+
+	for (int i = 0; i < 400; i++)
+	{
+		seed = seed * 1103515245u + 12345u;
+		pts[i][0] = (float) ((seed >> 8) % 20001) / 10000.0f - 1.0f;
+		seed = seed * 1103515245u + 12345u;
+		pts[i][1] = (float) ((seed >> 8) % 20001) / 10000.0f - 1.0f;
+	}
+	for (int base = 0; base < 40; base++)
+	{
+		int			lmax = 3 + base % 6;
+		KnnItem		list[9],
+					items[9],
+					out[9],
+					scratch[9];
+		uint8_t		closer[9];
+		int			kept[18];
+		int			n = 0;
+		bool		valid = false;
+
+		for (int c = 40; c < 400; c++)
+		{
+			KnnItem		x = {d((uint64_t) base, (uint64_t) c, NULL), (uint64_t) c};
+			int			pos = n,
+						drop,
+						nref;
+			uint8_t		fl[9];
+
+			/* insert in distance order */
+			while (pos > 0 && list[pos - 1].dist > x.dist)
+				pos--;
+			for (int i = 0, j = 0; i <= n; i++)
+			{
+				items[i] = i == pos ? x : list[j];
+				fl[i] = i == pos ? 0 : closer[j];
+				j += i != pos;
+			}
+			memcpy(closer, fl, n + 1);
+			npairs = 0;
+			nref = knn_select_neighbors(items, n + 1, lmax, counted, (void *) d, out, scratch);
+			full += npairs;
+			npairs = 0;
+			drop = knn_select_update(items, closer, n + 1, lmax, pos, valid, counted, (void *) d, kept);
+			full -= npairs;
+			valid = n + 1 > lmax;	/* flags kept from here on (appends skip them) */
+			/* the list without the dropped item */
+			{
+				int			k = 0;
+
+				for (int i = 0; i <= n; i++)
+					if (i != drop)
+					{
+						list[k] = items[i];
+						closer[k] = closer[i];
+						k++;
+					}
+				n = k;
+			}
+			steps++;
+			if (n != nref)
+				bad++;
+			else
+				for (int i = 0; i < n; i++)
+					if (list[i].id != out[i].id)
+					{
+						bad++;
+						break;
+					}
+		}
+	}
+	CHECK(bad == 0, "select_update (%s): %d of %d steps differ from a full selection", name, bad, steps);
+	CHECK(full > 0, "select_update (%s): measured %ld fewer pairs than full selections", name, full);
+}
+
 int
 main(void)
 {
 	check_select();
+	check_select_update(l2sq, "l2");
+	check_select_update(neg_dot, "inner product");
 	unsigned	seed = 7;
 
 	for (int round = 0; round < 2; round++)

@@ -266,3 +266,58 @@ knn_select_neighbors(const KnnItem *cand, int n, int lmax,
 	}
 	return kept;
 }
+
+/* Is items[i] nearer to the base than to each of items[idx[0..n-1]]? */
+static bool
+nearer_than_all(const KnnItem *items, int i, const int *idx, int n,
+				knn_pair_dist_fn dist, void *arg)
+{
+	for (int j = 0; j < n; j++)
+		if (dist(items[i].id, items[idx[j]].id, arg) < items[i].dist)
+			return false;
+	return true;
+}
+
+int
+knn_select_update(const KnnItem *items, uint8_t *closer, int n, int lmax,
+				  int newIdx, bool valid, knn_pair_dist_fn dist, void *arg,
+				  int *kept)
+{
+	int		   *added = kept + n;	/* kept now but not before: the new one first */
+	int			nkept = 0;
+	int			nadded = 0;
+	int			lastPruned = -1;
+	bool		lostOne = false;	/* an item kept before fell out */
+	int			i;
+
+	for (i = 0; i < n && nkept < lmax; i++)
+	{
+		bool		c;
+
+		if (!valid || i == newIdx)
+			c = nearer_than_all(items, i, kept, nkept, dist, arg);
+		else if (nadded == 0)
+			c = closer[i] != 0; /* nothing kept before it changed */
+		else if (closer[i])
+		{
+			/* it beat every item kept before; now also the added ones? */
+			c = nearer_than_all(items, i, added, nadded, dist, arg);
+			lostOne |= !c;
+		}
+		else if (lostOne)
+			c = nearer_than_all(items, i, kept, nkept, dist, arg);
+		else
+			c = false;			/* what pruned it is still kept */
+		if (c && valid && (i == newIdx || !closer[i]))
+			added[nadded++] = i;
+		closer[i] = c;
+		if (c)
+			kept[nkept++] = i;
+		else
+			lastPruned = i;
+	}
+	if (n <= lmax)
+		return -1;
+	/* the top-up takes pruned items nearest first: the farthest one is left */
+	return i < n ? n - 1 : lastPruned;
+}

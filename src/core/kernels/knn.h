@@ -84,8 +84,6 @@ extern bool knn_idset_add(KnnIdSet *s, uint64_t id);
 extern bool knn_idset_contains(const KnnIdSet *s, uint64_t id);
 extern void knn_idset_clear(KnnIdSet *s);
 
-#endif							/* KNN_H */
-
 /* Distance between the items with ids a and b */
 typedef float (*knn_pair_dist_fn) (uint64_t a, uint64_t b, void *arg);
 
@@ -101,3 +99,23 @@ typedef float (*knn_pair_dist_fn) (uint64_t a, uint64_t b, void *arg);
 extern int	knn_select_neighbors(const KnnItem *cand, int n, int lmax,
 								 knn_pair_dist_fn dist, void *arg, KnnItem *out,
 								 KnnItem *scratch);
+
+/*
+ * The same selection for a full list that takes one more candidate, done
+ * incrementally.  items[0..n-1] is the list, nearest first, with the new
+ * candidate at newIdx; closer[i] says whether the selection that made the
+ * list kept item i on its merits (not as a top-up).  When valid (the flags
+ * come from a selection over these items in this order), only the pairs
+ * the new candidate can change are measured: the new one against the kept
+ * ones before it, and the kept ones after it against the new one (plus, if
+ * one of those falls out, the others after it against the kept ones);
+ * otherwise every pair is, as in knn_select_neighbors.  The result equals
+ * knn_select_neighbors over items[] either way.  Updates closer[] for the
+ * items looked at and returns the index of the one item to leave out when
+ * n > lmax, else -1.  kept has room for 2n ints.
+ */
+extern int	knn_select_update(const KnnItem *items, uint8_t *closer, int n, int lmax,
+							  int newIdx, bool valid, knn_pair_dist_fn dist, void *arg,
+							  int *kept);
+
+#endif							/* KNN_H */

@@ -71,7 +71,10 @@
  * One element in the arena.  Followed by the prepared value (at a fixed
  * offset, so a value can be prefetched without first reading the header),
  * then int32 nbr[nslots] (element indexes, laid out like the on-disk
- * neighbour tuple) and float ndist[nslots] (their distances).
+ * neighbour tuple), float ndist[nslots] (their distances) and uint8
+ * closer[nslots] (kept by the selection heuristic on its merits, not as a
+ * top-up: lets a full list take a new neighbour without measuring every
+ * pair again; meaningful for the layers whose bit is set in closerValid).
  */
 typedef struct HnswMemElement
 {
@@ -80,6 +83,7 @@ typedef struct HnswMemElement
 	uint8		nheaptids;
 	uint8		level;
 	uint8		counts[HNSW_MAX_LEVEL + 1]; /* neighbours used per layer */
+	uint16		closerValid;	/* per layer: list sorted, closer[] flags right */
 	BlockNumber blkno;			/* placement of the element tuple */
 	OffsetNumber offno;
 	BlockNumber nblkno;			/* placement of the neighbour tuple */
@@ -164,12 +168,19 @@ ElemDist(HnswMemElement *e, int m, int dim)
 	return (float *) (ElemNbr(e, dim) + ElemSlots(m, e->level));
 }
 
+/* Selection flags matching ElemNbr */
+static inline uint8 *
+ElemCloser(HnswMemElement *e, int m, int dim)
+{
+	return (uint8 *) (ElemDist(e, m, dim) + ElemSlots(m, e->level));
+}
+
 /* Bytes for an element of level L holding a value of dim dimensions */
 static Size
 ElemSize(int m, int level, int dim)
 {
 	return MAXALIGN(sizeof(HnswMemElement)) + MAXALIGN(VECTOR_SIZE(dim)) +
-		MAXALIGN(ElemSlots(m, level) * (sizeof(int32) + sizeof(float)));
+		MAXALIGN(ElemSlots(m, level) * (sizeof(int32) + sizeof(float) + sizeof(uint8)));
 }
 
 /* Set up an empty graph in size bytes at g */
@@ -391,9 +402,16 @@ SetNeighbors(HnswBuildState *bs, HnswMemElement *e, int lc, const KnnItem *items
 		nd[start + i] = items[i].dist;
 	}
 	e->counts[lc] = n;
+	e->closerValid &= ~(1 << lc);
 }
 
-/* Add element newi (at distance d) to neighbour n's layer-lc list */
+/*
+ * Add element newi (at distance d) to neighbour n's layer-lc list.  A list
+ * with room appends (its flags then need a full selection next time); a
+ * full one runs the selection over its items plus newi, incrementally when
+ * its flags are right (knn_select_update: the same result), and drops the
+ * one item left out.  The list stays sorted by distance.
+ */
 static void
 AddReverseLink(HnswBuildState *bs, int n, int newi, float d, int lc)
 {
@@ -402,12 +420,15 @@ AddReverseLink(HnswBuildState *bs, int n, int newi, float d, int lc)
 	int			start = HnswLayerStart(bs->m, lc);
 	int32	   *nbr = ElemNbr(ne, bs->dimensions);
 	float	   *nd = ElemDist(ne, bs->m, bs->dimensions);
+	uint8	   *closer = ElemCloser(ne, bs->m, bs->dimensions);
 	KnnItem		cand[2 * HNSW_MAX_M + 1];
-	KnnItem		kept[2 * HNSW_MAX_M + 1];
-	KnnItem		scratch[2 * HNSW_MAX_M + 1];
+	uint8		flags[2 * HNSW_MAX_M + 1];
+	int			kept[2 * (2 * HNSW_MAX_M + 1)];
+	bool		valid;
 	int			cnt,
 				nc = 0,
-				nk;
+				pos,
+				drop;
 
 	LockElem(bs, ne, LW_EXCLUSIVE);
 	cnt = ne->counts[lc];
@@ -416,26 +437,46 @@ AddReverseLink(HnswBuildState *bs, int n, int newi, float d, int lc)
 		nbr[start + cnt] = newi;
 		nd[start + cnt] = d;
 		ne->counts[lc] = cnt + 1;
+		ne->closerValid &= ~(1 << lc);
 		UnlockElem(bs, ne);
 		return;
 	}
-	/* full: the current list plus the new one, by distance, then prune */
-	for (int i = 0; i <= cnt; i++)
+	valid = (ne->closerValid & (1 << lc)) != 0;
+	/* the current list plus the new one, by distance */
+	for (int i = 0; i < cnt; i++)
 	{
-		float		di = i < cnt ? nd[start + i] : d;
-		int32		id = i < cnt ? nbr[start + i] : newi;
 		int			j = nc++;
 
-		while (j > 0 && cand[j - 1].dist > di)
+		while (j > 0 && cand[j - 1].dist > nd[start + i])
 		{
 			cand[j] = cand[j - 1];
+			flags[j] = flags[j - 1];
 			j--;
 		}
-		cand[j].id = (uint64) id;
-		cand[j].dist = di;
+		cand[j].id = (uint64) nbr[start + i];
+		cand[j].dist = nd[start + i];
+		flags[j] = closer[start + i];
 	}
-	nk = knn_select_neighbors(cand, nc, lm, ElemPairDist, bs, kept, scratch);
-	SetNeighbors(bs, ne, lc, kept, nk);
+	for (pos = nc; pos > 0 && cand[pos - 1].dist > d; pos--)
+	{
+		cand[pos] = cand[pos - 1];
+		flags[pos] = flags[pos - 1];
+	}
+	cand[pos].id = (uint64) newi;
+	cand[pos].dist = d;
+	flags[pos] = 0;
+	nc++;
+	drop = knn_select_update(cand, flags, nc, lm, pos, valid, ElemPairDist, bs, kept);
+	for (int i = 0, k = 0; i < nc; i++)
+		if (i != drop)
+		{
+			nbr[start + k] = (int32) cand[i].id;
+			nd[start + k] = cand[i].dist;
+			closer[start + k] = flags[i];
+			k++;
+		}
+	ne->counts[lc] = nc - 1;
+	ne->closerValid |= 1 << lc;
 	UnlockElem(bs, ne);
 }
 
