@@ -58,6 +58,7 @@ typedef struct QMat
 	int32_t		rows;			/* ne[1]: outputs */
 	int32_t		cols;			/* ne[0]: inputs, the contiguous dimension */
 	size_t		row_bytes;
+	uint8_t		panels;			/* F32 stored as gemm.h panels (llama.c multiplies) */
 } QMat;
 
 /* Whether qdot multiplies weights of this ggml type */

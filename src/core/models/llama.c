@@ -5,8 +5,10 @@
  *
  * Structure after llama2.c's run.c: rmsnorm, rope, attention and the
  * SwiGLU as small functions over a batch of token rows; the linear layers
- * are qdot_matmul over the weight rows, split across the threads of par.h
- * (the threads only run the products: no callbacks into the caller).
+ * are qdot_matmul over the weight rows (quantised, F16, BF16), or gemm.h's
+ * packed-panel product (F32 weights, packed when the model is prepared),
+ * split across the threads of par.h (the threads only run the products:
+ * no callbacks into the caller).
  *
  * src/core/models/llama.c
  *
@@ -15,6 +17,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/kernels/gemm.h"
 #include "core/kernels/nn_kernels.h"
 #include "core/kernels/par.h"
 #include "core/kernels/qdot.h"
@@ -161,14 +164,50 @@ linear_rows(void *arg, int begin, int end)
 	qdot_matmul(j->w, j->act, j->n, j->out, j->w->rows, r0, r1, j->streaming);
 }
 
-/* out (n, rows) = x (n, cols) W^T, x quantised into act as w's type needs */
+typedef struct PanelJob
+{
+	const QMat *w;
+	const float *x;
+	int			n;
+	float	   *out;
+} PanelJob;
+
+/* Panels [begin, end) of an F32 matrix: out[:, 32 begin .. 32 end) */
+static void
+panel_rows(void *arg, int begin, int end)
+{
+	PanelJob   *j = arg;
+	int			c0 = begin * GEMM_NR;
+	int			c1 = end * GEMM_NR < j->w->rows ? end * GEMM_NR : j->w->rows;
+
+	for (int i = 0; i < j->n; i++)
+		memset(j->out + (size_t) i * j->w->rows + c0, 0, sizeof(float) * (c1 - c0));
+	gemm_packed_range(j->x, j->w->cols, (const float *) j->w->data, j->out, j->w->rows,
+					  j->n, j->w->rows, j->w->cols, begin, end);
+}
+
+/*
+ * out (n, rows) = x (n, cols) W^T.  F32 weights are gemm panels: each
+ * output is one chain of fused multiply-adds over k whatever n is, so a
+ * row decoded with others gets the same floats as alone.  Other types: x
+ * quantised into act as w's type needs, then qdot.
+ */
 static void
 linear(const QMat *w, const float *x, int n, uint8_t *act, float *out, int streaming)
 {
-	LinearJob	job = {w, act, n, out, streaming};
+	if (w->panels)
+	{
+		PanelJob	job = {w, x, n, out};
 
-	qdot_quantize(qdot_act(w->type), x, w->cols, n, w->cols, act);
-	par_for((w->rows + LINEAR_CHUNK - 1) / LINEAR_CHUNK, linear_rows, &job);
+		par_for((w->rows + GEMM_NR - 1) / GEMM_NR, panel_rows, &job);
+	}
+	else
+	{
+		LinearJob	job = {w, act, n, out, streaming};
+
+		qdot_quantize(qdot_act(w->type), x, w->cols, n, w->cols, act);
+		par_for((w->rows + LINEAR_CHUNK - 1) / LINEAR_CHUNK, linear_rows, &job);
+	}
 }
 
 /* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * g, for n rows of d */
@@ -316,7 +355,21 @@ embed_tokens(const LlamaConfig *c, const LlamaWeights *w, const int32_t *ids, in
 			 float *x)
 {
 	for (int32_t t = 0; t < n; t++)
-		qdot_row(&w->tok_embd, ids[t], x + (size_t) t * c->dim);
+	{
+		float	   *xt = x + (size_t) t * c->dim;
+
+		if (w->tok_embd.panels)
+		{
+			/* row id of panel id / 32: every 32nd value from its column */
+			const float *p = (const float *) w->tok_embd.data +
+				(size_t) (ids[t] / GEMM_NR) * GEMM_NR * c->dim + ids[t] % GEMM_NR;
+
+			for (int k = 0; k < c->dim; k++)
+				xt[k] = p[(size_t) k * GEMM_NR];
+		}
+		else
+			qdot_row(&w->tok_embd, ids[t], xt);
+	}
 }
 
 /* One decoder layer over the batch */

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/kernels/gemm.h"
 #include "core/kernels/qdot.h"
 #include "core/kernels/quant.h"
 #include "core/models/llama_load.h"
@@ -289,6 +290,8 @@ align64(uint64_t x)
 static uint64_t
 slot_bytes(const SlotSpec *s, const GgufTensor *t)
 {
+	if ((s->kind == SLOT_MATRIX || s->kind == SLOT_OPT_MATRIX) && t->type == GGML_TYPE_F32)
+		return (uint64_t) gemm_packed_floats(s->rows, s->cols) * sizeof(float);
 	if (s->kind == SLOT_MATRIX || s->kind == SLOT_OPT_MATRIX)
 		return t->n_bytes;
 	return (uint64_t) s->cols * sizeof(float);
@@ -312,6 +315,21 @@ llama_weights_size(const GgufFile *g, const LlamaConfig *c, uint64_t *bytes, Pgi
 			off += align64(slot_bytes(&s[i], t));
 	}
 	*bytes = off;
+	return PGI_OK;
+}
+
+/* Pack the F32 matrix t (rows, cols) into gemm panels at dst */
+static PgiStatus
+pack_f32(const SlotSpec *s, const GgufTensor *t, float *dst, PgiError *err)
+{
+	size_t		n = (size_t) s->rows * (size_t) s->cols;
+	float	   *w = malloc(n * sizeof(float));
+
+	if (w == NULL)
+		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory packing tensor %s", s->name);
+	memcpy(w, t->data, n * sizeof(float));	/* GGUF data need not be float-aligned */
+	gemm_pack(w, s->rows, s->cols, dst);
+	free(w);
 	return PGI_OK;
 }
 
@@ -345,7 +363,15 @@ llama_pack(const GgufFile *g, const LlamaConfig *c, uint8_t *dst, uint64_t dst_l
 		table[i].cols = (int32_t) s[i].cols;
 		table[i].off = off;
 		table[i].bytes = b;
-		if (s[i].kind == SLOT_MATRIX || s[i].kind == SLOT_OPT_MATRIX)
+		if ((s[i].kind == SLOT_MATRIX || s[i].kind == SLOT_OPT_MATRIX) && t->type == GGML_TYPE_F32)
+		{
+			/* F32 matrices as gemm panels: one kernel for 1 and many rows */
+			table[i].type = t->type;
+			table[i].present = LLAMA_SLOT_PANELS;
+			if ((st = pack_f32(&s[i], t, (float *) (dst + off), err)) != PGI_OK)
+				return st;
+		}
+		else if (s[i].kind == SLOT_MATRIX || s[i].kind == SLOT_OPT_MATRIX)
 		{
 			table[i].type = t->type;
 			memcpy(dst + off, t->data, b);
@@ -387,8 +413,12 @@ bind_slot(const SlotSpec *s, const LlamaSlot *e, const uint8_t *section, uint64_
 	}
 	if (info == NULL || e->rows != s->rows || e->cols != s->cols || e->cols % info->blck_size != 0 ||
 		(matrix ? !qdot_supported(e->type) : e->type != GGML_TYPE_F32) ||
+		(e->present == LLAMA_SLOT_PANELS && (!matrix || e->type != GGML_TYPE_F32)) ||
+		(matrix && e->type == GGML_TYPE_F32 && e->present != LLAMA_SLOT_PANELS) ||
 		e->off % 64 != 0 || e->off > len ||
-		e->bytes != (uint64_t) e->rows * (e->cols / info->blck_size) * info->type_size ||
+		e->bytes != (e->present == LLAMA_SLOT_PANELS ?
+					 (uint64_t) gemm_packed_floats(e->rows, e->cols) * sizeof(float) :
+					 (uint64_t) e->rows * (e->cols / info->blck_size) * info->type_size) ||
 		e->bytes > len - e->off)
 		return pgi_error(err, PGI_ERR_CORRUPT, NULL, "prepared model has a bad entry for tensor %s",
 						 s->name);
@@ -397,6 +427,7 @@ bind_slot(const SlotSpec *s, const LlamaSlot *e, const uint8_t *section, uint64_
 	m->rows = e->rows;
 	m->cols = e->cols;
 	m->row_bytes = (size_t) (e->cols / info->blck_size) * info->type_size;
+	m->panels = e->present == LLAMA_SLOT_PANELS;
 	return PGI_OK;
 }
 

@@ -27,12 +27,16 @@
 #include "core/pgi_status.h"
 
 /* One tensor of the weights section */
+#define LLAMA_SLOT_PANELS 2
+
 typedef struct LlamaSlot
 {
 	uint32_t	type;			/* GgmlType (F32 for vectors) */
 	int32_t		rows;			/* 1 for vectors */
 	int32_t		cols;
-	uint32_t	present;		/* 0: optional tensor absent */
+	uint32_t	present;		/* 0: optional tensor absent; LLAMA_SLOT_PANELS: an
+								 * F32 matrix as gemm.h panels (rows rounded up to
+								 * GEMM_NR, zeros past them) */
 	uint64_t	off;			/* from the start of the section */
 	uint64_t	bytes;
 } LlamaSlot;

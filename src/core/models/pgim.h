@@ -39,7 +39,7 @@
 #include "core/models/use_load.h"
 
 #define PGIM_MAGIC			"PGIMODL1"
-#define PGIM_VERSION		7
+#define PGIM_VERSION		8
 #define PGIM_HEADER_SIZE	4096
 #define PGIM_ALIGN			64
 
