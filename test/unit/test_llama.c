@@ -747,7 +747,7 @@ test_qdot(void)
 				{
 					const GgmlTypeInfo *ti = quant_type_info(t->type);
 					QMat		w = {t->data, t->type, (int32_t) t->ne[1], (int32_t) t->ne[0],
-					(size_t) (t->ne[0] / ti->blck_size) * ti->type_size};
+					(size_t) (t->ne[0] / ti->blck_size) * ti->type_size, 0};
 
 					row_dot(&w, v, &got, &ref);
 					CHECK(fabs(got - want_rt) <= 2e-6 * (1 + fabs(want_rt)),
@@ -798,7 +798,7 @@ test_qdot(void)
 				json_int(json_get(d, "ggml_type_id"), &tid);
 				ti = quant_type_info((uint32_t) tid);
 				hex_decode(hex, hl, raw);
-				w = (QMat) {raw, (uint32_t) tid, 1, n, hl / 2};
+				w = (QMat) {raw, (uint32_t) tid, 1, n, hl / 2, 0};
 				qdot_row(&w, 0, deq);
 				for (int j = 0; j < n; j++)
 				{
@@ -930,7 +930,7 @@ test_tiles(void)
 					blk[3] = 0x7F;
 				}
 			}
-		w = (QMat) {wd, types[t], ROWS, COLS, rb};
+		w = (QMat) {wd, types[t], ROWS, COLS, rb, 0};
 		qdot_quantize(QDOT_A8, x, COLS, ACTS, COLS, act);
 		for (int m = 1; m <= ACTS; m++)
 			for (int r1 = 1; r1 <= ROWS; r1++)
