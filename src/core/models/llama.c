@@ -15,7 +15,14 @@
  *-------------------------------------------------------------------------
  */
 #include <math.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 
 #include "core/kernels/gemm.h"
 #include "core/kernels/nn_kernels.h"
@@ -88,7 +95,6 @@ typedef struct Scratch
 	float	   *att;			/* (n, n_heads*head_dim) attention output */
 	float	   *hb;				/* (n, ffn) gate */
 	float	   *hb2;			/* (n, ffn) up */
-	float	   *scores;			/* (max_pos) one head's attention weights */
 	float	   *rope;			/* (rope_dim) cos, sin pairs of one position */
 	float	   *out;			/* (n, dim) linear output before the residual add */
 	int32_t    *pos;			/* (n) */
@@ -101,22 +107,25 @@ scratch_layout(const LlamaConfig *c, int32_t n, int32_t max_pos, void *buf, Scra
 {
 	size_t		qd = (size_t) c->n_heads * c->head_dim;
 	size_t		kvd = (size_t) c->n_kv_heads * c->head_dim;
-	size_t		counts[11] = {
+	/* attention scores live in per-thread buffers (attend_all), not here */
+	size_t		counts[10] = {
 		(size_t) n * c->dim, (size_t) n * c->dim, (size_t) n * qd, (size_t) n * kvd,
 		(size_t) n * kvd, (size_t) n * qd, (size_t) n * c->ffn, (size_t) n * c->ffn,
-		(size_t) max_pos, (size_t) c->rope_dim, (size_t) n * c->dim
+		(size_t) c->rope_dim, (size_t) n * c->dim
 	};
-	float	  **slots[11];
+	float	  **slots[10];
 	size_t		off = 0;
+
+	(void) max_pos;
 
 	if (s)
 	{
-		float	  **p[11] = {&s->x, &s->xb, &s->q, &s->k, &s->v, &s->att, &s->hb, &s->hb2,
-		&s->scores, &s->rope, &s->out};
+		float	  **p[10] = {&s->x, &s->xb, &s->q, &s->k, &s->v, &s->att, &s->hb, &s->hb2,
+		&s->rope, &s->out};
 
 		memcpy(slots, p, sizeof(slots));
 	}
-	for (int i = 0; i < 11; i++)
+	for (int i = 0; i < 10; i++)
 	{
 		if (s && buf)
 			*slots[i] = (float *) ((char *) buf + off);
@@ -291,50 +300,217 @@ kv_row(const LlamaConfig *c, const LlamaKv *kv, int l, int which, int32_t p)
 	return kv->data + (((size_t) l * 2 + which) * (size_t) kv->cap + (size_t) p) * kvd;
 }
 
-/* y[0..n) += a * x[0..n) */
-static inline void
-axpy(float *y, float a, const float *x, int n)
+/*
+ * Attention of one head of one token: query qh (head_dim) over positions
+ * 0..pos of its cache (keys and values at koff in each cache row), into oh
+ * (head_dim), with scores (pos + 1) as scratch.  Each score is one dot
+ * product, the weights a softmax (nn_kernels.h's exp), the output the
+ * weighted sum of the values in position order: the same arithmetic for a
+ * token whatever else is in the batch, so rows decoded together match.
+ * An AVX2 body for head sizes that are multiples of 8 up to 128 (four
+ * keys at a time, the output in registers), a portable one otherwise.
+ */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define LLAMA_AVX2 __attribute__((target("avx2,fma")))
+
+LLAMA_AVX2 static inline float
+hsum256(__m256 v)
 {
-	for (int i = 0; i < n; i++)
-		y[i] += a * x[i];
+	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+LLAMA_AVX2 static void
+attend_head_avx2(const LlamaConfig *c, const LlamaKv *kv, int l, int32_t pos,
+				 const float *qh, size_t koff, float *scores, float *oh)
+{
+	int			hd = c->head_dim;
+	float		scale = 1.0f / sqrtf((float) hd);
+	float		max = -INFINITY,
+				sum = 0.0f,
+				inv;
+	__m256		acc[16];
+	int32_t		p = 0;
+
+	for (; p + 4 <= pos + 1; p += 4)
+	{
+		const float *k0 = kv_row(c, kv, l, 0, p) + koff,
+				   *k1 = kv_row(c, kv, l, 0, p + 1) + koff,
+				   *k2 = kv_row(c, kv, l, 0, p + 2) + koff,
+				   *k3 = kv_row(c, kv, l, 0, p + 3) + koff;
+		__m256		a0 = _mm256_setzero_ps(),
+					a1 = _mm256_setzero_ps(),
+					a2 = _mm256_setzero_ps(),
+					a3 = _mm256_setzero_ps();
+
+		for (int d = 0; d < hd; d += 8)
+		{
+			__m256		qv = _mm256_loadu_ps(qh + d);
+
+			a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + d), a0);
+			a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + d), a1);
+			a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + d), a2);
+			a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + d), a3);
+		}
+		scores[p] = hsum256(a0) * scale;
+		scores[p + 1] = hsum256(a1) * scale;
+		scores[p + 2] = hsum256(a2) * scale;
+		scores[p + 3] = hsum256(a3) * scale;
+	}
+	for (; p <= pos; p++)
+	{
+		const float *k0 = kv_row(c, kv, l, 0, p) + koff;
+		__m256		a0 = _mm256_setzero_ps();
+
+		for (int d = 0; d < hd; d += 8)
+			a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qh + d), _mm256_loadu_ps(k0 + d), a0);
+		scores[p] = hsum256(a0) * scale;
+	}
+	for (p = 0; p <= pos; p++)
+		max = scores[p] > max ? scores[p] : max;
+	for (p = 0; p <= pos; p++)
+		scores[p] -= max;
+	nn_exp(scores, (size_t) pos + 1);
+	for (p = 0; p <= pos; p++)
+		sum += scores[p];
+	inv = 1.0f / sum;
+	for (int d = 0; d < hd / 8; d++)
+		acc[d] = _mm256_setzero_ps();
+	for (p = 0; p <= pos; p++)
+	{
+		const float *v = kv_row(c, kv, l, 1, p) + koff;
+		__m256		w = _mm256_set1_ps(scores[p] * inv);
+
+		for (int d = 0; d < hd / 8; d++)
+			acc[d] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 8 * d), acc[d]);
+	}
+	for (int d = 0; d < hd / 8; d++)
+		_mm256_storeu_ps(oh + 8 * d, acc[d]);
+}
+#endif
+
+static void
+attend_head_portable(const LlamaConfig *c, const LlamaKv *kv, int l, int32_t pos,
+					 const float *qh, size_t koff, float *scores, float *oh)
+{
+	int			hd = c->head_dim;
+	float		scale = 1.0f / sqrtf((float) hd);
+	float		max = -INFINITY,
+				sum = 0.0f,
+				inv;
+
+	for (int32_t p = 0; p <= pos; p++)
+	{
+		const float *k = kv_row(c, kv, l, 0, p) + koff;
+		float		dot = 0.0f;
+
+		for (int d = 0; d < hd; d++)
+			dot += qh[d] * k[d];
+		scores[p] = dot * scale;
+		max = scores[p] > max ? scores[p] : max;
+	}
+	for (int32_t p = 0; p <= pos; p++)
+		scores[p] -= max;
+	nn_exp(scores, (size_t) pos + 1);
+	for (int32_t p = 0; p <= pos; p++)
+		sum += scores[p];
+	inv = 1.0f / sum;
+	memset(oh, 0, sizeof(float) * hd);
+	for (int32_t p = 0; p <= pos; p++)
+	{
+		const float *v = kv_row(c, kv, l, 1, p) + koff;
+		float		w = scores[p] * inv;
+
+		for (int d = 0; d < hd; d++)
+			oh[d] += w * v[d];
+	}
+}
+
+/* Scores scratch of the calling thread (worker threads too), grown as needed */
+static _Thread_local float *tl_scores;
+static _Thread_local size_t tl_cap;
+
+static float *
+scores_buffer(size_t n)
+{
+	if (n > tl_cap)
+	{
+		float	   *b = realloc(tl_scores, n * sizeof(float));
+
+		if (b == NULL)
+			return NULL;
+		tl_scores = b;
+		tl_cap = n;
+	}
+	return tl_scores;
+}
+
+typedef struct AttendJob
+{
+	const LlamaConfig *c;
+	const LlamaKv *kv;			/* caches, by sequence */
+	int			l;
+	const int32_t *seq;
+	const int32_t *pos;
+	const float *q;				/* (n, n_heads*head_dim) */
+	float	   *att;			/* (n, n_heads*head_dim) */
+	bool		avx2;
+	atomic_int	failed;			/* a scores buffer could not be had */
+} AttendJob;
+
+/* Tasks [begin, end) of (token, head) pairs, token-major */
+static void
+attend_tasks(void *arg, int begin, int end)
+{
+	AttendJob  *j = arg;
+	const LlamaConfig *c = j->c;
+	int			group = c->n_heads / c->n_kv_heads;
+	size_t		qd = (size_t) c->n_heads * c->head_dim;
+
+	for (int i = begin; i < end; i++)
+	{
+		int			t = i / c->n_heads,
+					h = i % c->n_heads;
+		float	   *scores = scores_buffer((size_t) j->pos[t] + 1);
+		const float *qh = j->q + t * qd + (size_t) h * c->head_dim;
+		float	   *oh = j->att + t * qd + (size_t) h * c->head_dim;
+		size_t		koff = (size_t) (h / group) * c->head_dim;
+
+		if (scores == NULL)
+		{
+			atomic_store(&j->failed, 1);
+			continue;
+		}
+#ifdef LLAMA_AVX2
+		if (j->avx2)
+		{
+			attend_head_avx2(c, &j->kv[j->seq[t]], j->l, j->pos[t], qh, koff, scores, oh);
+			continue;
+		}
+#endif
+		attend_head_portable(c, &j->kv[j->seq[t]], j->l, j->pos[t], qh, koff, scores, oh);
+	}
 }
 
 /*
- * Attention of token t (query q, n_heads*head_dim) over positions 0..pos
- * of its cache, into out (n_heads*head_dim): scores by the dispatched dot
- * product of vec_kernels.h, softmax with nn_kernels.h's vectorised exp
+ * Causal attention of the batch's n tokens (token t sees its sequence's
+ * positions 0..pos[t]), (token, head) pairs spread over the threads.
+ * False when memory for the scores ran out.
  */
-static void
-attend(const LlamaConfig *c, const LlamaKv *kv, int l, int32_t pos, const float *q,
-	   float *scores, float *out)
+static bool
+attend_all(const LlamaConfig *c, const LlamaKv *kv, int l, int32_t n, const int32_t *seq,
+		   const int32_t *pos, const float *q, float *att)
 {
-	int			hd = c->head_dim;
-	int			group = c->n_heads / c->n_kv_heads;
-	float		scale = 1.0f / sqrtf((float) hd);
+	AttendJob	job = {.c = c, .kv = kv, .l = l, .seq = seq, .pos = pos, .q = q, .att = att};
 
-	for (int h = 0; h < c->n_heads; h++)
-	{
-		const float *qh = q + (size_t) h * hd;
-		size_t		koff = (size_t) (h / group) * hd;
-		float	   *oh = out + (size_t) h * hd;
-		float		max = -INFINITY,
-					sum = 0.0f;
-
-		for (int32_t p = 0; p <= pos; p++)
-		{
-			scores[p] = vk_dot(qh, kv_row(c, kv, l, 0, p) + koff, hd) * scale;
-			if (scores[p] > max)
-				max = scores[p];
-		}
-		for (int32_t p = 0; p <= pos; p++)
-			scores[p] -= max;
-		nn_exp(scores, (size_t) pos + 1);
-		for (int32_t p = 0; p <= pos; p++)
-			sum += scores[p];
-		memset(oh, 0, sizeof(float) * hd);
-		for (int32_t p = 0; p <= pos; p++)
-			axpy(oh, scores[p] / sum, kv_row(c, kv, l, 1, p) + koff, hd);
-	}
+	job.avx2 = strcmp(nn_kernels_isa(), "avx2") == 0 && c->head_dim % 8 == 0 &&
+		c->head_dim <= 128;
+	atomic_init(&job.failed, 0);
+	par_for(n * c->n_heads, attend_tasks, &job);
+	return atomic_load(&job.failed) == 0;
 }
 
 /* silu(gate) * up, in place in gate */
@@ -372,8 +548,8 @@ embed_tokens(const LlamaConfig *c, const LlamaWeights *w, const int32_t *ids, in
 	}
 }
 
-/* One decoder layer over the batch */
-static void
+/* One decoder layer over the batch; false when attention ran out of memory */
+static bool
 layer_forward(const LlamaConfig *c, const LlamaWeights *w, int l, int32_t n,
 			  const int32_t *seq, LlamaKv *kv, Scratch *s)
 {
@@ -399,10 +575,8 @@ layer_forward(const LlamaConfig *c, const LlamaWeights *w, int l, int32_t n,
 		memcpy(kv_row(c, &kv[seq[t]], l, 1, s->pos[t]), s->v + (size_t) t * kvd,
 			   sizeof(float) * kvd);
 	}
-	/* causal attention: token t sees its sequence's positions 0..pos[t] */
-	for (int32_t t = 0; t < n; t++)
-		attend(c, &kv[seq[t]], l, s->pos[t], s->q + (size_t) t * qd, s->scores,
-			   s->att + (size_t) t * qd);
+	if (!attend_all(c, kv, l, n, seq, s->pos, s->q, s->att))
+		return false;
 	linear(&L->wo, s->att, n, s->act, s->out, w->streaming);
 	for (size_t i = 0; i < (size_t) n * c->dim; i++)
 		s->x[i] += s->out[i];
@@ -415,6 +589,7 @@ layer_forward(const LlamaConfig *c, const LlamaWeights *w, int l, int32_t n,
 	linear(&L->w_down, s->hb, n, s->act, s->out, w->streaming);
 	for (size_t i = 0; i < (size_t) n * c->dim; i++)
 		s->x[i] += s->out[i];
+	return true;
 }
 
 PgiStatus
@@ -460,7 +635,8 @@ llama_forward(const LlamaConfig *c, const LlamaWeights *w, const LlamaRuntime *r
 	{
 		if (rt && rt->check)
 			rt->check(rt->check_arg);
-		layer_forward(c, w, l, n, seq, kv, &s);
+		if (!layer_forward(c, w, l, n, seq, kv, &s))
+			return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory for attention scores");
 	}
 	for (int32_t t = 0; t < n; t++)
 		if (s.pos[t] + 1 > kv[seq[t]].len)
