@@ -878,76 +878,127 @@ test_quantize_paths(void)
 
 /*
  * The AVX-512 VNNI tiles (several activation rows per weight block) give
- * the AVX2 row kernels' results bit for bit, for Q8_0 and Q4_0 weights with
- * extreme bytes (-128, 127), 1 to 9 activation rows and 1 to 7 weight rows
+ * the AVX2 row kernels' results bit for bit, for every tiled type, with
+ * random weight bytes and scales (6-bit K-quant scales and mins up to 63,
+ * Q6_K scales down to -128), weight blocks of extreme values, activations
+ * of extreme values (rows of one constant: every value -127, sums of 16 at
+ * their extreme), 1 to 9 activation rows and 1 to 7 weight rows starting
+ * at row 0 or 1
  */
 static void
 test_tiles(void)
 {
-	enum {COLS = 96, ROWS = 7, ACTS = 9};
-	uint32_t	types[2] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0};
-	float		x[ACTS * COLS];
+	enum {ROWS = 8, ACTS = 9, MAXCOLS = 512};
+	static const struct
+	{
+		uint32_t	type;
+		const char *name;
+		int			cols;
+		size_t		block;		/* bytes per block */
+		int			qk;			/* values per block */
+		int			nd;			/* fp16 scales at these offsets */
+		int			d[2];
+	}			types[] = {
+		{GGML_TYPE_Q8_0, "Q8_0", 96, 34, 32, 1, {0}},
+		{GGML_TYPE_Q4_0, "Q4_0", 96, 18, 32, 1, {0}},
+		{GGML_TYPE_Q5_0, "Q5_0", 96, 22, 32, 1, {0}},
+		{GGML_TYPE_Q4_K, "Q4_K", 512, 144, 256, 2, {0, 2}},
+		{GGML_TYPE_Q5_K, "Q5_K", 512, 176, 256, 2, {0, 2}},
+		{GGML_TYPE_Q6_K, "Q6_K", 512, 210, 256, 1, {208}},
+	};
+	float	   *x = malloc(sizeof(float) * ACTS * MAXCOLS);
 	uint64_t	s = 99;
 
 	if (!qdot_force_isa("avx512vnni"))
 	{
 		printf("llama: skip VNNI tiles (the CPU lacks AVX512_VNNI)\n");
+		free(x);
 		return;
 	}
 	qdot_force_isa(NULL);
-	for (int i = 0; i < ACTS * COLS; i++)
+	for (int i = 0; i < ACTS * MAXCOLS; i++)
 	{
 		s = s * 6364136223846793005ULL + 1442695040888963407ULL;
 		x[i] = (float) ((double) (s >> 11) / 9007199254740992.0 - 0.5) * (i % 7 == 0 ? 40.0f : 1.0f);
 	}
-	for (int t = 0; t < 2; t++)
+	/* activation row 2 all +1 (every value -127 in A8K), row 5 all -3 */
+	for (int i = 0; i < MAXCOLS; i++)
 	{
-		size_t		rb = types[t] == GGML_TYPE_Q8_0 ? (COLS / 32) * 34 : (COLS / 32) * 18;
+		x[2 * MAXCOLS + i] = 1.0f;
+		x[5 * MAXCOLS + i] = -3.0f;
+	}
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+	{
+		int			cols = types[t].cols;
+		int			nb = cols / types[t].qk;
+		size_t		rb = (size_t) nb * types[t].block;
 		uint8_t    *wd = malloc(rb * ROWS);
-		size_t		arb = qdot_act_row_bytes(QDOT_A8, COLS);
+		QdotAct		f = qdot_act(types[t].type);
+		size_t		arb = qdot_act_row_bytes(f, cols);
 		uint8_t    *act = malloc(arb * ACTS);
 		float		want[ACTS * ROWS],
 					got[ACTS * ROWS];
 		QMat		w;
-		int			same = 1;
+		int			same = 1,
+					compared = 0;
 
 		for (size_t i = 0; i < rb * ROWS; i++)
 		{
 			s = s * 6364136223846793005ULL + 1442695040888963407ULL;
 			wd[i] = (uint8_t) (s >> 56);
 		}
-		/* sane fp16 scales, extreme weight bytes */
 		for (int r = 0; r < ROWS; r++)
-			for (int b = 0; b < COLS / 32; b++)
+			for (int b = 0; b < nb; b++)
 			{
-				uint8_t    *blk = wd + r * rb + b * (types[t] == GGML_TYPE_Q8_0 ? 34 : 18);
+				uint8_t    *blk = wd + r * rb + b * types[t].block;
 
-				blk[0] = 0x00;
-				blk[1] = (uint8_t) (0x24 + (r + b) % 8);	/* about 2^-6 .. 2^-5 */
-				if (types[t] == GGML_TYPE_Q8_0)
+				/* row 3's first block: every byte 0xFF (all values and scales at their maximum) */
+				if (r == 3 && b == 0)
+					memset(blk, 0xFF, types[t].block);
+				/* sane fp16 scales, about 2^-6 .. 2^-5 */
+				for (int k = 0; k < types[t].nd; k++)
+				{
+					blk[types[t].d[k]] = (uint8_t) (17 * (r + b + k));
+					blk[types[t].d[k] + 1] = (uint8_t) (0x24 + (r + b + k) % 8);
+				}
+				if (types[t].type == GGML_TYPE_Q8_0)
 				{
 					blk[2] = 0x80;
 					blk[3] = 0x7F;
 				}
+				/* Q6_K: scales -128 and 127 */
+				if (types[t].type == GGML_TYPE_Q6_K && r == 4)
+				{
+					blk[192] = 0x80;
+					blk[193] = 0x7F;
+				}
 			}
-		w = (QMat) {wd, types[t], ROWS, COLS, rb, 0};
-		qdot_quantize(QDOT_A8, x, COLS, ACTS, COLS, act);
+		w = (QMat) {.data = wd, .type = types[t].type, .rows = ROWS, .cols = cols, .row_bytes = rb};
+		qdot_quantize(f, x, MAXCOLS, ACTS, cols, act);
 		for (int m = 1; m <= ACTS; m++)
-			for (int r1 = 1; r1 <= ROWS; r1++)
-			{
-				qdot_force_isa("avx2");
-				qdot_matmul(&w, act, m, want, ROWS, 0, r1, 0);
-				qdot_force_isa("avx512vnni");
-				qdot_matmul(&w, act, m, got, ROWS, 0, r1, 0);
-				for (int i = 0; i < m; i++)
-					for (int r = 0; r < r1; r++)
-						same &= memcmp(&want[i * ROWS + r], &got[i * ROWS + r], sizeof(float)) == 0;
-			}
+			for (int r0 = 0; r0 <= 1; r0++)
+				for (int r1 = r0 + 1; r1 <= r0 + 7; r1++)
+				{
+					qdot_force_isa("avx2");
+					qdot_matmul(&w, act, m, want, ROWS, r0, r1, 0);
+					qdot_force_isa("avx512vnni");
+					qdot_matmul(&w, act, m, got, ROWS, r0, r1, 0);
+					for (int i = 0; i < m; i++)
+						for (int r = r0; r < r1; r++)
+						{
+							same &= memcmp(&want[i * ROWS + r], &got[i * ROWS + r], sizeof(float)) == 0;
+							compared++;
+						}
+				}
 		qdot_force_isa(NULL);
-		CHECK(same, "%s: VNNI tiles equal the AVX2 rows bit for bit", types[t] == GGML_TYPE_Q8_0 ? "Q8_0" : "Q4_0");
+		CHECK(same, "%s: VNNI tiles equal the AVX2 rows bit for bit (%d values)", types[t].name,
+			  compared);
+		printf("llama: %s VNNI tiles: %d values equal to the AVX2 rows: %s\n", types[t].name,
+			   compared, same ? "yes" : "NO");
 		free(wd);
 		free(act);
 	}
+	free(x);
 }
 
 int

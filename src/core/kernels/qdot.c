@@ -6,7 +6,7 @@
  * Each weight type has a dot product of one weight row with one
  * activation row; qdot_matmul runs it for every (weight row, activation
  * row) pair, weight row by weight row.  The portable kernels below are the
- * definition; the AVX2 kernels (qdot_avx2.c) compute the same integer
+ * definition; the AVX2 kernels (qdot_x86.c) compute the same integer
  * block sums and differ only in the order of the float additions.
  *
  * src/core/kernels/qdot.c
@@ -387,7 +387,7 @@ ROWS(q6_k)
 
 static const QdotKernels portable = {
 	"portable", rows_f32, rows_f16, rows_bf16, rows_q8_0, rows_q4_0, rows_q5_0,
-	rows_q4_k, rows_q5_k, rows_q6_k, NULL, NULL
+	rows_q4_k, rows_q5_k, rows_q6_k, NULL, NULL, NULL, NULL, NULL, NULL
 };
 
 static const QdotKernels *forced = NULL;
@@ -509,13 +509,35 @@ dot_fn(const QdotKernels *k, uint32_t type)
 	}
 }
 
+/* The tile of a type, or NULL */
+static QdotTileFn
+tile_fn(const QdotKernels *k, uint32_t type)
+{
+	switch (type)
+	{
+		case GGML_TYPE_Q8_0:
+			return k->tile_q8_0;
+		case GGML_TYPE_Q4_0:
+			return k->tile_q4_0;
+		case GGML_TYPE_Q5_0:
+			return k->tile_q5_0;
+		case GGML_TYPE_Q4_K:
+			return k->tile_q4_k;
+		case GGML_TYPE_Q5_K:
+			return k->tile_q5_k;
+		case GGML_TYPE_Q6_K:
+			return k->tile_q6_k;
+		default:
+			return NULL;
+	}
+}
+
 void
 qdot_matmul(const QMat *w, const uint8_t *act, int m, float *out, int ldo, int r0, int r1,
 			int streaming)
 {
 	QdotFn		rows = dot_fn(kernels(), w->type);
-	QdotTileFn	tile = w->type == GGML_TYPE_Q8_0 ? kernels()->tile_q8_0 :
-		w->type == GGML_TYPE_Q4_0 ? kernels()->tile_q4_0 : NULL;
+	QdotTileFn	tile = tile_fn(kernels(), w->type);
 	size_t		arb = qdot_act_row_bytes(qdot_act(w->type), w->cols);
 
 

@@ -20,10 +20,11 @@
  * qdot_matmul multiplies m activation rows by the rows [r0, r1) of one
  * weight matrix, reading each weight row once for all m activation rows:
  * the same pass serves a prompt's tokens or the rows of a batch being
- * decoded together.  With AVX-512 VNNI, Q8_0 and Q4_0 weights against
- * several activation rows run as tiles of 4 x 4 (qdot_x86.c) that load
- * and unpack each weight block once for 4 activation rows and use one
- * vpdpbusd per block pair, with results identical to the row kernels'.
+ * decoded together.  With AVX-512 VNNI, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and
+ * Q6_K weights against several activation rows run as tiles of 4 x 4
+ * (qdot_x86.c) that load and unpack each weight block (and the K-quants'
+ * sub-block scales) once for 4 activation rows, with results identical to
+ * the row kernels' bit for bit.
  *
  * src/core/kernels/qdot.h
  *

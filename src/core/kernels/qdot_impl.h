@@ -47,20 +47,35 @@ typedef struct QdotKernels
 				q5_k,
 				q6_k;
 	QdotTileFn	tile_q8_0,		/* NULL: row kernels only */
-				tile_q4_0;
+				tile_q4_0,
+				tile_q5_0,
+				tile_q4_k,
+				tile_q5_k,
+				tile_q6_k;
 } QdotKernels;
 
-/* The 6-bit scales and mins of the 8 sub-blocks of a Q4_K / Q5_K block */
+/*
+ * The 6-bit scales and mins of the 8 sub-blocks of a Q4_K / Q5_K block:
+ * bytes 0..3 hold sc[0..3] and bytes 4..7 mn[0..3] in their low 6 bits, and
+ * the top 2 bits of sc[4..7] / mn[4..7], whose low 4 bits are the nibbles
+ * of bytes 8..11.  Done on 32-bit words, 4 sub-blocks at a time.
+ */
 static inline void
 qdot_k_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8])
 {
-	for (int j = 0; j < 4; j++)
-	{
-		sc[j] = s[j] & 63;
-		mn[j] = s[j + 4] & 63;
-		sc[j + 4] = (uint8_t) ((s[j + 8] & 0x0F) | ((s[j] >> 6) << 4));
-		mn[j + 4] = (uint8_t) ((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-	}
+	const uint32_t low6 = 0x3F3F3F3F,
+				low4 = 0x0F0F0F0F,
+				low2 = 0x03030303;
+	uint32_t	u[3],
+				v[4];
+
+	memcpy(u, s, sizeof(u));
+	v[0] = u[0] & low6;
+	v[1] = (u[2] & low4) | (((u[0] >> 6) & low2) << 4);
+	v[2] = u[1] & low6;
+	v[3] = ((u[2] >> 4) & low4) | (((u[1] >> 6) & low2) << 4);
+	memcpy(sc, v, 8);
+	memcpy(mn, v + 2, 8);
 }
 
 /* Sum over sub-blocks s of mn[s] * (the activations' sum over sub-block s) of an A8K block */

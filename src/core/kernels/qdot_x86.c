@@ -16,6 +16,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -240,7 +241,8 @@ step_k45(const uint8_t *w, const uint8_t *a, __m256 acc, float *mins, int q5)
 		sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * g])));
 		sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p2, _mm256_set1_epi16(sc[2 * g + 1])));
 	}
-	*mins += w_d(w + 2) * da * (float) qdot_k_mins(a, mn);
+	/* fused whatever -ffp-contract says: the VNNI tiles do the same fma */
+	*mins = fmaf(w_d(w + 2) * da, (float) qdot_k_mins(a, mn), *mins);
 	return BLOCK_FMA(acc, sumi, w_d(w) * da);
 }
 
@@ -430,12 +432,15 @@ qdot_avx2_a8(void)
  * of its 4 weight bytes, which makes the lane the exact sum of a * w over
  * the same 4 bytes as the row kernels' lanes; the float scaling, the
  * accumulation order and the final sum are the row kernels' too, so the
- * results are identical bit for bit.
+ * results are identical bit for bit.  AVX512BW lets the byte and word
+ * instructions (vpmaddubsw, vpshufb) use all 32 vector registers, which
+ * the 16 integer accumulators of a K-quant tile need; unrolled loops
+ * (#pragma GCC unroll) keep those accumulators in registers.
  */
-#define VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
+#define VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
 #define TILE_J 4
 
-/* The 32 signed weights of a Q8_0 / Q4_0 block */
+/* The 32 signed weights of a Q8_0 / Q4_0 / Q5_0 block */
 VNNI static inline __attribute__((always_inline)) __m256i
 wq_q8_0(const uint8_t *w)
 {
@@ -446,6 +451,17 @@ VNNI static inline __attribute__((always_inline)) __m256i
 wq_q4_0(const uint8_t *w)
 {
 	return _mm256_sub_epi8(nibbles(w + 2), _mm256_set1_epi8(8));
+}
+
+VNNI static inline __attribute__((always_inline)) __m256i
+wq_q5_0(const uint8_t *w)
+{
+	uint32_t	qh;
+	__m256i		hi;
+
+	memcpy(&qh, w + 2, sizeof(qh));
+	hi = _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10));
+	return _mm256_sub_epi8(_mm256_or_si256(nibbles(w + 6), hi), _mm256_set1_epi8(16));
 }
 
 /* One block pair: acc += float(exact integer dot of activation j and weight row r) * scale */
@@ -523,22 +539,309 @@ tile_##type(int n, const uint8_t *w, size_t rb, int nr, const uint8_t *act, size
 }
 TILE(q8_0, 34)
 TILE(q4_0, 18)
+TILE(q5_0, 22)
+
+/*
+ * K-quant tiles.  A block's lanes are the row kernel's: vpmaddubsw
+ * multiplies unsigned weights by the activations in pairs and vpdpwssd
+ * multiplies those by the sub-block's scale and adds them to the lane, as
+ * vpmaddwd + vpaddd do there, so each int32 lane sums the same products.
+ * Each weight block (values, 6-bit scales) is unpacked, and each
+ * activation block's sums of 16 combined, once for the 4 x 4 pairs.
+ * Several scalars the row kernel computes one at a time (minimums, Q6_K's
+ * offsets, block scales) are computed 4 at a time here, with the same
+ * operations per element, in the same order.
+ */
+#define TILE_PAIRS (QDOT_ROWS * TILE_J)
+
+/* Broadcast int16 number i of each 128-bit half of v */
+#define PICK16(i) ((short) (0x0100 + 0x0202 * (i)))
+
+/* A block's scale (fp16) in 8 lanes, as w_d */
+VNNI static inline __attribute__((always_inline)) __m256
+w_d8(const uint8_t *p)
+{
+	return _mm256_cvtph_ps(_mm_set1_epi16((short) fp16_read_le16(p)));
+}
+
+/* BLOCK_FMA with the scale already in 8 lanes (the same product, rounded once) */
+#define TILE_FMA(acc, sumi, d8) _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), (d8), (acc))
+
+/* acc[r * TILE_J + j] at out[j * ldo + r], less extra[r * TILE_J + j] */
+VNNI static inline void
+tile_store(const __m256 *acc, const float *extra, float *out, int ldo)
+{
+	#pragma GCC unroll 16
+	for (int j = 0; j < TILE_J; j++)
+	{
+		__m256		col[QDOT_ROWS];
+		float		ex[QDOT_ROWS];
+
+		#pragma GCC unroll 16
+		for (int r = 0; r < QDOT_ROWS; r++)
+		{
+			col[r] = acc[r * TILE_J + j];
+			ex[r] = extra[r * TILE_J + j];
+		}
+		hsum_rows(col, ex, QDOT_ROWS, out + (size_t) j * ldo);
+	}
+}
+
+/* Q4_K (q5 = 0) and Q5_K (q5 = 1) */
+VNNI static inline __attribute__((always_inline)) void
+tile_k45(int n, const uint8_t *w, size_t rb, int nr, const uint8_t *act, size_t arb, int m,
+		 float *out, int ldo, int q5)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0F);
+	const __m256i bit4 = _mm256_set1_epi8(0x10);
+	const size_t wbytes = q5 ? 176 : 144;
+	int			nb = n / 256;
+	int			j0 = 0;
+
+	for (; nr == QDOT_ROWS && j0 + TILE_J <= m; j0 += TILE_J)
+	{
+		const uint8_t *a0 = act + (size_t) j0 * arb;
+		__m256		acc[TILE_PAIRS];
+		__m128		mins[QDOT_ROWS];
+		float		extra[TILE_PAIRS];
+
+		#pragma GCC unroll 16
+		for (int p = 0; p < TILE_PAIRS; p++)
+			acc[p] = _mm256_setzero_ps();
+		#pragma GCC unroll 16
+		for (int r = 0; r < QDOT_ROWS; r++)
+			mins[r] = _mm_setzero_ps();
+		for (int b = 0; b < nb; b++)
+		{
+			const uint8_t *wb = w + (size_t) b * wbytes;
+			const uint8_t *ab = a0 + (size_t) b * QDOT_A8K_BYTES;
+			__m128		da = _mm_setr_ps(act_d(ab), act_d(ab + arb), act_d(ab + 2 * arb),
+										 act_d(ab + 3 * arb));
+			__m256		daj[TILE_J];
+			__m256i		sumi[TILE_PAIRS];
+			__m128i		mn16[QDOT_ROWS],
+						asum[TILE_J];
+			uint32_t	scp[QDOT_ROWS][8];	/* sub-block scales, as int16 pairs */
+
+			#pragma GCC unroll 16
+			for (int j = 0; j < TILE_J; j++)
+				daj[j] = _mm256_broadcast_ss((const float *) (ab + j * arb));
+			#pragma GCC unroll 16
+			for (int r = 0; r < QDOT_ROWS; r++)
+			{
+				uint8_t		sc[8],
+							mn[8];
+				__m256i		sv;
+
+				qdot_k_scales(wb + r * rb + 4, sc, mn);
+				sv = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *) sc));
+				_mm256_storeu_si256((__m256i *) scp[r], _mm256_or_si256(sv, _mm256_slli_epi32(sv, 16)));
+				mn16[r] = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *) mn));
+			}
+			#pragma GCC unroll 16
+			for (int p = 0; p < TILE_PAIRS; p++)
+				sumi[p] = _mm256_setzero_si256();
+			#pragma GCC unroll 16
+			for (int s = 0; s < 8; s++)
+				#pragma GCC unroll 16
+				for (int r = 0; r < QDOT_ROWS; r++)
+				{
+					const uint8_t *wr = wb + r * rb;
+					__m256i		raw = _mm256_loadu_si256((const __m256i *) (wr + (q5 ? 48 : 16) + 32 * (s / 2)));
+					__m256i		q = _mm256_and_si256(s & 1 ? _mm256_srli_epi16(raw, 4) : raw, m4);
+					__m256i		scv = _mm256_set1_epi32((int) scp[r][s]);
+
+					if (q5)
+					{
+						/* bit s of each qh byte, moved to bit 4 */
+						__m256i		qh = _mm256_loadu_si256((const __m256i *) (wr + 16));
+						__m256i		hb = s <= 4 ? _mm256_slli_epi16(qh, 4 - s) : _mm256_srli_epi16(qh, s - 4);
+
+						q = _mm256_or_si256(q, _mm256_and_si256(hb, bit4));
+					}
+					#pragma GCC unroll 16
+					for (int j = 0; j < TILE_J; j++)
+					{
+						__m256i		av = _mm256_loadu_si256((const __m256i *) (ab + j * arb + 4 + 32 * s));
+
+						sumi[r * TILE_J + j] = _mm256_dpwssd_epi32(sumi[r * TILE_J + j],
+																   _mm256_maddubs_epi16(q, av), scv);
+					}
+				}
+			/* qdot_k_mins: mn[s] times the activations' sums of 32 (pairs of sums of 16) */
+			#pragma GCC unroll 16
+			for (int j = 0; j < TILE_J; j++)
+			{
+				const uint8_t *sums = ab + j * arb + 4 + QDOT_A8K_BLOCK;
+
+				asum[j] = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *) sums),
+										 _mm_loadu_si128((const __m128i *) (sums + 16)));
+			}
+			#pragma GCC unroll 16
+			for (int r = 0; r < QDOT_ROWS; r++)
+			{
+				const uint8_t *wr = wb + r * rb;
+				__m128i		mi = _mm_hadd_epi32(_mm_hadd_epi32(_mm_madd_epi16(mn16[r], asum[0]),
+															   _mm_madd_epi16(mn16[r], asum[1])),
+												_mm_hadd_epi32(_mm_madd_epi16(mn16[r], asum[2]),
+															   _mm_madd_epi16(mn16[r], asum[3])));
+				__m256		dw = w_d8(wr);
+
+				#pragma GCC unroll 16
+				for (int j = 0; j < TILE_J; j++)
+					acc[r * TILE_J + j] = TILE_FMA(acc[r * TILE_J + j], sumi[r * TILE_J + j],
+												   _mm256_mul_ps(dw, daj[j]));
+				mins[r] = _mm_fmadd_ps(_mm_mul_ps(_mm_set1_ps(w_d(wr + 2)), da), _mm_cvtepi32_ps(mi),
+									   mins[r]);
+			}
+		}
+		#pragma GCC unroll 16
+		for (int r = 0; r < QDOT_ROWS; r++)
+			_mm_storeu_ps(extra + r * TILE_J, mins[r]);
+		tile_store(acc, extra, out + (size_t) j0 * ldo, ldo);
+	}
+	/* the rest (fewer than 4 rows or activations): the row kernel */
+	for (; j0 < m; j0++)
+		(q5 ? rows_q5_k : rows_q4_k) (n, w, rb, nr, act + (size_t) j0 * arb, out + (size_t) j0 * ldo);
+}
+
+VNNI static void
+tile_q4_k(int n, const uint8_t *w, size_t rb, int nr, const uint8_t *act, size_t arb, int m,
+		  float *out, int ldo)
+{
+	tile_k45(n, w, rb, nr, act, arb, m, out, ldo, 0);
+}
+
+VNNI static void
+tile_q5_k(int n, const uint8_t *w, size_t rb, int nr, const uint8_t *act, size_t arb, int m,
+		  float *out, int ldo)
+{
+	tile_k45(n, w, rb, nr, act, arb, m, out, ldo, 1);
+}
+
+/*
+ * Q6_K: as step_q6_k, each block's lanes start from 0 but lane 0, which
+ * starts from -32 * (the scales . the activations' sums of 16)
+ */
+VNNI static void
+tile_q6_k(int n, const uint8_t *w, size_t rb, int nr, const uint8_t *act, size_t arb, int m,
+		  float *out, int ldo)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0F);
+	const __m256i m2 = _mm256_set1_epi8(0x03);
+	const float zero[TILE_PAIRS] = {0};
+	int			nb = n / 256;
+	int			j0 = 0;
+
+	for (; nr == QDOT_ROWS && j0 + TILE_J <= m; j0 += TILE_J)
+	{
+		const uint8_t *a0 = act + (size_t) j0 * arb;
+		__m256		acc[TILE_PAIRS];
+
+		#pragma GCC unroll 16
+		for (int p = 0; p < TILE_PAIRS; p++)
+			acc[p] = _mm256_setzero_ps();
+		for (int b = 0; b < nb; b++)
+		{
+			const uint8_t *wb = w + (size_t) b * 210;
+			const uint8_t *ab = a0 + (size_t) b * QDOT_A8K_BYTES;
+			__m256		daj[TILE_J];
+			__m256i		sumi[TILE_PAIRS],
+						sums[TILE_J];
+
+			#pragma GCC unroll 16
+			for (int j = 0; j < TILE_J; j++)
+			{
+				daj[j] = _mm256_broadcast_ss((const float *) (ab + j * arb));
+				sums[j] = _mm256_loadu_si256((const __m256i *) (ab + j * arb + 4 + QDOT_A8K_BLOCK));
+			}
+			#pragma GCC unroll 16
+			for (int r = 0; r < QDOT_ROWS; r++)
+			{
+				__m256i		sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (wb + r * rb + 192)));
+				__m256i		h = _mm256_hadd_epi32(_mm256_hadd_epi32(_mm256_madd_epi16(sc16, sums[0]),
+																	_mm256_madd_epi16(sc16, sums[1])),
+												  _mm256_hadd_epi32(_mm256_madd_epi16(sc16, sums[2]),
+																	_mm256_madd_epi16(sc16, sums[3])));
+				__m128i		off = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+				__m256i		neg = _mm256_castsi128_si256(_mm_sub_epi32(_mm_setzero_si128(), _mm_slli_epi32(off, 5)));
+
+				#pragma GCC unroll 16
+				for (int j = 0; j < TILE_J; j++)
+					sumi[r * TILE_J + j] = _mm256_maskz_permutexvar_epi32(1, _mm256_set1_epi32(j), neg);
+			}
+			#pragma GCC unroll 16
+			for (int half = 0; half < 2; half++)
+			{
+				__m256i		sch[QDOT_ROWS];
+
+				#pragma GCC unroll 16
+				for (int r = 0; r < QDOT_ROWS; r++)
+					sch[r] = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *) (wb + r * rb + 192 + 8 * half))));
+				#pragma GCC unroll 16
+				for (int k = 0; k < 4; k++)
+				{
+					__m256i		q[QDOT_ROWS],
+								scv[QDOT_ROWS];
+
+					#pragma GCC unroll 16
+					for (int r = 0; r < QDOT_ROWS; r++)
+					{
+						const uint8_t *wr = wb + r * rb;
+						__m256i		l = _mm256_loadu_si256((const __m256i *) (wr + 64 * half + 32 * (k & 1)));
+						__m256i		qh = _mm256_loadu_si256((const __m256i *) (wr + 128 + 32 * half));
+
+						q[r] = _mm256_or_si256(_mm256_and_si256(k >= 2 ? _mm256_srli_epi16(l, 4) : l, m4),
+											   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4));
+						scv[r] = _mm256_shuffle_epi8(sch[r], _mm256_set_m128i(_mm_set1_epi16(PICK16(2 * k + 1)),
+																			  _mm_set1_epi16(PICK16(2 * k))));
+					}
+					#pragma GCC unroll 16
+					for (int j = 0; j < TILE_J; j++)
+					{
+						__m256i		av = _mm256_loadu_si256((const __m256i *) (ab + j * arb + 4 + 128 * half + 32 * k));
+
+						#pragma GCC unroll 16
+						for (int r = 0; r < QDOT_ROWS; r++)
+							sumi[r * TILE_J + j] = _mm256_dpwssd_epi32(sumi[r * TILE_J + j],
+																	   _mm256_maddubs_epi16(q[r], av), scv[r]);
+					}
+				}
+			}
+			#pragma GCC unroll 16
+			for (int r = 0; r < QDOT_ROWS; r++)
+			{
+				__m256		dw = w_d8(wb + r * rb + 208);
+
+				#pragma GCC unroll 16
+				for (int j = 0; j < TILE_J; j++)
+					acc[r * TILE_J + j] = TILE_FMA(acc[r * TILE_J + j], sumi[r * TILE_J + j],
+												   _mm256_mul_ps(dw, daj[j]));
+			}
+		}
+		tile_store(acc, zero, out + (size_t) j0 * ldo, ldo);
+	}
+	for (; j0 < m; j0++)
+		rows_q6_k(n, w, rb, nr, act + (size_t) j0 * arb, out + (size_t) j0 * ldo);
+}
 
 static const QdotKernels avx2 = {
 	"avx2", rows_f32, rows_f16, rows_bf16, rows_q8_0, rows_q4_0, rows_q5_0,
-	rows_q4_k, rows_q5_k, rows_q6_k, NULL, NULL
+	rows_q4_k, rows_q5_k, rows_q6_k, NULL, NULL, NULL, NULL, NULL, NULL
 };
 
 static const QdotKernels vnni = {
 	"avx512vnni", rows_f32, rows_f16, rows_bf16, rows_q8_0, rows_q4_0, rows_q5_0,
-	rows_q4_k, rows_q5_k, rows_q6_k, tile_q8_0, tile_q4_0
+	rows_q4_k, rows_q5_k, rows_q6_k, tile_q8_0, tile_q4_0, tile_q5_0,
+	tile_q4_k, tile_q5_k, tile_q6_k
 };
 
 const QdotKernels *
 qdot_vnni_kernels(void)
 {
 	if (qdot_avx2_kernels() && __builtin_cpu_supports("avx512vnni") &&
-		__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512f"))
+		__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+		__builtin_cpu_supports("avx512f"))
 		return &vnni;
 	return NULL;
 }
