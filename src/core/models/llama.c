@@ -310,6 +310,23 @@ kv_row(const LlamaConfig *c, const LlamaKv *kv, int l, int which, int32_t p)
  * An AVX2 body for head sizes that are multiples of 8 up to 128 (four
  * keys at a time, the output in registers), a portable one otherwise.
  */
+/* scores[0..n) become exp(score - max score); returns 1 / their sum */
+static float
+softmax_weights(float *scores, int32_t n)
+{
+	float		max = -INFINITY,
+				sum = 0.0f;
+
+	for (int32_t p = 0; p < n; p++)
+		max = scores[p] > max ? scores[p] : max;
+	for (int32_t p = 0; p < n; p++)
+		scores[p] -= max;
+	nn_exp(scores, (size_t) n);
+	for (int32_t p = 0; p < n; p++)
+		sum += scores[p];
+	return 1.0f / sum;
+}
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define LLAMA_AVX2 __attribute__((target("avx2,fma")))
 
@@ -329,9 +346,7 @@ attend_head_avx2(const LlamaConfig *c, const LlamaKv *kv, int l, int32_t pos,
 {
 	int			hd = c->head_dim;
 	float		scale = 1.0f / sqrtf((float) hd);
-	float		max = -INFINITY,
-				sum = 0.0f,
-				inv;
+	float		inv;
 	__m256		acc[16];
 	int32_t		p = 0;
 
@@ -369,14 +384,7 @@ attend_head_avx2(const LlamaConfig *c, const LlamaKv *kv, int l, int32_t pos,
 			a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qh + d), _mm256_loadu_ps(k0 + d), a0);
 		scores[p] = hsum256(a0) * scale;
 	}
-	for (p = 0; p <= pos; p++)
-		max = scores[p] > max ? scores[p] : max;
-	for (p = 0; p <= pos; p++)
-		scores[p] -= max;
-	nn_exp(scores, (size_t) pos + 1);
-	for (p = 0; p <= pos; p++)
-		sum += scores[p];
-	inv = 1.0f / sum;
+	inv = softmax_weights(scores, pos + 1);
 	for (int d = 0; d < hd / 8; d++)
 		acc[d] = _mm256_setzero_ps();
 	for (p = 0; p <= pos; p++)
@@ -398,9 +406,7 @@ attend_head_portable(const LlamaConfig *c, const LlamaKv *kv, int l, int32_t pos
 {
 	int			hd = c->head_dim;
 	float		scale = 1.0f / sqrtf((float) hd);
-	float		max = -INFINITY,
-				sum = 0.0f,
-				inv;
+	float		inv;
 
 	for (int32_t p = 0; p <= pos; p++)
 	{
@@ -410,14 +416,8 @@ attend_head_portable(const LlamaConfig *c, const LlamaKv *kv, int l, int32_t pos
 		for (int d = 0; d < hd; d++)
 			dot += qh[d] * k[d];
 		scores[p] = dot * scale;
-		max = scores[p] > max ? scores[p] : max;
 	}
-	for (int32_t p = 0; p <= pos; p++)
-		scores[p] -= max;
-	nn_exp(scores, (size_t) pos + 1);
-	for (int32_t p = 0; p <= pos; p++)
-		sum += scores[p];
-	inv = 1.0f / sum;
+	inv = softmax_weights(scores, pos + 1);
 	memset(oh, 0, sizeof(float) * hd);
 	for (int32_t p = 0; p <= pos; p++)
 	{
