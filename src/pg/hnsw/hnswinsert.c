@@ -78,6 +78,20 @@ PairDist(uint64 a, uint64 b, void *varg)
 	return (float) HnswDistance(arg->sup, va, vb);
 }
 
+/* Put x into items[0..n-1] (ascending distance), after equal ones */
+static void
+InsertByDistance(KnnItem *items, int n, KnnItem x)
+{
+	int			j = n;
+
+	while (j > 0 && items[j - 1].dist > x.dist)
+	{
+		items[j] = items[j - 1];
+		j--;
+	}
+	items[j] = x;
+}
+
 /*
  * The offset a new item on page can take at or after from: the first
  * unused line pointer (VACUUM leaves them, hnswvacuum.c), or the end.
@@ -149,7 +163,8 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 	HnswEdit	ed;
 	OffsetNumber eoff,
 				noff;
-	bool		samePage;
+	bool		samePage,
+				movesInsertPage;
 	BlockNumber lastPage;
 
 	etup->type = HNSW_ELEMENT_TUPLE_TYPE;
@@ -224,8 +239,9 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 
 	/* the meta page, in the same record when it changes */
 	lastPage = samePage ? BufferGetBlockNumber(buf) : BufferGetBlockNumber(nbuf);
-	if (newEntry || (BlockNumberIsValid(meta->insertPage) ? lastPage > meta->insertPage
-					 : true))
+	/* the insert page only moves forward (a page the map gave may lie before it) */
+	movesInsertPage = !BlockNumberIsValid(meta->insertPage) || lastPage > meta->insertPage;
+	if (newEntry || movesInsertPage)
 	{
 		HnswMetaPage mp;
 
@@ -246,7 +262,7 @@ WriteElement(Relation index, HnswMetaPageData *meta, Vector *vec, int level,
 
 	ItemPointerSet(etid, BufferGetBlockNumber(buf), eoff);
 	*ntid = etup->neighbortid;
-	if (!BlockNumberIsValid(meta->insertPage) || lastPage > meta->insertPage)
+	if (movesInsertPage)
 		meta->insertPage = lastPage;
 	if (metabuf != InvalidBuffer)
 		UnlockReleaseBuffer(metabuf);
@@ -345,32 +361,13 @@ HnswAddReverseLink(Relation index, HnswSearchState *st, const HnswSupport *sup,
 				haveDrop = true;
 				break;
 			}
-			{
-				/* by distance from n (lists on disk are in no order) */
-				float		d = (float) HnswDistance(sup, n->vec, e->vec);
-				int			j = nc++;
-
-				while (j > 0 && cand[j - 1].dist > d)
-				{
-					cand[j] = cand[j - 1];
-					j--;
-				}
-				cand[j].id = cur[i];
-				cand[j].dist = d;
-			}
+			/* by distance from n (lists on disk are in no order) */
+			InsertByDistance(cand, nc++,
+							 (KnnItem) {(float) HnswDistance(sup, n->vec, e->vec), cur[i]});
 		}
 		if (!haveDrop)
 		{
-			int			j = nc++;
-
-			/* insert new in distance order */
-			while (j > 0 && cand[j - 1].dist > newdist)
-			{
-				cand[j] = cand[j - 1];
-				j--;
-			}
-			cand[j].id = newid;
-			cand[j].dist = newdist;
+			InsertByDistance(cand, nc++, (KnnItem) {newdist, newid});
 			nk = knn_select_neighbors(cand, nc, lm, PairDist, &arg, kept,
 									  palloc(sizeof(KnnItem) * nc));
 			for (int i = 0; i < nk; i++)
