@@ -55,9 +55,9 @@ run_model(GgufFile *g, BertPrep *prep)
 	int32_t		len = 4;
 	float	   *scratch,
 			   *hidden;
-	BertRuntime rt = {ref_sgemm, NULL, NULL, 2};
+	BertRuntime rt = {ref_sgemm, NULL, NULL, 2, {0}, NULL};
 
-	if (pgim_file_size(&prep->config, prep->vocab_len, 0, &size, &err) != PGI_OK ||
+	if (pgim_file_size(&prep->config, prep->meta.wfmt, prep->vocab_len, 0, &size, &err) != PGI_OK ||
 		size > ((uint64_t) 64 << 20))
 		return;
 	buf = malloc(size);

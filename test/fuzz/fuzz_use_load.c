@@ -275,13 +275,13 @@ run_model(uint8_t mode, const uint8_t *data, size_t size)
 		UseWeights	w;
 		TokUnigram *tok;
 		TokUnigramIds ids = {0};
-		BertRuntime rt = {NULL, NULL, NULL, 5};
+		BertRuntime rt = {NULL, NULL, NULL, 5, {0}, NULL};
 
-		if (use_weights_size(c, &bytes, &err) != PGI_OK)
+		if (use_weights_size(c, (GemmFormat) {0}, &bytes, &err) != PGI_OK)
 			fail("loaded config refused by use_weights_size");
 		section = aligned_alloc(64, (bytes + 63) & ~(uint64_t) 63);
-		if (use_pack(src, section, bytes, &err) != PGI_OK ||
-			use_bind(c, section, bytes, &w, &err) != PGI_OK)
+		if (use_pack(src, (GemmFormat) {0}, section, bytes, &err) != PGI_OK ||
+			use_bind(c, (GemmFormat) {0}, section, bytes, &w, &err) != PGI_OK)
 			fail("pack or bind of a loaded model failed");
 		if (use_tokenizer_from_weights(c, &w, pg_unicode_nfkc, NULL, &tok, &err) == PGI_OK)
 		{

@@ -69,7 +69,7 @@ prepare(const char *source, PgimModel *pm)
 		}
 		st = bert_prep_gguf(g, &prep, &err);
 		CHECK(st == PGI_OK, "prep %s: %s", source, err.msg);
-		if (st == PGI_OK && pgim_file_size(&prep.config, prep.vocab_len, 0, &size, &err) == PGI_OK)
+		if (st == PGI_OK && pgim_file_size(&prep.config, prep.meta.wfmt, prep.vocab_len, 0, &size, &err) == PGI_OK)
 		{
 			buf = malloc(size);
 			st = pgim_build_bert(buf, size, &prep.config, &prep.meta, "gguf", bert_find_gguf, g,
@@ -112,7 +112,7 @@ prepare(const char *source, PgimModel *pm)
 				  "open %s: %s", name, err.msg);
 			set.n++;
 		}
-		if (st == PGI_OK && pgim_file_size(&prep.config, prep.vocab_len, 0, &size, &err) == PGI_OK)
+		if (st == PGI_OK && pgim_file_size(&prep.config, prep.meta.wfmt, prep.vocab_len, 0, &size, &err) == PGI_OK)
 		{
 			buf = malloc(size);
 			st = pgim_build_bert(buf, size, &prep.config, &prep.meta, "hf", bert_find_safetensors,
@@ -180,7 +180,7 @@ check_source(const JsonValue *cases, const char *source, const char *refkey, dou
 	PgimModel	pm;
 	uint8_t    *buf = prepare(source, &pm);
 	static const char *const pools[] = {"mean", "cls", "max", "last"};
-	BertRuntime rt = {sgemm, NULL, NULL, 3};	/* tiny row blocks: exercise the split */
+	BertRuntime rt = {sgemm, NULL, NULL, 3, {0}, NULL};	/* tiny row blocks: exercise the split */
 	size_t		nc = json_size(cases);
 	int			h;
 	int32_t    *all_ids;
@@ -276,7 +276,7 @@ check_bad_inputs(void)
 {
 	PgimModel	pm;
 	uint8_t    *buf = prepare("bert-f32.gguf", &pm);
-	BertRuntime rt = {sgemm, NULL, NULL, 0};
+	BertRuntime rt = {sgemm, NULL, NULL, 0, {0}, NULL};
 	float	   *scratch,
 			   *hidden;
 	int32_t		ids[70] = {0};

@@ -40,7 +40,7 @@ sgemm(int order, int ta, int tb, int m, int n, int k, float alpha, const float *
 				(enum CBLAS_TRANSPOSE) tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-static BertRuntime rt = {sgemm, NULL, NULL, 0};
+static BertRuntime rt = {sgemm, NULL, NULL, 0, {0}, NULL};
 
 static char *
 fx(const char *name, size_t *len)

@@ -85,13 +85,24 @@ bert_scratch_floats(const BertConfig *c, int64_t total_tokens, int32_t max_len)
  */
 typedef struct LinearJob
 {
+	GemmFormat	f;
 	const float *a;
-	const float *w;
+	const void *work;
+	const void *w;
 	float	   *c;
 	int			rows;
 	int			n;
 	int			k;
 } LinearJob;
+
+/* par_for body: rows [r0, r1) of A converted to the weights' format */
+static void
+linear_convert(void *arg, int r0, int r1)
+{
+	LinearJob  *j = (LinearJob *) arg;
+
+	gemm_lp_convert(j->f, j->a, j->k, j->rows, j->k, (void *) j->work, r0, r1);
+}
 
 /* par_for body: the panels [p0, p1) of a product */
 static void
@@ -99,7 +110,7 @@ linear_panels(void *arg, int p0, int p1)
 {
 	LinearJob  *j = (LinearJob *) arg;
 
-	gemm_packed_range(j->a, j->k, j->w, j->c, j->n, j->rows, j->n, j->k, p0, p1);
+	gemm_lp_range(j->f, j->a, j->k, j->work, j->w, j->c, j->n, j->rows, j->n, j->k, p0, p1);
 }
 
 void
@@ -107,14 +118,20 @@ bert_linear(const BertRuntime *rt, size_t T, int n, int k, const float *a,
 			const float *w, float *c)
 {
 	size_t		step = rt->block_rows > 0 ? (size_t) rt->block_rows : T;
+	size_t		fit = (size_t) gemm_lp_rows(rt->wfmt, k, GEMM_LP_WORK_BYTES);
 
+	/* converted rows must fit the work memory */
+	if (step > fit)
+		step = fit;
 	for (size_t t0 = 0; t0 < T; t0 += step)
 	{
-		LinearJob	job = {a + t0 * (size_t) k, w, c + t0 * (size_t) n,
+		LinearJob	job = {rt->wfmt, a + t0 * (size_t) k, rt->lp_work, w, c + t0 * (size_t) n,
 		(int) (T - t0 < step ? T - t0 : step), n, k};
 
 		if (t0 > 0 && rt->check)
 			rt->check(rt->check_arg);
+		if (rt->wfmt.type != GEMM_F32)
+			par_for(job.rows, linear_convert, &job);
 		/* output panels split over the threads (par.h) */
 		par_for((n + GEMM_NR - 1) / GEMM_NR, linear_panels, &job);
 	}
@@ -347,6 +364,9 @@ bert_sequence_logits(const BertConfig *c, const BertWeights *w, const BertRuntim
 	float	   *cls = scratch;
 	float	   *pooled = scratch + (size_t) n_seqs * h;
 	size_t		row = 0;
+	BertRuntime r32 = *rt;
+
+	r32.wfmt = (GemmFormat) {0};	/* heads are float32 (gemm_lp.h) */
 
 	for (int32_t s = 0; s < n_seqs; s++)
 	{
@@ -359,20 +379,23 @@ bert_sequence_logits(const BertConfig *c, const BertWeights *w, const BertRuntim
 	{
 		for (int32_t s = 0; s < n_seqs; s++)
 			memcpy(pooled + (size_t) s * h, w->pool_b, sizeof(float) * h);
-		bert_linear(rt, n_seqs, h, h, cls, w->pool_w, pooled);
+		bert_linear(&r32, n_seqs, h, h, cls, w->pool_w, pooled);
 		for (size_t i = 0; i < (size_t) n_seqs * h; i++)
 			pooled[i] = tanhf(pooled[i]);
 	}
 	for (int32_t s = 0; s < n_seqs; s++)
 		memcpy(logits + (size_t) s * c->n_labels, w->cls_b, sizeof(float) * c->n_labels);
-	bert_linear(rt, n_seqs, c->n_labels, h, pooled, w->cls_w, logits);
+	bert_linear(&r32, n_seqs, c->n_labels, h, pooled, w->cls_w, logits);
 }
 
 void
 bert_token_logits(const BertConfig *c, const BertWeights *w, const BertRuntime *rt,
 				  const float *hidden, size_t T, float *logits)
 {
+	BertRuntime r32 = *rt;
+
+	r32.wfmt = (GemmFormat) {0};	/* heads are float32 (gemm_lp.h) */
 	for (size_t t = 0; t < T; t++)
 		memcpy(logits + t * c->n_labels, w->cls_b, sizeof(float) * c->n_labels);
-	bert_linear(rt, T, c->n_labels, c->hidden, hidden, w->cls_w, logits);
+	bert_linear(&r32, T, c->n_labels, c->hidden, hidden, w->cls_w, logits);
 }

@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/kernels/gemm_lp.h"
 #include "core/pgi_status.h"
 
 #define BERT_MAX_LAYERS		128
@@ -133,6 +134,10 @@ typedef struct BertRuntime
 	/* matrix products are split into blocks of this many token rows, with
 	 * check called between blocks (0: no split) */
 	int			block_rows;
+	/* the weight matrices' format (gemm_lp.h; {0}: float32 panels) */
+	GemmFormat	wfmt;
+	/* bf16 / int8: work memory of GEMM_LP_WORK_BYTES for converted rows */
+	void	   *lp_work;
 } BertRuntime;
 
 typedef enum BertPooling
@@ -144,9 +149,11 @@ typedef enum BertPooling
 } BertPooling;
 
 /*
- * C (T, n) += A (T, k) W^T with W (n, k) packed by gemm_pack: in blocks of
- * rt->block_rows rows with rt->check between them, each block's output
- * panels split over the threads of par.h (also used by other encoders)
+ * C (T, n) += A (T, k) W^T with W (n, k) packed in rt->wfmt (gemm_pack,
+ * gemm_format_pack): in blocks of rt->block_rows rows with rt->check
+ * between them, each block's rows converted (bf16, int8) and its output
+ * panels multiplied, both split over the threads of par.h (also used by
+ * other encoders)
  */
 extern void bert_linear(const BertRuntime *rt, size_t T, int n, int k, const float *a,
 						const float *w, float *c);

@@ -25,7 +25,8 @@ typedef struct Slot
 	uint64_t	off;			/* from the start of the weights section */
 	int64_t		rows;
 	int64_t		cols;			/* 1-D tensors: rows = 1 */
-	int			packed;			/* stored in gemm_pack's panel layout */
+	int			packed;			/* a matrix of a linear layer, stored in the
+								 * model's GemmFormat (gemm_lp.h) */
 } Slot;
 
 /* Layer slots holding matrices multiplied by gemm_packed */
@@ -76,7 +77,9 @@ header_init(PgimHeader *hd, PgimArch arch, uint64_t weights_len, uint64_t vocab_
 	memcpy(hd->magic, PGIM_MAGIC, 8);
 	hd->version = PGIM_VERSION;
 	hd->arch = arch;
-	snprintf(hd->sha256, sizeof(hd->sha256), "%s", sha256 ? sha256 : "");
+	/* sha256 may carry the precision: "<sha256>.<precision>" (the file's key) */
+	snprintf(hd->key, sizeof(hd->key), "%s", sha256 ? sha256 : "");
+	snprintf(hd->sha256, sizeof(hd->sha256), "%.*s", (int) strcspn(hd->key, "."), hd->key);
 	hd->meta = *meta;
 	hd->weights_off = PGIM_HEADER_SIZE;
 	hd->weights_len = weights_len;
@@ -94,7 +97,7 @@ header_init(PgimHeader *hd, PgimArch arch, uint64_t weights_len, uint64_t vocab_
  * bert_config_check (at most ~2^46 bytes), so no overflow.
  */
 static uint64_t
-bert_layout(const BertConfig *c, Slot *slots, int *n_slots)
+bert_layout(const BertConfig *c, GemmFormat fmt, Slot *slots, int *n_slots)
 {
 	int64_t		h = c->hidden,
 				f = c->ffn;
@@ -124,8 +127,8 @@ bert_layout(const BertConfig *c, Slot *slots, int *n_slots)
 			slots[n].cols = shapes[i][1];
 			slots[n].packed = packed_slot[i];
 			off = align_up(off + (packed_slot[i] ?
-								  (uint64_t) gemm_packed_floats(shapes[i][0], shapes[i][1]) :
-								  (uint64_t) (shapes[i][0] * shapes[i][1])) * 4);
+								  (uint64_t) gemm_format_bytes(fmt, shapes[i][0], shapes[i][1]) :
+								  (uint64_t) (shapes[i][0] * shapes[i][1]) * 4));
 		}
 	if (c->head != BERT_HEAD_NONE)
 	{
@@ -138,34 +141,51 @@ bert_layout(const BertConfig *c, Slot *slots, int *n_slots)
 			slots[n].rows = hs[i][0];
 			slots[n].cols = hs[i][1];
 			slots[n].packed = hpacked[i];
-			off = align_up(off + (hpacked[i] ? (uint64_t) gemm_packed_floats(hs[i][0], hs[i][1]) :
-								  (uint64_t) (hs[i][0] * hs[i][1])) * 4);
+			/* heads stay float32 (gemm_lp.h) */
+			off = align_up(off + (hpacked[i] ? (uint64_t) gemm_format_bytes((GemmFormat) {0}, hs[i][0], hs[i][1]) :
+								  (uint64_t) (hs[i][0] * hs[i][1]) * 4));
 		}
 	}
 	*n_slots = n;
 	return off;
 }
 
+/* A weight format pg_infer can pack matrices of widths up to max_k in */
 PgiStatus
-pgim_bert_weights_size(const BertConfig *c, uint64_t *bytes, PgiError *err)
+pgim_format_check(GemmFormat fmt, int64_t max_k, PgiError *err)
+{
+	if (fmt.type < GEMM_F32 || fmt.type > GEMM_I8 || fmt.kb < 0 || fmt.kb % 4 != 0 ||
+		fmt.kb > GEMM_I8_MAX_K)
+		return pgi_error(err, PGI_ERR_PARAM, NULL, "invalid weight format %d (block %d)",
+						 fmt.type, fmt.kb);
+	if (fmt.type == GEMM_I8 && gemm_i8_kpad(max_k, gemm_format_kb(fmt, max_k)) > GEMM_I8_MAX_K)
+		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
+						 "int8 weights support layers of at most %d inputs, not %lld",
+						 GEMM_I8_MAX_K, (long long) max_k);
+	return PGI_OK;
+}
+
+PgiStatus
+pgim_bert_weights_size(const BertConfig *c, GemmFormat fmt, uint64_t *bytes, PgiError *err)
 {
 	Slot		slots[MAX_SLOTS];
 	Slot	   *s = slots;
 	int			n;
 	PgiStatus	st = bert_config_check(c, err);
 
-	if (st != PGI_OK)
+	if (st != PGI_OK ||
+		(st = pgim_format_check(fmt, c->ffn > c->hidden ? c->ffn : c->hidden, err)) != PGI_OK)
 		return st;
-	*bytes = bert_layout(c, s, &n);
+	*bytes = bert_layout(c, fmt, s, &n);
 	return PGI_OK;
 }
 
 PgiStatus
-pgim_file_size(const BertConfig *c, uint64_t vocab_len, uint64_t blob_len,
+pgim_file_size(const BertConfig *c, GemmFormat fmt, uint64_t vocab_len, uint64_t blob_len,
 			   uint64_t *bytes, PgiError *err)
 {
 	uint64_t	w;
-	PgiStatus	st = pgim_bert_weights_size(c, &w, err);
+	PgiStatus	st = pgim_bert_weights_size(c, fmt, &w, err);
 
 	if (st != PGI_OK)
 		return st;
@@ -322,14 +342,14 @@ pgim_build_bert(uint8_t *dst, uint64_t dst_len, const BertConfig *c, const PgimM
 	const char *prefix = "";
 	PgiStatus	st;
 
-	if ((st = pgim_file_size(c, vocab_len, blob_len, &total, err)) != PGI_OK)
+	if ((st = pgim_file_size(c, meta->wfmt, vocab_len, blob_len, &total, err)) != PGI_OK)
 		return st;
 	if (dst_len != total)
 		return pgi_error(err, PGI_ERR_PARAM, NULL, "prepared model buffer has the wrong size");
 	if (strcmp(naming, "hf") == 0 && (st = hf_prefix(find, find_arg, &prefix, err)) != PGI_OK)
 		return st;
 	memset(dst, 0, PGIM_HEADER_SIZE);
-	wlen = bert_layout(c, slots, &n_slots);
+	wlen = bert_layout(c, meta->wfmt, slots, &n_slots);
 	for (int i = 0; i < n_slots; i++)
 	{
 		char		names[3][160];
@@ -362,8 +382,12 @@ pgim_build_bert(uint8_t *dst, uint64_t dst_len, const BertConfig *c, const PgimM
 		}
 		if (out != slot)
 		{
-			gemm_pack(out, slots[i].rows, slots[i].cols, slot);
+			int			ok = gemm_format_pack(kind >= KIND_HEAD ? (GemmFormat) {0} : meta->wfmt,
+											  out, slots[i].rows, slots[i].cols, slot);
+
 			free(out);
+			if (!ok)
+				return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory preparing model weights");
 		}
 	}
 	header_init(hd, PGIM_ARCH_BERT, wlen, vocab_len, blob_len, sha256, meta);
@@ -416,7 +440,7 @@ pgim_check_bert(const BertConfig *c, const char *naming, PgimFindFn find, void *
 		return st;
 	if (strcmp(naming, "hf") == 0 && (st = hf_prefix(find, find_arg, &prefix, err)) != PGI_OK)
 		return st;
-	bert_layout(c, slots, &n_slots);
+	bert_layout(c, (GemmFormat) {0}, slots, &n_slots);
 	for (int i = 0; i < n_slots; i++)
 	{
 		char		names[3][160];
@@ -460,10 +484,10 @@ pgim_build_tokenizer(uint8_t *dst, const PgimMeta *meta, const uint8_t *vocab,
 }
 
 PgiStatus
-pgim_use_file_size(const UseConfig *c, uint64_t *bytes, PgiError *err)
+pgim_use_file_size(const UseConfig *c, GemmFormat fmt, uint64_t *bytes, PgiError *err)
 {
 	uint64_t	w;
-	PgiStatus	st = use_weights_size(c, &w, err);
+	PgiStatus	st = use_weights_size(c, fmt, &w, err);
 
 	if (st == PGI_OK)
 		*bytes = PGIM_HEADER_SIZE + w;
@@ -479,12 +503,13 @@ pgim_build_use(uint8_t *dst, uint64_t dst_len, const UseSource *src, const PgimM
 	uint64_t	size;
 	PgiStatus	st;
 
-	if ((st = pgim_use_file_size(c, &size, err)) != PGI_OK)
+	if ((st = pgim_use_file_size(c, meta->wfmt, &size, err)) != PGI_OK)
 		return st;
 	if (size != dst_len)
 		return pgi_error(err, PGI_ERR_PARAM, NULL, "prepared model buffer has the wrong size");
 	memset(dst, 0, PGIM_HEADER_SIZE);
-	if ((st = use_pack(src, dst + PGIM_HEADER_SIZE, size - PGIM_HEADER_SIZE, err)) != PGI_OK)
+	if ((st = use_pack(src, meta->wfmt, dst + PGIM_HEADER_SIZE, size - PGIM_HEADER_SIZE,
+					   err)) != PGI_OK)
 		return st;
 	header_init(hd, PGIM_ARCH_USE, size - PGIM_HEADER_SIZE, 0, 0, sha256, meta);
 	hd->use_config = *c;
@@ -493,13 +518,13 @@ pgim_build_use(uint8_t *dst, uint64_t dst_len, const UseSource *src, const PgimM
 
 /* Point w's fields into the weights section */
 static void
-bind_weights(const BertConfig *c, const uint8_t *base, BertWeights *w)
+bind_weights(const BertConfig *c, GemmFormat fmt, const uint8_t *base, BertWeights *w)
 {
 	Slot		slots[MAX_SLOTS];
 	int			n;
 	const float *p[MAX_SLOTS];
 
-	bert_layout(c, slots, &n);
+	bert_layout(c, fmt, slots, &n);
 	for (int i = 0; i < n; i++)
 		p[i] = (const float *) (base + slots[i].off);
 	memset(w, 0, sizeof(*w));
@@ -715,7 +740,7 @@ pgim_open(const uint8_t *data, uint64_t len, PgimModel *out, PgiError *err)
 		uint64_t	size;
 
 		memset(out, 0, sizeof(*out));
-		if ((st = pgim_use_file_size(&hd->use_config, &size, err)) != PGI_OK)
+		if ((st = pgim_use_file_size(&hd->use_config, hd->meta.wfmt, &size, err)) != PGI_OK)
 			return st;
 		if (hd->file_size != len || size != len || hd->weights_off != PGIM_HEADER_SIZE ||
 			hd->weights_len != len - PGIM_HEADER_SIZE)
@@ -725,7 +750,7 @@ pgim_open(const uint8_t *data, uint64_t len, PgimModel *out, PgiError *err)
 		out->arch = PGIM_ARCH_USE;
 		out->meta = hd->meta;
 		out->use_config = hd->use_config;
-		return use_bind(&out->use_config, data + PGIM_HEADER_SIZE, hd->weights_len,
+		return use_bind(&out->use_config, hd->meta.wfmt, data + PGIM_HEADER_SIZE, hd->weights_len,
 						&out->use_weights, err);
 	}
 	if (hd->arch == PGIM_ARCH_TOKENIZER)
@@ -745,9 +770,10 @@ pgim_open(const uint8_t *data, uint64_t len, PgimModel *out, PgiError *err)
 		out->blob_len = hd->blob_len;
 		return PGI_OK;
 	}
-	if ((st = pgim_file_size(&hd->config, hd->vocab_len, hd->blob_len, &total, err)) != PGI_OK)
+	if ((st = pgim_file_size(&hd->config, hd->meta.wfmt, hd->vocab_len, hd->blob_len, &total,
+							 err)) != PGI_OK)
 		return st;
-	if ((st = pgim_bert_weights_size(&hd->config, &wlen, err)) != PGI_OK)
+	if ((st = pgim_bert_weights_size(&hd->config, hd->meta.wfmt, &wlen, err)) != PGI_OK)
 		return st;
 	if (hd->file_size != len || total != len || hd->weights_off != PGIM_HEADER_SIZE ||
 		hd->weights_len != wlen || hd->vocab_off != PGIM_HEADER_SIZE + wlen ||
@@ -770,7 +796,7 @@ pgim_open(const uint8_t *data, uint64_t len, PgimModel *out, PgiError *err)
 	out->arch = PGIM_ARCH_BERT;
 	out->config = hd->config;
 	out->meta = hd->meta;
-	bind_weights(&hd->config, data + PGIM_HEADER_SIZE, &out->weights);
+	bind_weights(&hd->config, hd->meta.wfmt, data + PGIM_HEADER_SIZE, &out->weights);
 	out->vocab = data + hd->vocab_off;
 	out->vocab_len = hd->vocab_len;
 	out->blob = data + hd->blob_off;

@@ -39,7 +39,7 @@
 #include "core/models/use_load.h"
 
 #define PGIM_MAGIC			"PGIMODL1"
-#define PGIM_VERSION		8
+#define PGIM_VERSION		9
 #define PGIM_HEADER_SIZE	4096
 #define PGIM_ALIGN			64
 
@@ -91,7 +91,9 @@ typedef struct PgimMeta
 	int32_t		max_tokens;		/* with specials; <= max_pos (0: no limit) */
 	int32_t		add_bos;		/* tokenize() puts bos_id first */
 	int32_t		add_eos;		/* tokenize() puts eos_id last */
-	int32_t		reserved[17];
+	GemmFormat	wfmt;			/* encoders: the linear layers' weight
+								 * format (load_model's "precision") */
+	int32_t		reserved[15];
 	ChatFormat	chat;			/* decoders: the chat template's family */
 } PgimMeta;
 
@@ -114,6 +116,8 @@ typedef struct PgimHeader
 	uint64_t	vocab_len;
 	uint64_t	blob_off;
 	uint64_t	blob_len;
+	char		key[96];		/* sha256 and weight format, "<sha256>[.<precision>]":
+								 * the name of the file (NUL-terminated) */
 } PgimHeader;
 
 /* A mapped, checked prepared model */
@@ -136,12 +140,15 @@ typedef struct PgimModel
 	uint64_t	blob_len;
 } PgimModel;
 
-/* Bytes of weights of a BERT config (PGI_ERR_LIMIT on overflow) */
-extern PgiStatus pgim_bert_weights_size(const BertConfig *c, uint64_t *bytes,
+/* Whether fmt is valid and can hold layers of up to max_k inputs */
+extern PgiStatus pgim_format_check(GemmFormat fmt, int64_t max_k, PgiError *err);
+
+/* Bytes of weights of a BERT config in weight format fmt */
+extern PgiStatus pgim_bert_weights_size(const BertConfig *c, GemmFormat fmt, uint64_t *bytes,
 										PgiError *err);
 
 /* Total file size */
-extern PgiStatus pgim_file_size(const BertConfig *c, uint64_t vocab_len,
+extern PgiStatus pgim_file_size(const BertConfig *c, GemmFormat fmt, uint64_t vocab_len,
 								uint64_t blob_len, uint64_t *bytes, PgiError *err);
 
 /*
@@ -149,7 +156,8 @@ extern PgiStatus pgim_file_size(const BertConfig *c, uint64_t vocab_len,
  * are found by name through find (naming: "gguf" = llama.cpp's names,
  * "hf" = Hugging Face BertModel's, with an optional "bert." prefix),
  * checked against the config's shapes, converted to float32 and checked
- * to be finite.
+ * to be finite; the linear layers' matrices are then packed in
+ * meta->wfmt.
  */
 extern PgiStatus pgim_build_bert(uint8_t *dst, uint64_t dst_len, const BertConfig *c,
 								 const PgimMeta *meta, const char *naming,
@@ -172,7 +180,8 @@ extern void pgim_build_tokenizer(uint8_t *dst, const PgimMeta *meta,
 								 const uint8_t *blob, uint64_t blob_len, const char *sha256);
 
 /* Size and contents (from a loaded TF.js source) of a USE Lite prepared file */
-extern PgiStatus pgim_use_file_size(const UseConfig *c, uint64_t *bytes, PgiError *err);
+extern PgiStatus pgim_use_file_size(const UseConfig *c, GemmFormat fmt, uint64_t *bytes,
+								   PgiError *err);
 extern PgiStatus pgim_build_use(uint8_t *dst, uint64_t dst_len, const UseSource *src,
 								const PgimMeta *meta, const char *sha256, PgiError *err);
 

@@ -191,7 +191,9 @@ use_forward(const UseConfig *c, const UseWeights *w, const BertRuntime *rt,
 			   *o,
 			   *scores,
 			   *head;
+	BertRuntime r32 = *rt;
 
+	r32.wfmt = (GemmFormat) {0};	/* res_w and tanh_w are float32 (use_load.c) */
 	if (n_seqs < 1)
 		return pgi_error(err, PGI_ERR_PARAM, NULL, "a batch needs at least one sequence");
 	for (int32_t s = 0; s < n_seqs; s++)
@@ -238,7 +240,7 @@ use_forward(const UseConfig *c, const UseWeights *w, const BertRuntime *rt,
 			for (int i = 0; i < D; i++)
 				z[t * D + i] += w->res_b[i];
 		bert_linear(rt, T, D, E, o, l0->out_w, z);
-		bert_linear(rt, T, D, E, x0, w->res_w, z);
+		bert_linear(&r32, T, D, E, x0, w->res_w, z);
 		ffn(c, l0, rt, T, z, h, big);
 
 		/* layer 1: z += Att1(LN(z)); z += FFN1(z) */
@@ -283,7 +285,7 @@ use_forward(const UseConfig *c, const UseWeights *w, const BertRuntime *rt,
 		float	   *m = out + (size_t) s0 * D;
 
 		nn_fill_rows(head, (size_t) rows, (size_t) D, w->tanh_b);
-		bert_linear(rt, (size_t) rows, D, D, m, w->tanh_w, head);
+		bert_linear(&r32, (size_t) rows, D, D, m, w->tanh_w, head);
 		for (int r = 0; r < rows; r++)
 		{
 			float	   *u = head + (size_t) r * D;

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/kernels/gemm.h"
+#include "core/kernels/gemm_lp.h"
 #include "core/formats/json.h"
 
 #define USE_MAGIC		"PGIUSE01"
@@ -827,7 +827,7 @@ take(uint64_t *pos, uint64_t bytes)
 
 /* The section layout of a checked config */
 static void
-layout(const UseConfig *c, Layout *y)
+layout(const UseConfig *c, GemmFormat fmt, Layout *y)
 {
 	uint64_t	pos = USE_HEADER_SIZE;
 	uint64_t	E = (uint64_t) c->d_emb,
@@ -835,7 +835,7 @@ layout(const UseConfig *c, Layout *y)
 				F = (uint64_t) c->ffn;
 
 #define FL(n) take(&pos, (uint64_t) (n) * sizeof(float))
-#define PK(n, k) take(&pos, (uint64_t) gemm_packed_floats((int64_t) (n), (int64_t) (k)) * sizeof(float))
+#define PK(n, k) take(&pos, (uint64_t) gemm_format_bytes(fmt, (int64_t) (n), (int64_t) (k)))
 	y->emb = FL((uint64_t) c->vocab_rows * E);
 	y->inv_ts = FL(c->n_timing);
 	for (int l = 0; l < USE_N_LAYERS; l++)
@@ -855,9 +855,11 @@ layout(const UseConfig *c, Layout *y)
 		y->l[l].down_w = PK(D, F);
 		y->l[l].down_b = FL(D);
 	}
-	y->res_w = PK(D, E);
+	/* float32 whatever the format: the projection of the raw (not
+	 * normalised) embeddings and the head (one row per text) */
+	y->res_w = take(&pos, (uint64_t) gemm_packed_floats((int64_t) D, (int64_t) E) * sizeof(float));
 	y->res_b = FL(D);
-	y->tanh_w = PK(D, D);
+	y->tanh_w = take(&pos, (uint64_t) gemm_packed_floats((int64_t) D, (int64_t) D) * sizeof(float));
 	y->tanh_b = FL(D);
 #undef FL
 #undef PK
@@ -867,37 +869,57 @@ layout(const UseConfig *c, Layout *y)
 	y->total = take(&pos, 0);
 }
 
+/* The widest input of a linear layer must fit the format (int8: GEMM_I8_MAX_K) */
+static PgiStatus
+use_format_check(const UseConfig *c, GemmFormat fmt, PgiError *err)
+{
+	int64_t		k = c->ffn;
+
+	if (c->d_model > k)
+		k = c->d_model;
+	if (c->d_emb > k)
+		k = c->d_emb;
+	if (fmt.type < GEMM_F32 || fmt.type > GEMM_I8 || fmt.kb < 0 || fmt.kb % 4 != 0 ||
+		(fmt.type == GEMM_I8 && gemm_i8_kpad(k, gemm_format_kb(fmt, k)) > GEMM_I8_MAX_K))
+		return pgi_error(err, PGI_ERR_UNSUPPORTED, NULL,
+						 "weight format %s (block %d) cannot hold this model's layers",
+						 gemm_format_name(fmt), fmt.kb);
+	return PGI_OK;
+}
+
 PgiStatus
-use_weights_size(const UseConfig *c, uint64_t *bytes, PgiError *err)
+use_weights_size(const UseConfig *c, GemmFormat fmt, uint64_t *bytes, PgiError *err)
 {
 	Layout		y;
 	PgiStatus	st = use_config_check(c, err);
 
-	if (st != PGI_OK)
+	if (st != PGI_OK || (st = use_format_check(c, fmt, err)) != PGI_OK)
 		return st;
-	layout(c, &y);
+	layout(c, fmt, &y);
 	*bytes = y.total;
 	return PGI_OK;
 }
 
-/* Pack a TF.js [k_in, n_out] matrix as gemm's (n_out, k_in) at dst */
+/* Pack a TF.js [k_in, n_out] matrix as gemm's (n_out, k_in) in format fmt at dst */
 static PgiStatus
-pack_in_out(const float *w, int64_t k_in, int64_t n_out, uint8_t *dst, PgiError *err)
+pack_in_out(const float *w, int64_t k_in, int64_t n_out, GemmFormat fmt, uint8_t *dst,
+			PgiError *err)
 {
 	float	   *t = malloc((size_t) (k_in * n_out) * sizeof(float));
+	int			ok;
 
 	if (t == NULL)
 		return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
 	for (int64_t i = 0; i < k_in; i++)
 		for (int64_t j = 0; j < n_out; j++)
 			t[j * k_in + i] = w[i * n_out + j];
-	gemm_pack(t, n_out, k_in, (float *) dst);
+	ok = gemm_format_pack(fmt, t, n_out, k_in, dst);
 	free(t);
-	return PGI_OK;
+	return ok ? PGI_OK : pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory");
 }
 
 PgiStatus
-use_pack(const UseSource *s, uint8_t *dst, uint64_t dst_len, PgiError *err)
+use_pack(const UseSource *s, GemmFormat fmt, uint8_t *dst, uint64_t dst_len, PgiError *err)
 {
 	const UseConfig *c = &s->c;
 	Layout		y;
@@ -908,9 +930,9 @@ use_pack(const UseSource *s, uint8_t *dst, uint64_t dst_len, PgiError *err)
 				D = c->d_model,
 				F = c->ffn;
 
-	if ((st = use_config_check(c, err)) != PGI_OK)
+	if ((st = use_config_check(c, err)) != PGI_OK || (st = use_format_check(c, fmt, err)) != PGI_OK)
 		return st;
-	layout(c, &y);
+	layout(c, fmt, &y);
 	if (dst_len < y.total)
 		return pgi_error(err, PGI_ERR_PARAM, NULL,
 						 "USE weights need %llu bytes, %llu given",
@@ -924,7 +946,7 @@ use_pack(const UseSource *s, uint8_t *dst, uint64_t dst_len, PgiError *err)
 	memcpy(dst + 16, c, sizeof(UseConfig));
 
 #define CP(off, src, n) memcpy(dst + (off), (src), (size_t) (n) * sizeof(float))
-#define PK(off, src, k, n) do { if ((st = pack_in_out((src), (k), (n), dst + (off), err)) != PGI_OK) return st; } while (0)
+#define PK(off, src, k, n) do { if ((st = pack_in_out((src), (k), (n), fmt, dst + (off), err)) != PGI_OK) return st; } while (0)
 	CP(y.emb, s->emb, (int64_t) c->vocab_rows * E);
 	CP(y.inv_ts, s->inv_ts, c->n_timing);
 	for (int l = 0; l < USE_N_LAYERS; l++)
@@ -945,6 +967,7 @@ use_pack(const UseSource *s, uint8_t *dst, uint64_t dst_len, PgiError *err)
 		PK(y.l[l].down_w, x->down_w, F, D);
 		CP(y.l[l].down_b, x->down_b, D);
 	}
+	fmt = (GemmFormat) {0};		/* res_w and tanh_w: float32 (layout) */
 	PK(y.res_w, s->res_w, E, D);
 	CP(y.res_b, s->res_b, D);
 	PK(y.tanh_w, s->tanh_w, D, D);
@@ -958,7 +981,7 @@ use_pack(const UseSource *s, uint8_t *dst, uint64_t dst_len, PgiError *err)
 }
 
 PgiStatus
-use_bind(const UseConfig *c, const uint8_t *section, uint64_t len, UseWeights *w,
+use_bind(const UseConfig *c, GemmFormat fmt, const uint8_t *section, uint64_t len, UseWeights *w,
 		 PgiError *err)
 {
 	Layout		y;
@@ -967,9 +990,9 @@ use_bind(const UseConfig *c, const uint8_t *section, uint64_t len, UseWeights *w
 				hsize;
 	const uint32_t *po;
 
-	if ((st = use_config_check(c, err)) != PGI_OK)
+	if ((st = use_config_check(c, err)) != PGI_OK || (st = use_format_check(c, fmt, err)) != PGI_OK)
 		return st;
-	layout(c, &y);
+	layout(c, fmt, &y);
 	if (len < y.total)
 		return pgi_error(err, PGI_ERR_CORRUPT, NULL,
 						 "USE weights section has %llu bytes, expected %llu",

@@ -45,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/kernels/gemm_lp.h"
 #include "core/pgi_status.h"
 #include "core/tokenizers/tok_unigram.h"
 
@@ -137,16 +138,18 @@ extern const char *use_source_piece(const UseSource *s, int32_t i, size_t *len, 
 extern PgiStatus use_config_check(const UseConfig *c, PgiError *err);
 
 /* Bytes of the prepared section for c (a multiple of 64) */
-extern PgiStatus use_weights_size(const UseConfig *c, uint64_t *bytes, PgiError *err);
+extern PgiStatus use_weights_size(const UseConfig *c, GemmFormat fmt, uint64_t *bytes,
+								  PgiError *err);
 
 /* Write the prepared section into dst (64-byte aligned, dst_len >= use_weights_size) */
-extern PgiStatus use_pack(const UseSource *s, uint8_t *dst, uint64_t dst_len, PgiError *err);
+extern PgiStatus use_pack(const UseSource *s, GemmFormat fmt, uint8_t *dst, uint64_t dst_len,
+						  PgiError *err);
 
 /*
  * Point w's fields into section (64-byte aligned, as use_pack wrote it for
  * the same config); checks the header, the size and the vocabulary offsets.
  */
-extern PgiStatus use_bind(const UseConfig *c, const uint8_t *section, uint64_t len,
+extern PgiStatus use_bind(const UseConfig *c, GemmFormat fmt, const uint8_t *section, uint64_t len,
 						  UseWeights *w, PgiError *err);
 
 /* The tokenizer (ids 0..5 reserved) over a bound section's vocabulary */

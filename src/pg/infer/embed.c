@@ -316,6 +316,32 @@ WorkMemory(size_t n)
 	return workBuf;
 }
 
+/*
+ * A forward pass's runtime for model m: BLAS for attention, interrupts
+ * checked between layers and row blocks, and the model's weight format
+ * with work memory for converted rows (kept for the backend's life:
+ * GEMM_LP_WORK_BYTES)
+ */
+static BertRuntime
+EncoderRuntime(const LoadedModel *m)
+{
+	static void *lpWork = NULL;
+	BertRuntime rt = {BlasGet()->sgemm, CheckInterrupts, NULL, EMBED_BLOCK_ROWS, {0}, NULL};
+
+	rt.wfmt = m->pm.meta.wfmt;
+	if (rt.wfmt.type != GEMM_F32)
+	{
+		if (lpWork == NULL && (lpWork = malloc(GEMM_LP_WORK_BYTES)) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory"),
+					 errdetail("A forward pass in %s needs %zu bytes of work memory.",
+							   gemm_format_name(rt.wfmt), GEMM_LP_WORK_BYTES)));
+		rt.lp_work = lpWork;
+	}
+	return rt;
+}
+
 /* Embed enc[0..n-1] into out (n, hidden), in passes of max_batch_tokens */
 static void
 EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *out)
@@ -325,7 +351,7 @@ EmbedEncoded(LoadedModel *m, Encoded *enc, int n, const EmbedOptions *o, float *
 	bool		clip = m->pm.arch == PGIM_ARCH_CLIP;
 	const ClipConfig *cc = &m->pm.clip.config;
 	int			dims = o->head ? c->n_labels : ModelDims(m);
-	BertRuntime rt = {BlasGet()->sgemm, CheckInterrupts, NULL, EMBED_BLOCK_ROWS};
+	BertRuntime rt = EncoderRuntime(m);
 	int			i = 0;
 
 	/* the budget, within what one pass can index (bert_forward's limit) */
@@ -416,7 +442,7 @@ void
 TokenHeadLogits(LoadedModel *m, const int32 *ids, const int32 *types, int n, float *logits)
 {
 	const BertConfig *c = &m->pm.config;
-	BertRuntime rt = {BlasGet()->sgemm, CheckInterrupts, NULL, EMBED_BLOCK_ROWS};
+	BertRuntime rt = EncoderRuntime(m);
 	int32		len = n;
 	float	   *scratch;
 	float	   *hidden;

@@ -115,7 +115,7 @@ static void
 EmbedPixels(const LoadedModel *m, const float *px, int n, float *out)
 {
 	const ClipConfig *c = &m->pm.clip.config;
-	BertRuntime rt = {BlasGet()->sgemm, CheckInterrupts, NULL, 256};
+	BertRuntime rt = {BlasGet()->sgemm, CheckInterrupts, NULL, 256, {0}, NULL};
 	size_t		plane = (size_t) 3 * c->vision.image_size * c->vision.image_size;
 
 	par_set_threads(pgi_threads);

@@ -204,22 +204,54 @@ pgi_registry_changed(PG_FUNCTION_ARGS)
 }
 
 char *
-ModelCachePath(const char *sha256)
+ModelCachePath(const char *key)
 {
-	return psprintf("pg_infer/%s.pgim", sha256);	/* backends run in DataDir */
+	return psprintf("pg_infer/%s.pgim", key);	/* backends run in DataDir */
+}
+
+/* The "precision" option values: each has its own prepared file */
+static const char *const precisions[] = {"f32", "bf16", "int8", NULL};
+
+/*
+ * The key of a model's prepared file: its sha256, with the registry's
+ * "precision" option when it has one ("<sha256>.bf16"; with "int8_block",
+ * "<sha256>.int8b64")
+ */
+static char *
+CacheKey(const char *sha, const char *precision)
+{
+	if (precision == NULL)
+		return pstrdup(sha);
+	if (strncmp(precision, "int8b", 5) == 0)
+	{
+		int			kb = atoi(precision + 5);
+
+		if (kb >= 4 && kb <= 4096 && kb % 4 == 0 && strspn(precision + 5, "0123456789") == strlen(precision + 5))
+			return psprintf("%s.%s", sha, precision);
+	}
+	for (int i = 0; precisions[i]; i++)
+		if (strcmp(precision, precisions[i]) == 0)
+			return psprintf("%s.%s", sha, precision);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("model option \"precision\" must be \"f32\", \"bf16\" or \"int8\", not \"%s\"",
+					precision)));
+	return NULL;
 }
 
 /*
- * Registry row of name: source, sha256 and the "context_length" option (NULL
- * when absent); false when not registered
+ * Registry row of name: source, sha256 and the "context_length" and
+ * "precision" options (NULL when absent); false when not registered
  */
 static bool
-RegistryFind(const char *name, char **source, char **sha, char **ctx)
+RegistryFind(const char *name, char **source, char **sha, char **ctx, char **precision)
 {
 	Oid			nsp = ExtensionSchema();
 
 	/* every operator qualified: nothing of the caller's search_path runs */
-	char	   *sql = psprintf("SELECT source, sha256, options OPERATOR(pg_catalog.->>) 'context_length' "
+	char	   *sql = psprintf("SELECT source, sha256, options OPERATOR(pg_catalog.->>) 'context_length', "
+							   "options OPERATOR(pg_catalog.->>) 'precision' OPERATOR(pg_catalog.||) "
+							   "COALESCE('b' OPERATOR(pg_catalog.||) (options OPERATOR(pg_catalog.->>) 'int8_block'), '') "
 							   "FROM %s.pg_infer_model_registry WHERE name OPERATOR(pg_catalog.=) $1",
 							   quote_identifier(get_namespace_name(nsp)));
 	Oid			argtypes[1] = {TEXTOID};
@@ -264,6 +296,7 @@ RegistryFind(const char *name, char **source, char **sha, char **ctx)
 		*source = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		*sha = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 		*ctx = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		*precision = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
@@ -272,9 +305,9 @@ RegistryFind(const char *name, char **source, char **sha, char **ctx)
 
 /* Registry row of name (ERROR when not registered) */
 static void
-RegistryLookup(const char *name, char **source, char **sha, char **ctx)
+RegistryLookup(const char *name, char **source, char **sha, char **ctx, char **precision)
 {
-	if (!RegistryFind(name, source, sha, ctx))
+	if (!RegistryFind(name, source, sha, ctx, precision))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" does not exist", name),
@@ -827,9 +860,48 @@ CancelPending(void *arg)
 	return QueryCancelPending || ProcDiePending;
 }
 
-/* Write the prepared file of a registered source (caller holds the lock) */
+/*
+ * The weight format of an encoder's prepared file: the "precision" option
+ * (float32 without it); int8 in blocks of "int8_block" inputs, by default
+ * 64, or for a GGUF whose matrices are Q8_0 its own blocks of 32 (so the
+ * integers and scales are the file's)
+ */
+static GemmFormat
+EncoderFormat(BuildState *b, const char *precision)
+{
+	GemmFormat	f = {GEMM_F32, 0};
+	bool		q8 = false;
+
+	if (b->gguf)
+	{
+		const GgufTensor *t = gguf_find_tensor(b->gguf, "blk.0.ffn_up.weight");
+
+		q8 = t != NULL && t->type == GGML_TYPE_Q8_0;
+	}
+	if (precision == NULL)
+		f.type = GEMM_F32;
+	else if (strcmp(precision, "bf16") == 0)
+		f.type = GEMM_BF16;
+	else if (strncmp(precision, "int8", 4) == 0)
+	{
+		f.type = GEMM_I8;
+		/* "int8b<block>": the registry's "int8_block" (CacheKey) */
+		if (precision[4] == 'b')
+			f.kb = atoi(precision + 5);
+	}
+	/* int8 by default in blocks of 64 inputs (doc/embeddings.md), a Q8_0 file in its 32 */
+	if (f.type == GEMM_I8 && f.kb == 0)
+		f.kb = q8 ? 32 : GEMM_I8_DEFAULT_BLOCK;
+	return f;
+}
+
+/*
+ * Write the prepared file of a registered source (caller holds the lock);
+ * key names the file (CacheKey)
+ */
 static void
-BuildPrepared(const char *name, const char *source, const char *sha, const char *dest)
+BuildPrepared(const char *name, const char *source, const char *sha, const char *precision,
+			  const char *key, const char *dest)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer model build",
 											  ALLOCSET_DEFAULT_SIZES);
@@ -859,11 +931,27 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 				 errhint("Register the new content with load_model(name, source, '{\"force\": true}').")));
 
 	naming = PrepareSource(b, path, &find, &find_arg);
+	if (strcmp(naming, "tokenizer") == 0 || strcmp(naming, "llama") == 0 ||
+		strcmp(naming, "clip") == 0)
+	{
+		if (precision != NULL && strcmp(precision, "f32") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("model \"%s\" cannot run in precision \"%s\"", name, precision),
+					 errdetail("The \"precision\" option applies to text encoders (BERT family, Universal Sentence Encoder); %s.",
+							   strcmp(naming, "llama") == 0 ?
+							   "a decoder runs on the types of its GGUF file" :
+							   strcmp(naming, "clip") == 0 ? "CLIP models run in f32" :
+							   "this model is a tokenizer only"),
+					 errhint("Register it without \"precision\", or with \"f32\".")));
+	}
+	else
+		b->prep.meta.wfmt = EncoderFormat(b, precision);
 	if (strcmp(naming, "tokenizer") == 0)
 		size = pgim_tokenizer_file_size(0, b->blob_len);
 	else if (strcmp(naming, "use") == 0)
 	{
-		if (pgim_use_file_size(use_source_config(b->use), &size, &err) != PGI_OK)
+		if (pgim_use_file_size(use_source_config(b->use), b->prep.meta.wfmt, &size, &err) != PGI_OK)
 			PgiReport(&err);
 	}
 	else if (strcmp(naming, "llama") == 0)
@@ -876,7 +964,8 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 		if (pgim_clip_file_size(&b->clip.config, b->blob_len, &size, &err) != PGI_OK)
 			PgiReport(&err);
 	}
-	else if (pgim_file_size(&b->prep.config, b->prep.vocab_len, 0, &size, &err) != PGI_OK)
+	else if (pgim_file_size(&b->prep.config, b->prep.meta.wfmt, b->prep.vocab_len, 0, &size,
+							&err) != PGI_OK)
 		PgiReport(&err);
 
 	(void) MakePGDirectory("pg_infer");
@@ -912,16 +1001,16 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 				 errmsg("could not map \"%s\": %m", b->tmp)));
 	}
 	if (strcmp(naming, "tokenizer") == 0)
-		pgim_build_tokenizer(b->out, &b->prep.meta, NULL, 0, b->blob, b->blob_len, sha);
+		pgim_build_tokenizer(b->out, &b->prep.meta, NULL, 0, b->blob, b->blob_len, key);
 	else if (strcmp(naming, "use") == 0)
 	{
-		if (pgim_build_use(b->out, size, b->use, &b->prep.meta, sha, &err) != PGI_OK)
+		if (pgim_build_use(b->out, size, b->use, &b->prep.meta, key, &err) != PGI_OK)
 			PgiReport(&err);
 	}
 	else if (strcmp(naming, "llama") == 0)
 	{
 		if (pgim_build_llama(b->out, size, b->gguf, &b->llama, &b->prep.meta, b->blob, b->blob_len,
-							 sha, CancelPending, NULL, &err) != PGI_OK)
+							 key, CancelPending, NULL, &err) != PGI_OK)
 		{
 			CHECK_FOR_INTERRUPTS();
 			PgiReport(&err);
@@ -932,7 +1021,7 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 		CancelFind	cf = {find, find_arg};
 
 		if (pgim_build_clip(b->out, size, &b->clip, &b->prep.meta, FindOrCancel, &cf, b->blob,
-							b->blob_len, sha, &err) != PGI_OK)
+							b->blob_len, key, &err) != PGI_OK)
 		{
 			CHECK_FOR_INTERRUPTS();
 			PgiReport(&err);
@@ -943,7 +1032,7 @@ BuildPrepared(const char *name, const char *source, const char *sha, const char 
 		CancelFind	cf = {find, find_arg};
 
 		if (pgim_build_bert(b->out, size, &b->prep.config, &b->prep.meta, naming, FindOrCancel, &cf,
-							b->prep.vocab, b->prep.vocab_len, NULL, 0, sha, &err) != PGI_OK)
+							b->prep.vocab, b->prep.vocab_len, NULL, 0, key, &err) != PGI_OK)
 		{
 			CHECK_FOR_INTERRUPTS();
 			PgiReport(&err);
@@ -973,6 +1062,8 @@ typedef struct BuildArgs
 	const char *name;
 	const char *source;
 	const char *sha;
+	const char *precision;
+	const char *key;
 	const char *dest;
 } BuildArgs;
 
@@ -981,7 +1072,7 @@ BuildPreparedGuarded(void *arg)
 {
 	BuildArgs  *a = arg;
 
-	BuildPrepared(a->name, a->source, a->sha, a->dest);
+	BuildPrepared(a->name, a->source, a->sha, a->precision, a->key, a->dest);
 }
 
 /*
@@ -1031,7 +1122,7 @@ TryMapPrepared(LoadedModel *m, const char *path, const char *sha, PgiError *err)
 	MappedFile	mf = MapFile(path);
 
 	if (pgim_open(mf.data, mf.len, &m->pm, err) != PGI_OK ||
-		strcmp(m->pm.header->sha256, sha) != 0)
+		strcmp(m->pm.header->key, sha) != 0)
 	{
 		UnmapFile(&mf);
 		return false;
@@ -1045,13 +1136,15 @@ TryMapPrepared(LoadedModel *m, const char *path, const char *sha, PgiError *err)
 }
 
 /*
- * Map the prepared file of sha, building it first if needed; a file left
- * by another version of pg_infer (or damaged) is rebuilt once
+ * Map the prepared file of key (CacheKey of sha and precision), building it
+ * first if needed; a file left by another version of pg_infer (or damaged)
+ * is rebuilt once
  */
 static void
-MapPrepared(LoadedModel *m, const char *name, const char *source, const char *sha)
+MapPrepared(LoadedModel *m, const char *name, const char *source, const char *sha,
+			const char *precision, const char *key)
 {
-	char	   *path = ModelCachePath(sha);
+	char	   *path = ModelCachePath(key);
 	PgiError	err = {0};
 	struct stat st;
 
@@ -1061,11 +1154,11 @@ MapPrepared(LoadedModel *m, const char *name, const char *source, const char *sh
 	long		secs;
 	int			usecs;
 
-	if (stat(path, &st) == 0 && TryMapPrepared(m, path, sha, &err))
+	if (stat(path, &st) == 0 && TryMapPrepared(m, path, key, &err))
 		return;
-	lock = LockBuild(sha);
+	lock = LockBuild(key);
 	/* another process may have built it while we waited */
-	if (stat(path, &st) == 0 && TryMapPrepared(m, path, sha, &err))
+	if (stat(path, &st) == 0 && TryMapPrepared(m, path, key, &err))
 	{
 		UnlockBuild(lock);
 		return;
@@ -1075,10 +1168,12 @@ MapPrepared(LoadedModel *m, const char *name, const char *source, const char *sh
 	args.name = name;
 	args.source = source;
 	args.sha = sha;
+	args.precision = precision;
+	args.key = key;
 	args.dest = path;
 	WithMappedFiles(source, BuildPreparedGuarded, &args);
 	memset(&err, 0, sizeof(err));
-	if (!TryMapPrepared(m, path, sha, &err))
+	if (!TryMapPrepared(m, path, key, &err))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("prepared model file \"%s\" is invalid", path),
@@ -1113,7 +1208,7 @@ StillCached(LoadedModel *m)
 {
 	struct stat st;
 
-	return stat(ModelCachePath(m->sha256), &st) == 0 &&
+	return stat(ModelCachePath(m->key), &st) == 0 &&
 		st.st_dev == m->map_dev && st.st_ino == m->map_ino &&
 		(size_t) st.st_size == m->map_len;
 }
@@ -1163,6 +1258,8 @@ ModelGet(const char *name)
 	char	   *source;
 	char	   *sha;
 	char	   *ctx;
+	char	   *precision;
+	char	   *key;
 
 	NoticeNotPreloaded();
 
@@ -1173,7 +1270,8 @@ ModelGet(const char *name)
 		return m;
 	if (!OidIsValid(registryRelid))
 		registryRelid = RegistryRelid();
-	RegistryLookup(name, &source, &sha, &ctx);
+	RegistryLookup(name, &source, &sha, &ctx, &precision);
+	key = CacheKey(sha, precision);
 	if (m == NULL)
 	{
 		m = MemoryContextAllocZero(TopMemoryContext, sizeof(LoadedModel));
@@ -1181,12 +1279,13 @@ ModelGet(const char *name)
 		m->next = models;
 		models = m;
 	}
-	if (m->map && (strcmp(m->sha256, sha) != 0 || !StillCached(m) || m->tok == NULL))
+	if (m->map && (strcmp(m->key, key) != 0 || !StillCached(m) || m->tok == NULL))
 		ModelRelease(m);
 	if (m->map == NULL)
 	{
 		strlcpy(m->sha256, sha, sizeof(m->sha256));
-		MapPrepared(m, name, source, sha);
+		strlcpy(m->key, key, sizeof(m->key));
+		MapPrepared(m, name, source, sha, precision, key);
 		m->tok = TokenizerCreate(&m->pm);
 	}
 	m->ctx_len = ContextLength(m, ctx);
@@ -1205,12 +1304,13 @@ ModelPreload(const char *name, size_t *bytes)
 	char	   *source;
 	char	   *sha;
 	char	   *ctx;
+	char	   *precision;
 	LoadedModel *m;
 	volatile uint8 sum = 0;
 
 	if (!OidIsValid(registryRelid))
 		registryRelid = RegistryRelid();
-	if (!RegistryFind(name, &source, &sha, &ctx))
+	if (!RegistryFind(name, &source, &sha, &ctx, &precision))
 		return false;
 	m = ModelGet(name);
 	for (size_t i = 0; i < m->map_len; i += 4096)
@@ -1223,38 +1323,65 @@ ModelPreload(const char *name, size_t *bytes)
 	return true;
 }
 
+/*
+ * The prepared files of a sha256, one per precision ("<sha>.pgim",
+ * "<sha>.<precision>.pgim"): how many there are, each removed if remove
+ */
+static int
+ForEachPrepared(const char *sha, bool remove)
+{
+	DIR		   *dir = AllocateDir("pg_infer");
+	struct dirent *de;
+	int			n = 0;
+
+	if (dir == NULL)
+		return 0;				/* nothing prepared yet */
+	while ((de = ReadDir(dir, "pg_infer")) != NULL)
+	{
+		size_t		len = strlen(de->d_name);
+		char	   *path;
+
+		if (strncmp(de->d_name, sha, 64) != 0 || len < 69 ||
+			strcmp(de->d_name + len - 5, ".pgim") != 0 ||
+			(de->d_name[64] != '.'))
+			continue;
+		n++;
+		path = psprintf("pg_infer/%s", de->d_name);
+		if (remove && unlink(path) != 0 && errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not remove \"%s\": %m", path)));
+	}
+	FreeDir(dir);
+	return n;
+}
+
 PG_FUNCTION_INFO_V1(pgi_model_cached);
 
-/* Whether the prepared file of a sha256 is in the cache (pg_infer.models.loaded) */
+/* Whether a prepared file of a sha256 (any precision) is in the cache (pg_infer.models.loaded) */
 Datum
 pgi_model_cached(PG_FUNCTION_ARGS)
 {
 	char	   *sha = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	struct stat st;
 
 	if (strspn(sha, "0123456789abcdef") != strlen(sha) || strlen(sha) != 64)
 		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(stat(ModelCachePath(sha), &st) == 0);
+	PG_RETURN_BOOL(ForEachPrepared(sha, false) > 0);
 }
 
 PG_FUNCTION_INFO_V1(pgi_model_evict);
 
-/* Remove the prepared file of a sha256 (unload_model) */
+/* Remove the prepared files of a sha256, every precision (unload_model) */
 Datum
 pgi_model_evict(PG_FUNCTION_ARGS)
 {
 	char	   *sha = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *path;
 
 	if (strspn(sha, "0123456789abcdef") != strlen(sha) || strlen(sha) != 64)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid sha256 \"%s\"", sha)));
-	path = ModelCachePath(sha);
-	if (unlink(path) != 0 && errno != ENOENT)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not remove \"%s\": %m", path)));
+	(void) ForEachPrepared(sha, true);
 	InvalidateRegistry();
 	PG_RETURN_BOOL(true);
 }

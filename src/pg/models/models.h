@@ -19,6 +19,7 @@ typedef struct LoadedModel
 {
 	char		name[64];
 	char		sha256[72];
+	char		key[80];		/* its prepared file: sha256[.precision] */
 	bool		stale;			/* registry changed since last checked */
 	const uint8 *map;			/* the prepared file, mapped read-only */
 	size_t		map_len;
