@@ -73,7 +73,7 @@ run_bf16(const Shape *s, const float *x, const float *w, float *out)
 	gemm_pack_bf16(w, s->n, s->k, wp);
 	gemm_bf16_rows(x, s->k, s->m, s->k, xb);
 	memset(out, 0, sizeof(float) * (size_t) s->m * s->n);
-	gemm_bf16_range(xb, wp, out, s->n, s->m, s->n, s->k, 0, (s->n + GEMM_NR - 1) / GEMM_NR);
+	gemm_bf16_range(xb, wp, out, s->n, s->m, s->n, s->k, 0, (s->n + GEMM_NR - 1) / GEMM_NR, NULL, 1);
 	free(wp);
 	free(xb);
 }
@@ -133,7 +133,7 @@ run_i8(const Shape *s, int kb, const uint8_t *wp, const float *x, float *out)
 
 	gemm_i8_rows(x, s->k, s->m, s->k, kb, xq, xs);
 	memset(out, 0, sizeof(float) * (size_t) s->m * s->n);
-	gemm_i8_range(xq, xs, wp, out, s->n, s->m, s->n, s->k, kb, 0, (s->n + GEMM_NR - 1) / GEMM_NR);
+	gemm_i8_range(xq, xs, wp, out, s->n, s->m, s->n, s->k, kb, 0, (s->n + GEMM_NR - 1) / GEMM_NR, NULL, 1);
 	free(xq);
 	free(xs);
 }
@@ -276,6 +276,73 @@ check_q8(void)
 	free(p2);
 }
 
+/*
+ * The epilogue (gemm_epilogue.h), every format and kernel: C = ((beta ? C :
+ * 0) + bias) + P, bit for bit, with P the product written from zero
+ */
+static void
+check_epilogue(void)
+{
+	enum
+	{
+	EM = 13, EN = 70, EK = 100};
+	static float x[EM * EK],
+				w[EN * EK],
+				bias[EN],
+				c0[EM * EN],
+				p[EM * EN],
+				c[EM * EN];
+	GemmFormat	fmts[] = {{GEMM_F32, 0}, {GEMM_BF16, 0}, {GEMM_I8, 0}, {GEMM_I8, 32}};
+	const char *isas[] = {NULL, "avx2", "portable"};
+	void	   *work = malloc(GEMM_LP_WORK_BYTES);
+
+	for (int i = 0; i < EM * EK; i++)
+		x[i] = frand();
+	for (int i = 0; i < EN * EK; i++)
+		w[i] = frand();
+	for (int i = 0; i < EN; i++)
+		bias[i] = frand() * 3;
+	for (int i = 0; i < EM * EN; i++)
+		c0[i] = frand() * 5;
+	for (size_t f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++)
+	{
+		void	   *wp = malloc(gemm_format_bytes(fmts[f], EN, EK));
+
+		CHECK(gemm_format_pack(fmts[f], w, EN, EK, wp), "pack");
+		for (int s = 0; s < 3; s++)
+		{
+			int			ok = 1;
+
+			if (isas[s] && !gemm_force_isa(isas[s]))
+				continue;
+			gemm_lp_convert(fmts[f], x, EK, EM, EK, work, 0, EM);
+			memset(p, 0xff, sizeof(p));
+			gemm_lp_range(fmts[f], x, EK, work, wp, p, EN, EM, EN, EK, 0, 3, NULL, 0);
+			for (int mode = 0; mode < 3; mode++)
+			{
+				const float *b = mode == 2 ? NULL : bias;
+				int			beta = mode != 0;
+
+				memcpy(c, c0, sizeof(c));
+				gemm_lp_range(fmts[f], x, EK, work, wp, c, EN, EM, EN, EK, 0, 3, b, beta);
+				for (int i = 0; i < EM; i++)
+					for (int j = 0; j < EN; j++)
+					{
+						float		want = ((beta ? c0[i * EN + j] : 0.0f) + (b ? b[j] : 0.0f)) +
+							p[i * EN + j];
+
+						ok &= memcmp(&want, &c[i * EN + j], sizeof(float)) == 0;
+					}
+			}
+			CHECK(ok, "epilogue of %s on the %s kernel: not ((beta ? C : 0) + bias) + product",
+				  gemm_format_name(fmts[f]), isas[s] ? isas[s] : "best");
+			gemm_force_isa(NULL);
+		}
+		free(wp);
+	}
+	free(work);
+}
+
 int
 main(void)
 {
@@ -307,6 +374,7 @@ main(void)
 		free(w);
 	}
 	check_q8();
+	check_epilogue();
 
 	/* bfloat16 rounding: ties to even, NaN kept, overflow to infinity */
 	{

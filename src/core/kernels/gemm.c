@@ -16,6 +16,7 @@
  *-------------------------------------------------------------------------
  */
 #include "core/kernels/gemm.h"
+#include "core/kernels/gemm_epilogue.h"
 
 #include <string.h>
 
@@ -25,7 +26,7 @@
 #endif
 
 typedef void (*panel_fn) (const float *x, int ldx, const float *panel, float *c, int ldc,
-						  int m, int ncols, int k);
+						  int m, int ncols, int k, const float *bias, int beta);
 
 void
 gemm_pack(const float *w, int64_t n, int64_t k, float *dst)
@@ -51,7 +52,7 @@ gemm_pack(const float *w, int64_t n, int64_t k, float *dst)
 /* One panel: c[:, 0..ncols) += x W_panel^T */
 static void
 panel_portable(const float *x, int ldx, const float *panel, float *c, int ldc,
-			   int m, int ncols, int k)
+			   int m, int ncols, int k, const float *bias, int beta)
 {
 	for (int i = 0; i < m; i++)
 	{
@@ -66,8 +67,7 @@ panel_portable(const float *x, int ldx, const float *panel, float *c, int ldc,
 			for (int j = 0; j < GEMM_NR; j++)
 				acc[j] += xv * wk[j];
 		}
-		for (int j = 0; j < ncols; j++)
-			c[(size_t) i * ldc + j] += acc[j];
+		gemm_store_scalar(c + (size_t) i * ldc, bias, beta, ncols, acc);
 	}
 }
 
@@ -79,7 +79,7 @@ panel_portable(const float *x, int ldx, const float *panel, float *c, int ldc,
 /* One panel, 8 rows at a time, 8 x 32 accumulators */
 AVX512 static void
 panel_avx512(const float *x, int ldx, const float *panel, float *c, int ldc,
-			 int m, int ncols, int k)
+			 int m, int ncols, int k, const float *bias, int beta)
 {
 	__mmask16	m0 = (__mmask16) (ncols >= 16 ? 0xFFFF : (1u << ncols) - 1);
 	__mmask16	m1 = (__mmask16) (ncols >= 32 ? 0xFFFF : ncols <= 16 ? 0 : (1u << (ncols - 16)) - 1);
@@ -115,10 +115,9 @@ panel_avx512(const float *x, int ldx, const float *panel, float *c, int ldc,
 		{
 			float	   *cr = c + (size_t) (i0 + i) * ldc;
 
-			_mm512_mask_storeu_ps(cr, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), a0[i]));
+			gemm_store16(cr, bias, beta, m0, a0[i]);
 			if (m1)
-				_mm512_mask_storeu_ps(cr + 16, m1,
-									  _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), a1[i]));
+				gemm_store16(cr + 16, bias ? bias + 16 : NULL, beta, m1, a1[i]);
 		}
 	}
 }
@@ -130,7 +129,7 @@ panel_avx512(const float *x, int ldx, const float *panel, float *c, int ldc,
 /* 16 columns of a panel (half), 4 rows at a time, 4 x 16 accumulators */
 AVX2 static void
 half_avx2(const float *x, int ldx, const float *panel, float *c, int ldc,
-		  int m, int ncols, int k)
+		  int m, int ncols, int k, const float *bias, int beta)
 {
 	for (int i0 = 0; i0 < m; i0 += MR256)
 	{
@@ -166,8 +165,7 @@ half_avx2(const float *x, int ldx, const float *panel, float *c, int ldc,
 
 			_mm256_storeu_ps(tmp, a0[i]);
 			_mm256_storeu_ps(tmp + 8, a1[i]);
-			for (int j = 0; j < ncols && j < 16; j++)
-				cr[j] += tmp[j];
+			gemm_store_scalar(cr, bias, beta, ncols < 16 ? ncols : 16, tmp);
 		}
 	}
 }
@@ -175,11 +173,11 @@ half_avx2(const float *x, int ldx, const float *panel, float *c, int ldc,
 /* One panel as two halves of 16 columns */
 AVX2 static void
 panel_avx2(const float *x, int ldx, const float *panel, float *c, int ldc,
-		   int m, int ncols, int k)
+		   int m, int ncols, int k, const float *bias, int beta)
 {
-	half_avx2(x, ldx, panel, c, ldc, m, ncols, k);
+	half_avx2(x, ldx, panel, c, ldc, m, ncols, k, bias, beta);
 	if (ncols > 16)
-		half_avx2(x, ldx, panel + 16, c + 16, ldc, m, ncols - 16, k);
+		half_avx2(x, ldx, panel + 16, c + 16, ldc, m, ncols - 16, k, bias ? bias + 16 : NULL, beta);
 }
 #endif
 
@@ -238,6 +236,13 @@ void
 gemm_packed_range(const float *x, int ldx, const float *wp, float *c, int ldc,
 				  int m, int n, int k, int p0, int p1)
 {
+	gemm_packed_range_ep(x, ldx, wp, c, ldc, m, n, k, p0, p1, NULL, 1);
+}
+
+void
+gemm_packed_range_ep(const float *x, int ldx, const float *wp, float *c, int ldc,
+					 int m, int n, int k, int p0, int p1, const float *bias, int beta)
+{
 	const char *name;
 	panel_fn	fn = choose(&name);
 
@@ -251,7 +256,8 @@ gemm_packed_range(const float *x, int ldx, const float *wp, float *c, int ldc,
 			int			ncols = n - p * GEMM_NR < GEMM_NR ? n - p * GEMM_NR : GEMM_NR;
 
 			fn(x + (size_t) r0 * ldx, ldx, wp + (size_t) p * GEMM_NR * k,
-			   c + (size_t) r0 * ldc + (size_t) p * GEMM_NR, ldc, rows, ncols, k);
+			   c + (size_t) r0 * ldc + (size_t) p * GEMM_NR, ldc, rows, ncols, k,
+			   bias ? bias + (size_t) p * GEMM_NR : NULL, beta);
 		}
 	}
 }

@@ -51,6 +51,14 @@ extern void gemm_packed(const float *x, int ldx, const float *wp, float *c, int 
 extern void gemm_packed_range(const float *x, int ldx, const float *wp, float *c, int ldc,
 							  int m, int n, int k, int p0, int p1);
 
+/*
+ * The same with the epilogue of gemm_epilogue.h: C = ((beta ? C : 0) +
+ * bias) + X W^T (bias of n floats, or NULL)
+ */
+extern void gemm_packed_range_ep(const float *x, int ldx, const float *wp, float *c, int ldc,
+								 int m, int n, int k, int p0, int p1, const float *bias,
+								 int beta);
+
 /* Name of the kernel in use ("avx512", "avx2", "portable") */
 extern const char *gemm_isa(void);
 

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/kernels/fp16.h"
+#include "core/kernels/gemm_epilogue.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define LP_X86 1
@@ -161,7 +162,7 @@ bf16_hi(uint32_t v)
 /* One panel, portable: per pair, acc += odd product, then even (vdpbf16ps's order) */
 static void
 bf16_panel_portable(const uint32_t *xb, int pairs, const uint16_t *panel, float *c, int ldc,
-					int m, int ncols)
+					int m, int ncols, const float *bias, int beta)
 {
 	for (int i = 0; i < m; i++)
 	{
@@ -180,8 +181,7 @@ bf16_panel_portable(const uint32_t *xb, int pairs, const uint16_t *panel, float 
 				acc[j] = fmaf(x0, bf16_to_fp32(wk[2 * j]), acc[j]);
 			}
 		}
-		for (int j = 0; j < ncols; j++)
-			c[(size_t) i * ldc + j] += acc[j];
+		gemm_store_scalar(c + (size_t) i * ldc, bias, beta, ncols, acc);
 	}
 }
 
@@ -191,7 +191,7 @@ bf16_panel_portable(const uint32_t *xb, int pairs, const uint16_t *panel, float 
 /* One panel, 8 rows at a time, 8 x 32 float accumulators */
 BF16 static void
 bf16_panel_avx512(const uint32_t *xb, int pairs, const uint16_t *panel, float *c, int ldc,
-				  int m, int ncols)
+				  int m, int ncols, const float *bias, int beta)
 {
 	__mmask16	m0 = (__mmask16) (ncols >= 16 ? 0xFFFF : (1u << ncols) - 1);
 	__mmask16	m1 = (__mmask16) (ncols >= 32 ? 0xFFFF : ncols <= 16 ? 0 : (1u << (ncols - 16)) - 1);
@@ -227,17 +227,16 @@ bf16_panel_avx512(const uint32_t *xb, int pairs, const uint16_t *panel, float *c
 		{
 			float	   *cr = c + (size_t) (i0 + i) * ldc;
 
-			_mm512_mask_storeu_ps(cr, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), a0[i]));
+			gemm_store16(cr, bias, beta, m0, a0[i]);
 			if (m1)
-				_mm512_mask_storeu_ps(cr + 16, m1,
-									  _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), a1[i]));
+				gemm_store16(cr + 16, bias ? bias + 16 : NULL, beta, m1, a1[i]);
 		}
 	}
 }
 #endif
 
 typedef void (*bf16_fn) (const uint32_t *xb, int pairs, const uint16_t *panel, float *c,
-						 int ldc, int m, int ncols);
+						 int ldc, int m, int ncols, const float *bias, int beta);
 
 static bf16_fn
 bf16_choose(const char **name)
@@ -264,7 +263,7 @@ gemm_bf16_isa(void)
 
 void
 gemm_bf16_range(const uint32_t *xb, const uint16_t *wp, float *c, int ldc,
-				int m, int n, int k, int p0, int p1)
+				int m, int n, int k, int p0, int p1, const float *bias, int beta)
 {
 	const char *name;
 	bf16_fn		fn = bf16_choose(&name);
@@ -279,7 +278,8 @@ gemm_bf16_range(const uint32_t *xb, const uint16_t *wp, float *c, int ldc,
 			int			ncols = n - p * GEMM_NR < GEMM_NR ? n - p * GEMM_NR : GEMM_NR;
 
 			fn(xb + (size_t) r0 * pairs, pairs, wp + (size_t) p * GEMM_NR * pairs * 2,
-			   c + (size_t) r0 * ldc + (size_t) p * GEMM_NR, ldc, rows, ncols);
+			   c + (size_t) r0 * ldc + (size_t) p * GEMM_NR, ldc, rows, ncols,
+			   bias ? bias + (size_t) p * GEMM_NR : NULL, beta);
 		}
 	}
 }
@@ -466,7 +466,8 @@ gemm_i8_rows(const float *x, int ldx, int m, int k, int kb, uint8_t *xq, float *
 /* One panel, portable: exact integer sums per block, then one fma per block */
 static void
 i8_panel_portable(const uint8_t *xq, const float *xs, int64_t kpad, int kb,
-				  const uint8_t *panel, float *c, int ldc, int m, int ncols)
+				  const uint8_t *panel, float *c, int ldc, int m, int ncols,
+				  const float *bias, int beta)
 {
 	int64_t		nb = kpad / kb;
 	const int8_t *pq = (const int8_t *) panel;
@@ -494,8 +495,7 @@ i8_panel_portable(const uint8_t *xq, const float *xs, int64_t kpad, int kb,
 			for (int j = 0; j < GEMM_NR; j++)
 				acc[j] = fmaf((float) sum[j], ps[b * GEMM_NR + j] * sx, acc[j]);
 		}
-		for (int j = 0; j < ncols; j++)
-			cr[j] += acc[j];
+		gemm_store_scalar(cr, bias, beta, ncols, acc);
 	}
 }
 
@@ -509,7 +509,8 @@ i8_panel_portable(const uint8_t *xq, const float *xs, int64_t kpad, int kb,
  */
 VNNI static void
 i8_panel_avx512(const uint8_t *xq, const float *xs, int64_t kpad, int kb,
-				const uint8_t *panel, float *c, int ldc, int m, int ncols)
+				const uint8_t *panel, float *c, int ldc, int m, int ncols,
+				const float *bias, int beta)
 {
 	int64_t		nb = kpad / kb;
 	const float *ps = (const float *) (panel + (size_t) kpad * GEMM_NR);
@@ -584,11 +585,9 @@ i8_panel_avx512(const uint8_t *xq, const float *xs, int64_t kpad, int kb,
 					{
 						float	   *cr = c + (size_t) (i0 + i) * ldc;
 
-						_mm512_mask_storeu_ps(cr, m0,
-											  _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), f0));
+						gemm_store16(cr, bias, beta, m0, f0);
 						if (m1)
-							_mm512_mask_storeu_ps(cr + 16, m1,
-												  _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), f1));
+							gemm_store16(cr + 16, bias ? bias + 16 : NULL, beta, m1, f1);
 					}
 				}
 				else
@@ -605,12 +604,9 @@ i8_panel_avx512(const uint8_t *xq, const float *xs, int64_t kpad, int kb,
 			{
 				float	   *cr = c + (size_t) (i0 + i) * ldc;
 
-				_mm512_mask_storeu_ps(cr, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr),
-															_mm512_loadu_ps(tmp[i])));
+				gemm_store16(cr, bias, beta, m0, _mm512_loadu_ps(tmp[i]));
 				if (m1)
-					_mm512_mask_storeu_ps(cr + 16, m1,
-										  _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16),
-														_mm512_loadu_ps(tmp[i] + 16)));
+					gemm_store16(cr + 16, bias ? bias + 16 : NULL, beta, m1, _mm512_loadu_ps(tmp[i] + 16));
 			}
 	}
 }
@@ -624,7 +620,8 @@ i8_panel_avx512(const uint8_t *xq, const float *xs, int64_t kpad, int kb,
  */
 VNNI static void
 i8_panel_avx512_blocks(const uint8_t *xq, const float *xs, int64_t kpad, int kb,
-					   const uint8_t *panel, float *c, int ldc, int m, int ncols)
+					   const uint8_t *panel, float *c, int ldc, int m, int ncols,
+					   const float *bias, int beta)
 {
 	int64_t		nb = kpad / kb;
 	const float *ps = (const float *) (panel + (size_t) kpad * GEMM_NR);
@@ -697,17 +694,17 @@ i8_panel_avx512_blocks(const uint8_t *xq, const float *xs, int64_t kpad, int kb,
 		{
 			float	   *cr = c + (size_t) (i0 + i) * ldc;
 
-			_mm512_mask_storeu_ps(cr, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), f0[i]));
+			gemm_store16(cr, bias, beta, m0, f0[i]);
 			if (m1)
-				_mm512_mask_storeu_ps(cr + 16, m1,
-									  _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), f1[i]));
+				gemm_store16(cr + 16, bias ? bias + 16 : NULL, beta, m1, f1[i]);
 		}
 	}
 }
 #endif
 
 typedef void (*i8_fn) (const uint8_t *xq, const float *xs, int64_t kpad, int kb,
-					   const uint8_t *panel, float *c, int ldc, int m, int ncols);
+					   const uint8_t *panel, float *c, int ldc, int m, int ncols,
+					   const float *bias, int beta);
 
 static i8_fn
 i8_choose(int blocks, const char **name)
@@ -734,7 +731,7 @@ gemm_i8_isa(void)
 
 void
 gemm_i8_range(const uint8_t *xq, const float *xs, const uint8_t *wp, float *c, int ldc,
-			  int m, int n, int k, int kb, int p0, int p1)
+			  int m, int n, int k, int kb, int p0, int p1, const float *bias, int beta)
 {
 	const char *name;
 	int64_t		kpad = gemm_i8_kpad(k, kb);
@@ -752,7 +749,7 @@ gemm_i8_range(const uint8_t *xq, const float *xs, const uint8_t *wp, float *c, i
 
 			fn(xq + (size_t) r0 * kpad, xs + (size_t) r0 * nb, kpad, kb,
 			   wp + (size_t) p * pbytes, c + (size_t) r0 * ldc + (size_t) p * GEMM_NR, ldc,
-			   rows, ncols);
+			   rows, ncols, bias ? bias + (size_t) p * GEMM_NR : NULL, beta);
 		}
 	}
 }
@@ -838,16 +835,17 @@ gemm_lp_convert(GemmFormat f, const float *x, int ldx, int m, int k, void *work,
 
 void
 gemm_lp_range(GemmFormat f, const float *x, int ldx, const void *work, const void *w, float *c,
-			  int ldc, int m, int n, int k, int p0, int p1)
+			  int ldc, int m, int n, int k, int p0, int p1, const float *bias, int beta)
 {
 	int			kb = gemm_format_kb(f, k);
 
 	if (f.type == GEMM_BF16)
-		gemm_bf16_range((const uint32_t *) work, (const uint16_t *) w, c, ldc, m, n, k, p0, p1);
+		gemm_bf16_range((const uint32_t *) work, (const uint16_t *) w, c, ldc, m, n, k, p0, p1,
+						bias, beta);
 	else if (f.type == GEMM_I8)
 		gemm_i8_range((const uint8_t *) work,
 					  (const float *) ((const uint8_t *) work + (size_t) m * gemm_i8_kpad(k, kb)),
-					  (const uint8_t *) w, c, ldc, m, n, k, kb, p0, p1);
+					  (const uint8_t *) w, c, ldc, m, n, k, kb, p0, p1, bias, beta);
 	else
-		gemm_packed_range(x, ldx, (const float *) w, c, ldc, m, n, k, p0, p1);
+		gemm_packed_range_ep(x, ldx, (const float *) w, c, ldc, m, n, k, p0, p1, bias, beta);
 }

@@ -60,9 +60,12 @@ extern void gemm_pack_bf16(const float *w, int64_t n, int64_t k, uint16_t *dst);
 /* X (m, k) rounded to bfloat16 pairs: xb (m, (k + 1) / 2) */
 extern void gemm_bf16_rows(const float *x, int ldx, int m, int k, uint32_t *xb);
 
-/* C (m, n) += X W^T for the output panels [p0, p1); xb from gemm_bf16_rows */
+/*
+ * C (m, n) = ((beta ? C : 0) + bias) + X W^T (gemm_epilogue.h; bias NULL:
+ * none) for the output panels [p0, p1); xb from gemm_bf16_rows
+ */
 extern void gemm_bf16_range(const uint32_t *xb, const uint16_t *wp, float *c, int ldc,
-							int m, int n, int k, int p0, int p1);
+							int m, int n, int k, int p0, int p1, const float *bias, int beta);
 
 /* ---------------------------------------------------------------- int8 */
 
@@ -118,9 +121,10 @@ extern void gemm_pack_i8_q(const int8_t *q, const float *scales, int64_t n, int6
  */
 extern void gemm_i8_rows(const float *x, int ldx, int m, int k, int kb, uint8_t *xq, float *xs);
 
-/* C (m, n) += X W^T for the output panels [p0, p1); xq, xs from gemm_i8_rows */
+/* The same with int8 weights; xq, xs from gemm_i8_rows */
 extern void gemm_i8_range(const uint8_t *xq, const float *xs, const uint8_t *wp, float *c,
-						  int ldc, int m, int n, int k, int kb, int p0, int p1);
+						  int ldc, int m, int n, int k, int kb, int p0, int p1,
+						  const float *bias, int beta);
 
 /* ---------------------------------------------------------------- formats */
 
@@ -172,14 +176,16 @@ extern const char *gemm_format_name(GemmFormat f);
 extern int	gemm_lp_rows(GemmFormat f, int64_t k, size_t bytes);
 
 /*
- * C (m, n) += X (m, k) W^T, W in format f: first the rows of X converted
- * into work (rows [r0, r1) of m per call, so threads can share the work;
- * nothing for GEMM_F32), then the output panels [p0, p1) per call
+ * C (m, n) = ((beta ? C : 0) + bias) + X (m, k) W^T, W in format f: first
+ * the rows of X converted into work (rows [r0, r1) of m per call, so
+ * threads can share the work; nothing for GEMM_F32), then the output
+ * panels [p0, p1) per call
  */
 extern void gemm_lp_convert(GemmFormat f, const float *x, int ldx, int m, int k, void *work,
 							int r0, int r1);
 extern void gemm_lp_range(GemmFormat f, const float *x, int ldx, const void *work,
-						  const void *w, float *c, int ldc, int m, int n, int k, int p0, int p1);
+						  const void *w, float *c, int ldc, int m, int n, int k, int p0, int p1,
+						  const float *bias, int beta);
 
 /* Kernels in use ("avx512bf16" / "avx512vnni" or "portable") */
 extern const char *gemm_bf16_isa(void);

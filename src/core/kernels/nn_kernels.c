@@ -205,6 +205,132 @@ gelu_avx2_arr(float *x, size_t n)
 	for (; i < n; i++)
 		x[i] = gelu_scalar(x[i]);
 }
+
+/* ---------------------------------------------------------------- AVX-512 */
+#define AVX512 __attribute__((target("avx512f")))
+
+/* exp of 16 floats (exp_avx2's method) */
+AVX512 static inline __m512
+exp_avx512(__m512 x)
+{
+	__m512		n,
+				r,
+				p;
+	__m512i		bits;
+
+	x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(EXP_LO)), _mm512_set1_ps(EXP_HI));
+	n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(LOG2E)),
+							 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), x);
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
+	p = _mm512_set1_ps(EXP_P0);
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P1));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P2));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P3));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P4));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P5));
+	p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+	bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+	return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
+
+/* GELU of 16 floats (gelu_avx2's method, 1/d to 14 bits then one Newton step) */
+AVX512 static inline __m512
+gelu_avx512(__m512 x)
+{
+	__m512		z = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(INV_SQRT2));
+	__m512		one = _mm512_set1_ps(1.0f);
+	__m512		half = _mm512_set1_ps(0.5f);
+	__m512		d = _mm512_fmadd_ps(half, z, one);
+	__m512		r0 = _mm512_rcp14_ps(d);
+	__m512		t = _mm512_mul_ps(r0, _mm512_fnmadd_ps(d, r0, _mm512_set1_ps(2.0f)));
+	__m512		p = _mm512_set1_ps(ERF_E9);
+	__m512		e;
+	__mmask16	neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERF_E8));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERF_E7));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERF_E6));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERF_E5));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERF_E4));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERF_E3));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERF_E2));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERF_E1));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERF_E0));
+	e = _mm512_mul_ps(_mm512_mul_ps(t, exp_avx512(_mm512_fnmadd_ps(z, z, p))), half);	/* erfc(z) / 2 */
+	/* x >= 0: x (1 - e); x < 0: x e */
+	return _mm512_mul_ps(x, _mm512_mask_blend_ps(neg, _mm512_sub_ps(one, e), e));
+}
+
+AVX512 static void
+exp_avx512_arr(float *x, size_t n)
+{
+	size_t		i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(x + i, exp_avx512(_mm512_loadu_ps(x + i)));
+	if (i < n)
+	{
+		__mmask16	m = (__mmask16) ((1u << (n - i)) - 1);
+
+		_mm512_mask_storeu_ps(x + i, m, exp_avx512(_mm512_maskz_loadu_ps(m, x + i)));
+	}
+}
+
+AVX512 static void
+gelu_avx512_arr(float *x, size_t n)
+{
+	size_t		i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(x + i, gelu_avx512(_mm512_loadu_ps(x + i)));
+	if (i < n)
+	{
+		__mmask16	m = (__mmask16) ((1u << (n - i)) - 1);
+
+		_mm512_mask_storeu_ps(x + i, m, gelu_avx512(_mm512_maskz_loadu_ps(m, x + i)));
+	}
+}
+
+/* LayerNorm of one row: mean and variance summed in 16 lanes */
+AVX512 static void
+layernorm_avx512(float *row, size_t n, const float *w, const float *b, float eps)
+{
+	__m512		acc = _mm512_setzero_ps();
+	float		mean,
+				var,
+				inv;
+	size_t		i;
+	__mmask16	tail = (__mmask16) ((1u << (n % 16)) - 1);
+
+	for (i = 0; i + 16 <= n; i += 16)
+		acc = _mm512_add_ps(acc, _mm512_loadu_ps(row + i));
+	acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(tail, row + i));
+	mean = _mm512_reduce_add_ps(acc) / (float) n;
+	acc = _mm512_setzero_ps();
+	for (i = 0; i + 16 <= n; i += 16)
+	{
+		__m512		d = _mm512_sub_ps(_mm512_loadu_ps(row + i), _mm512_set1_ps(mean));
+
+		acc = _mm512_fmadd_ps(d, d, acc);
+	}
+	{
+		__m512		d = _mm512_maskz_sub_ps(tail, _mm512_maskz_loadu_ps(tail, row + i), _mm512_set1_ps(mean));
+
+		acc = _mm512_fmadd_ps(d, d, acc);
+	}
+	var = _mm512_reduce_add_ps(acc) / (float) n;
+	inv = 1.0f / sqrtf(var + eps);
+	for (i = 0; i + 16 <= n; i += 16)
+	{
+		__m512		v = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(row + i), _mm512_set1_ps(mean)),
+									  _mm512_set1_ps(inv));
+
+		_mm512_storeu_ps(row + i, _mm512_fmadd_ps(v, _mm512_loadu_ps(w + i), _mm512_loadu_ps(b + i)));
+	}
+	for (; i < n; i++)
+		row[i] = (row[i] - mean) * inv * w[i] + b[i];
+}
 #endif
 
 /* ---------------------------------------------------------------- dispatch */
@@ -218,7 +344,22 @@ use_avx2(void)
 
 	if (has < 0)
 		has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-	return has && !force_portable;
+	return has && force_portable != 1;
+#else
+	return 0;
+#endif
+}
+
+/* Whether the AVX-512 bodies may be used */
+static int
+use_avx512(void)
+{
+#ifdef NN_X86
+	static int	has = -1;
+
+	if (has < 0)
+		has = __builtin_cpu_supports("avx512f");
+	return has && force_portable == 0;
 #else
 	return 0;
 #endif
@@ -227,7 +368,7 @@ use_avx2(void)
 const char *
 nn_kernels_isa(void)
 {
-	return use_avx2() ? "avx2" : "portable";
+	return use_avx512() ? "avx512" : use_avx2() ? "avx2" : "portable";
 }
 
 int
@@ -243,6 +384,11 @@ void
 nn_exp(float *x, size_t n)
 {
 #ifdef NN_X86
+	if (use_avx512())
+	{
+		exp_avx512_arr(x, n);
+		return;
+	}
 	if (use_avx2())
 	{
 		exp_avx2_arr(x, n);
@@ -256,6 +402,11 @@ void
 nn_gelu(float *x, size_t n)
 {
 #ifdef NN_X86
+	if (use_avx512())
+	{
+		gelu_avx512_arr(x, n);
+		return;
+	}
 	if (use_avx2())
 	{
 		gelu_avx2_arr(x, n);
@@ -292,6 +443,14 @@ void
 nn_layernorm_rows(float *x, size_t rows, size_t n, const float *w,
 				  const float *b, float eps)
 {
+#ifdef NN_X86
+	if (use_avx512())
+	{
+		for (size_t r = 0; r < rows; r++)
+			layernorm_avx512(x + r * n, n, w, b, eps);
+		return;
+	}
+#endif
 	for (size_t r = 0; r < rows; r++)
 	{
 		float	   *row = x + r * n;

@@ -41,10 +41,13 @@ extern void nn_fill_rows(float *y, size_t rows, size_t n, const float *bias);
 extern void nn_add_bias_rows(float *y, const float *x, size_t rows, size_t n,
 							 const float *bias);
 
-/* Name of the body in use ("avx2" or "portable"), for tests and reports */
+/* Name of the body in use ("avx512", "avx2" or "portable"), for tests and reports */
 extern const char *nn_kernels_isa(void);
 
-/* Force the portable bodies (tests compare both); returns the old value */
+/*
+ * Force the bodies for tests: 0 the best the CPU has (AVX-512, AVX2),
+ * 1 portable, 2 AVX2 at most; returns the previous setting
+ */
 extern int	nn_kernels_force_portable(int on);
 
 #endif							/* NN_KERNELS_H */

@@ -11,8 +11,8 @@
  *	x = LayerNorm(x + ctx Wo^T + bo)				 C = x + bo
  *	u = GELU(x Wup^T + bup)							 (T, ffn)
  *	x = LayerNorm(x + u Wdown^T + bdown)			 C = x + bdown
- * Biases and residuals are written into C before the product, which then
- * accumulates: no extra pass over the outputs.
+ * Biases and residuals are added by the products' epilogue (gemm_epilogue.h:
+ * C = (residual + bias) + product), so no pass fills or updates the outputs.
  *
  * src/core/models/bert.c
  *
@@ -93,6 +93,8 @@ typedef struct LinearJob
 	int			rows;
 	int			n;
 	int			k;
+	const float *bias;
+	int			beta;
 } LinearJob;
 
 /* par_for body: rows [r0, r1) of A converted to the weights' format */
@@ -110,12 +112,20 @@ linear_panels(void *arg, int p0, int p1)
 {
 	LinearJob  *j = (LinearJob *) arg;
 
-	gemm_lp_range(j->f, j->a, j->k, j->work, j->w, j->c, j->n, j->rows, j->n, j->k, p0, p1);
+	gemm_lp_range(j->f, j->a, j->k, j->work, j->w, j->c, j->n, j->rows, j->n, j->k, p0, p1,
+				  j->bias, j->beta);
 }
 
 void
 bert_linear(const BertRuntime *rt, size_t T, int n, int k, const float *a,
 			const float *w, float *c)
+{
+	bert_linear_ep(rt, T, n, k, a, w, NULL, 1, c);
+}
+
+void
+bert_linear_ep(const BertRuntime *rt, size_t T, int n, int k, const float *a,
+			   const float *w, const float *bias, int beta, float *c)
 {
 	size_t		step = rt->block_rows > 0 ? (size_t) rt->block_rows : T;
 	size_t		fit = (size_t) gemm_lp_rows(rt->wfmt, k, GEMM_LP_WORK_BYTES);
@@ -126,7 +136,7 @@ bert_linear(const BertRuntime *rt, size_t T, int n, int k, const float *a,
 	for (size_t t0 = 0; t0 < T; t0 += step)
 	{
 		LinearJob	job = {rt->wfmt, a + t0 * (size_t) k, rt->lp_work, w, c + t0 * (size_t) n,
-		(int) (T - t0 < step ? T - t0 : step), n, k};
+		(int) (T - t0 < step ? T - t0 : step), n, k, bias, beta};
 
 		if (t0 > 0 && rt->check)
 			rt->check(rt->check_arg);
@@ -135,6 +145,48 @@ bert_linear(const BertRuntime *rt, size_t T, int n, int k, const float *a,
 		/* output panels split over the threads (par.h) */
 		par_for((n + GEMM_NR - 1) / GEMM_NR, linear_panels, &job);
 	}
+}
+
+/* Row-parallel passes over activations (par.h): GELU, LayerNorm, x += bias */
+typedef struct RowsJob
+{
+	float	   *x;
+	size_t		n;
+	const float *w;
+	const float *b;
+	float		eps;
+} RowsJob;
+
+static void
+gelu_rows(void *arg, int r0, int r1)
+{
+	RowsJob    *j = (RowsJob *) arg;
+
+	nn_gelu(j->x + (size_t) r0 * j->n, (size_t) (r1 - r0) * j->n);
+}
+
+static void
+layernorm_rows(void *arg, int r0, int r1)
+{
+	RowsJob    *j = (RowsJob *) arg;
+
+	nn_layernorm_rows(j->x + (size_t) r0 * j->n, (size_t) (r1 - r0), j->n, j->w, j->b, j->eps);
+}
+
+void
+bert_gelu(float *x, size_t T, size_t n)
+{
+	RowsJob		j = {x, n, NULL, NULL, 0};
+
+	par_for((int) T, gelu_rows, &j);
+}
+
+void
+bert_layernorm(float *x, size_t T, size_t n, const float *w, const float *b, float eps)
+{
+	RowsJob		j = {x, n, w, b, eps};
+
+	par_for((int) T, layernorm_rows, &j);
 }
 
 /* x (T, h) = word + position + token type (0 without types) embeddings, then LayerNorm */
@@ -203,8 +255,7 @@ encoder_layer(const BertConfig *c, const BertLayer *l, const BertRuntime *rt,
 	size_t		t0 = 0;
 
 	/* qkv (T, 3h) = x Wqkv^T + b */
-	nn_fill_rows(qkv, T, (size_t) 3 * h, l->qkv_b);
-	bert_linear(rt, T, 3 * h, h, x, l->qkv_w, qkv);
+	bert_linear_ep(rt, T, 3 * h, h, x, l->qkv_w, l->qkv_b, 0, qkv);
 
 	for (int32_t s = 0; s < n_seqs; s++)
 	{
@@ -213,23 +264,16 @@ encoder_layer(const BertConfig *c, const BertLayer *l, const BertRuntime *rt,
 	}
 
 	/* x = LN(x + ctx Wo^T + bo), accumulated in place */
-	for (size_t t = 0; t < T; t++)
-		for (int i = 0; i < h; i++)
-			x[t * h + i] += l->out_b[i];
-	bert_linear(rt, T, h, h, ctx, l->out_w, x);
-	nn_layernorm_rows(x, T, (size_t) h, l->ln1_w, l->ln1_b, c->ln_eps);
+	bert_linear_ep(rt, T, h, h, ctx, l->out_w, l->out_b, 1, x);
+	bert_layernorm(x, T, (size_t) h, l->ln1_w, l->ln1_b, c->ln_eps);
 
 	/* u = GELU(x Wup^T + bup) */
-	nn_fill_rows(u, T, (size_t) f, l->up_b);
-	bert_linear(rt, T, f, h, x, l->up_w, u);
-	nn_gelu(u, T * (size_t) f);
+	bert_linear_ep(rt, T, f, h, x, l->up_w, l->up_b, 0, u);
+	bert_gelu(u, T, (size_t) f);
 
 	/* x = LN(x + u Wdown^T + bdown), accumulated in place */
-	for (size_t t = 0; t < T; t++)
-		for (int i = 0; i < h; i++)
-			x[t * h + i] += l->down_b[i];
-	bert_linear(rt, T, h, f, u, l->down_w, x);
-	nn_layernorm_rows(x, T, (size_t) h, l->ln2_w, l->ln2_b, c->ln_eps);
+	bert_linear_ep(rt, T, h, f, u, l->down_w, l->down_b, 1, x);
+	bert_layernorm(x, T, (size_t) h, l->ln2_w, l->ln2_b, c->ln_eps);
 }
 
 PgiStatus

@@ -158,6 +158,10 @@ typedef enum BertPooling
 extern void bert_linear(const BertRuntime *rt, size_t T, int n, int k, const float *a,
 						const float *w, float *c);
 
+/* The same with the epilogue C = ((beta ? C : 0) + bias) + A W^T (gemm_epilogue.h) */
+extern void bert_linear_ep(const BertRuntime *rt, size_t T, int n, int k, const float *a,
+						   const float *w, const float *bias, int beta, float *c);
+
 /*
  * Self-attention of one sequence of len tokens starting at row t0: ctx
  * (rows t0.., h) from qkv (T, 3h) holding q, k, v per row, n_heads heads;
@@ -166,6 +170,11 @@ extern void bert_linear(const BertRuntime *rt, size_t T, int n, int k, const flo
  */
 extern void bert_attend(const BertRuntime *rt, int h, int n_heads, const float *qkv, float *ctx,
 						float *scores, size_t t0, int32_t len, int causal);
+
+/* GELU of x (T, n), and LayerNorm of its rows, split over the threads (par.h) by rows */
+extern void bert_gelu(float *x, size_t T, size_t n);
+extern void bert_layernorm(float *x, size_t T, size_t n, const float *w, const float *b,
+						   float eps);
 
 /* Check a configuration's sizes and limits */
 extern PgiStatus bert_config_check(const BertConfig *c, PgiError *err);

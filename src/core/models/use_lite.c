@@ -142,8 +142,7 @@ attention(const UseConfig *c, const UseLayer *l, int layer, const BertRuntime *r
 	float		qs = c->q_scale[layer];
 	size_t		t0 = 0;
 
-	nn_fill_rows(qkv, T, (size_t) 3 * din, l->qkv_b);
-	bert_linear(rt, T, 3 * din, din, h, l->qkv_w, qkv);
+	bert_linear_ep(rt, T, 3 * din, din, h, l->qkv_w, l->qkv_b, 0, qkv);
 	for (size_t t = 0; t < T; t++)
 		for (int i = 0; i < din; i++)
 			qkv[t * 3 * din + i] *= qs;
@@ -164,14 +163,10 @@ ffn(const UseConfig *c, const UseLayer *l, const BertRuntime *rt, size_t T, floa
 	int			F = c->ffn;
 
 	layer_norm(z, h, T, (size_t) D, l->ln_ffn_g, l->ln_ffn_b, c->ln_eps);
-	nn_fill_rows(u, T, (size_t) F, l->up_b);
-	bert_linear(rt, T, F, D, h, l->up_w, u);
+	bert_linear_ep(rt, T, F, D, h, l->up_w, l->up_b, 0, u);
 	for (size_t i = 0; i < T * (size_t) F; i++)
 		u[i] = u[i] > 0 ? u[i] : 0;
-	for (size_t t = 0; t < T; t++)
-		for (int i = 0; i < D; i++)
-			z[t * D + i] += l->down_b[i];
-	bert_linear(rt, T, D, F, u, l->down_w, z);
+	bert_linear_ep(rt, T, D, F, u, l->down_w, l->down_b, 1, z);
 }
 
 PgiStatus
@@ -235,12 +230,8 @@ use_forward(const UseConfig *c, const UseWeights *w, const BertRuntime *rt,
 			rt->check(rt->check_arg);
 		layer_norm(x0, h, T, (size_t) E, l0->ln_att_g, l0->ln_att_b, c->ln_eps);
 		attention(c, l0, 0, rt, lens, n_seqs, T, E, h, big, o, scores);
-		nn_fill_rows(z, T, (size_t) D, l0->out_b);
-		for (size_t t = 0; t < T; t++)
-			for (int i = 0; i < D; i++)
-				z[t * D + i] += w->res_b[i];
-		bert_linear(rt, T, D, E, o, l0->out_w, z);
-		bert_linear(&r32, T, D, E, x0, w->res_w, z);
+		bert_linear_ep(rt, T, D, E, o, l0->out_w, l0->out_b, 0, z);
+		bert_linear_ep(&r32, T, D, E, x0, w->res_w, w->res_b, 1, z);
 		ffn(c, l0, rt, T, z, h, big);
 
 		/* layer 1: z += Att1(LN(z)); z += FFN1(z) */
@@ -248,10 +239,7 @@ use_forward(const UseConfig *c, const UseWeights *w, const BertRuntime *rt,
 			rt->check(rt->check_arg);
 		layer_norm(z, h, T, (size_t) D, l1->ln_att_g, l1->ln_att_b, c->ln_eps);
 		attention(c, l1, 1, rt, lens, n_seqs, T, D, h, big, o, scores);
-		for (size_t t = 0; t < T; t++)
-			for (int i = 0; i < D; i++)
-				z[t * D + i] += l1->out_b[i];
-		bert_linear(rt, T, D, D, o, l1->out_w, z);
+		bert_linear_ep(rt, T, D, D, o, l1->out_w, l1->out_b, 1, z);
 		ffn(c, l1, rt, T, z, h, big);
 
 		/* mean pooling into out */
