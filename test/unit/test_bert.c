@@ -261,6 +261,26 @@ check_source(const JsonValue *cases, const char *source, const char *refkey, dou
 		free(scratch);
 		free(pooled);
 	}
+	/* the batch on 2 threads: the same floats (products and attention are split by outputs) */
+	{
+		float	   *h1 = malloc(sizeof(float) * total * h),
+				   *h2 = malloc(sizeof(float) * total * h);
+		float	   *scratch = malloc(sizeof(float) * bert_scratch_floats(&pm.config, (int64_t) total, 64));
+		PgiError	err = {0};
+		int			ok;
+
+		ok = bert_forward(&pm.config, &pm.weights, &rt, all_ids, all_lens, (int32_t) nc, scratch, h1,
+						  &err) == PGI_OK;
+		par_set_threads(2);
+		ok &= bert_forward(&pm.config, &pm.weights, &rt, all_ids, all_lens, (int32_t) nc, scratch, h2,
+						   &err) == PGI_OK;
+		par_set_threads(1);
+		CHECK(ok && memcmp(h1, h2, sizeof(float) * total * h) == 0,
+			  "%s: a batch on 2 threads differs from 1 thread", source);
+		free(h1);
+		free(h2);
+		free(scratch);
+	}
 	printf("bert %-26s vs %-16s max abs error single %.2e, batch %.2e%s",
 		   source, refkey, worst, worst_batch, strcmp(refkey, "reference_q8_0") == 0 ? "" : "\n");
 	if (strcmp(refkey, "reference_q8_0") == 0)
@@ -340,6 +360,30 @@ check_kernels(void)
 
 			worst_exp = e > worst_exp ? e : worst_exp;
 		}
+	}
+	/* softmax of rows of 1..70 values (vector tails), every body */
+	for (int portable = 0; portable < 3; portable++)
+	{
+		double		worst_sm = 0;
+
+		nn_kernels_force_portable(portable);
+		for (int n = 1; n <= 70; n++)
+		{
+			double		sum = 0;
+
+			for (int i = 0; i < n; i++)
+				x[i] = y[i] = (float) ((i * 37 + n * 11) % 23) * 0.7f - 8.0f;
+			nn_softmax_rows(y, 1, (size_t) n);
+			for (int i = 0; i < n; i++)
+				sum += exp((double) x[i]);
+			for (int i = 0; i < n; i++)
+			{
+				double		r = exp((double) x[i]) / sum;
+
+				worst_sm = fmax(worst_sm, fabs(y[i] - r) / r);
+			}
+		}
+		CHECK(worst_sm < 1e-6, "softmax (%s) relative error %.3g", nn_kernels_isa(), worst_sm);
 	}
 	nn_kernels_force_portable(0);
 	CHECK(worst_gelu < 1e-6, "GELU error %.3g", worst_gelu);

@@ -292,6 +292,43 @@ gelu_avx512_arr(float *x, size_t n)
 	}
 }
 
+/* Softmax of one row in place: max, exp(x - max) and its sum in 16 lanes */
+AVX512 static void
+softmax_avx512(float *row, size_t n)
+{
+	__m512		vmax = _mm512_set1_ps(-INFINITY);
+	__m512		vsum = _mm512_setzero_ps();
+	float		mx,
+				inv;
+	size_t		i;
+	__mmask16	tail = (__mmask16) ((1u << (n % 16)) - 1);
+
+	for (i = 0; i + 16 <= n; i += 16)
+		vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(row + i));
+	vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, row + i));
+	mx = _mm512_reduce_max_ps(vmax);
+	for (i = 0; i + 16 <= n; i += 16)
+	{
+		__m512		e = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(row + i), _mm512_set1_ps(mx)));
+
+		_mm512_storeu_ps(row + i, e);
+		vsum = _mm512_add_ps(vsum, e);
+	}
+	if (tail)
+	{
+		__m512		e = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, row + i), _mm512_set1_ps(mx)));
+
+		_mm512_mask_storeu_ps(row + i, tail, e);
+		vsum = _mm512_mask_add_ps(vsum, tail, vsum, e);
+	}
+	inv = 1.0f / _mm512_reduce_add_ps(vsum);
+	for (i = 0; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(row + i, _mm512_mul_ps(_mm512_loadu_ps(row + i), _mm512_set1_ps(inv)));
+	if (tail)
+		_mm512_mask_storeu_ps(row + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, row + i),
+														   _mm512_set1_ps(inv)));
+}
+
 /* LayerNorm of one row: mean and variance summed in 16 lanes */
 AVX512 static void
 layernorm_avx512(float *row, size_t n, const float *w, const float *b, float eps)
@@ -419,6 +456,14 @@ nn_gelu(float *x, size_t n)
 void
 nn_softmax_rows(float *x, size_t rows, size_t n)
 {
+#ifdef NN_X86
+	if (use_avx512() && n > 0)
+	{
+		for (size_t r = 0; r < rows; r++)
+			softmax_avx512(x + r * n, n);
+		return;
+	}
+#endif
 	for (size_t r = 0; r < rows; r++)
 	{
 		float	   *row = x + r * n;

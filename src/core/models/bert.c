@@ -21,6 +21,8 @@
 #include "core/models/bert.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/kernels/gemm.h"
@@ -75,8 +77,9 @@ bert_scratch_floats(const BertConfig *c, int64_t total_tokens, int32_t max_len)
 {
 	size_t		t = (size_t) total_tokens;
 
-	/* qkv (T, 3h), ctx (T, h), ffn (T, ffn), scores (L, L) */
-	return t * (size_t) (4 * c->hidden + c->ffn) + (size_t) max_len * (size_t) max_len;
+	/* qkv (T, 3h), ctx (T, h), ffn (T, ffn); attention has per-thread buffers */
+	(void) max_len;
+	return t * (size_t) (4 * c->hidden + c->ffn);
 }
 
 /*
@@ -244,24 +247,168 @@ bert_attend(const BertRuntime *rt, int h, int n_heads, const float *qkv, float *
 	}
 }
 
-/* One encoder block over the T tokens in x (T, h) */
+/*
+ * Self-attention of every sequence, (sequence, head) pairs split over the
+ * threads (par.h).  Per pair, with L tokens and heads of dh:
+ *	S (L, L) = Q (scale K)^T	K packed as gemm panels (scaled as packed;
+ *								BERT: scale = 1 / sqrt(dh))
+ *	S = softmax(S) by rows		(causal: row i over 0..i, zeros after)
+ *	ctx_j (L, dh) = S V			V^T packed as gemm panels (rows of V are
+ *								their panels' rows: a copy, no transpose)
+ * Both products are gemm_packed (its kernels, this thread only); each
+ * thread works in its own buffer (L^2 + 32 ceil(L/32) dh + 32 ceil(dh/32) L
+ * floats, kept per thread and grown as needed).
+ */
+typedef struct AttendJob
+{
+	const float *qkv;			/* (T, 3h) */
+	float	   *ctx;			/* (T, h) */
+	const int32_t *lens;
+	const size_t *t0;			/* first row of each sequence */
+	int			h;
+	int			n_heads;
+	int			causal;
+	float		scale;			/* of the scores */
+	atomic_int	failed;			/* a thread's buffer could not be had */
+} AttendJob;
+
+static _Thread_local float *tl_attend;
+static _Thread_local size_t tl_attend_cap;
+
+static float *
+attend_buffer(size_t n)
+{
+	if (n > tl_attend_cap)
+	{
+		float	   *b = realloc(tl_attend, n * sizeof(float));
+
+		if (b == NULL)
+			return NULL;
+		tl_attend = b;
+		tl_attend_cap = n;
+	}
+	return tl_attend;
+}
+
 static void
+attend_pairs(void *arg, int p0, int p1)
+{
+	AttendJob  *j = (AttendJob *) arg;
+	int			h = j->h;
+	int			dh = h / j->n_heads;
+	float		scale = j->scale;
+
+	for (int p = p0; p < p1; p++)
+	{
+		int			s = p / j->n_heads,
+					hd = p % j->n_heads;
+		int			L = j->lens[s];
+		int			lp = (L + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+		int			dp = (dh + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+		const float *q = j->qkv + j->t0[s] * 3 * (size_t) h + (size_t) hd * dh;
+		const float *k = q + h;
+		const float *v = q + 2 * h;
+		float	   *buf = attend_buffer((size_t) L * L + (size_t) lp * dh + (size_t) dp * L);
+		float	   *S,
+				   *kp,
+				   *vp;
+
+		if (L == 0)
+			continue;			/* an empty text (USE): no rows */
+		if (buf == NULL)
+		{
+			atomic_store(&j->failed, 1);
+			return;
+		}
+		S = buf;
+		kp = S + (size_t) L * L;
+		vp = kp + (size_t) lp * dh;
+		/* K (L, dh) scaled, as panels: kp[panel][d][c] = scale K[panel*32 + c][d] */
+		for (int pn = 0; pn < lp / GEMM_NR; pn++)
+			for (int d = 0; d < dh; d++)
+				for (int c = 0; c < GEMM_NR; c++)
+				{
+					int			r = pn * GEMM_NR + c;
+
+					kp[((size_t) pn * dh + d) * GEMM_NR + c] =
+						r < L ? scale * k[(size_t) r * 3 * h + d] : 0.0f;
+				}
+		gemm_packed_range_ep(q, 3 * h, kp, S, L, L, L, dh, 0, lp / GEMM_NR, NULL, 0);
+		if (j->causal)
+			for (int32_t i = 0; i < L; i++)
+			{
+				nn_softmax_rows(S + (size_t) i * L, 1, (size_t) i + 1);
+				memset(S + (size_t) i * L + i + 1, 0, sizeof(float) * (size_t) (L - i - 1));
+			}
+		else
+			nn_softmax_rows(S, (size_t) L, (size_t) L);
+		/* V^T as panels: vp[panel][t][c] = V[t][panel*32 + c] */
+		for (int pn = 0; pn < dp / GEMM_NR; pn++)
+			for (int t = 0; t < L; t++)
+			{
+				int			w = dh - pn * GEMM_NR < GEMM_NR ? dh - pn * GEMM_NR : GEMM_NR;
+				float	   *dst = vp + ((size_t) pn * L + t) * GEMM_NR;
+
+				memcpy(dst, v + (size_t) t * 3 * h + pn * GEMM_NR, sizeof(float) * (size_t) w);
+				if (w < GEMM_NR)
+					memset(dst + w, 0, sizeof(float) * (size_t) (GEMM_NR - w));
+			}
+		gemm_packed_range_ep(S, L, vp, j->ctx + j->t0[s] * (size_t) h + (size_t) hd * dh, h,
+							 L, dh, L, 0, dp / GEMM_NR, NULL, 0);
+	}
+}
+
+int
+bert_attend_all(int h, int n_heads, const float *qkv, float *ctx, const int32_t *lens,
+				int32_t n_seqs, int causal, float scale)
+{
+	static _Thread_local size_t *t0;
+	static _Thread_local int32_t t0_cap;
+	AttendJob	job;
+	size_t		row = 0;
+
+	if (n_seqs > t0_cap)
+	{
+		size_t	   *b = realloc(t0, sizeof(size_t) * (size_t) n_seqs);
+
+		if (b == NULL)
+			return 0;
+		t0 = b;
+		t0_cap = n_seqs;
+	}
+	for (int32_t s = 0; s < n_seqs; s++)
+	{
+		t0[s] = row;
+		row += (size_t) lens[s];
+	}
+	job.qkv = qkv;
+	job.ctx = ctx;
+	job.lens = lens;
+	job.t0 = t0;
+	job.h = h;
+	job.n_heads = n_heads;
+	job.causal = causal;
+	job.scale = scale;
+	atomic_init(&job.failed, 0);
+	par_for(n_seqs * n_heads, attend_pairs, &job);
+	return atomic_load(&job.failed) == 0;
+}
+
+/* One encoder block over the T tokens in x (T, h) */
+static int
 encoder_layer(const BertConfig *c, const BertLayer *l, const BertRuntime *rt,
 			  const int32_t *lens, int32_t n_seqs, size_t T, float *x,
-			  float *qkv, float *ctx, float *u, float *scores)
+			  float *qkv, float *ctx, float *u)
 {
 	int			h = c->hidden;
 	int			f = c->ffn;
-	size_t		t0 = 0;
 
 	/* qkv (T, 3h) = x Wqkv^T + b */
 	bert_linear_ep(rt, T, 3 * h, h, x, l->qkv_w, l->qkv_b, 0, qkv);
 
-	for (int32_t s = 0; s < n_seqs; s++)
-	{
-		bert_attend(rt, c->hidden, c->n_heads, qkv, ctx, scores, t0, lens[s], 0);
-		t0 += (size_t) lens[s];
-	}
+	if (!bert_attend_all(h, c->n_heads, qkv, ctx, lens, n_seqs, 0,
+						 1.0f / sqrtf((float) (h / c->n_heads))))
+		return 0;
 
 	/* x = LN(x + ctx Wo^T + bo), accumulated in place */
 	bert_linear_ep(rt, T, h, h, ctx, l->out_w, l->out_b, 1, x);
@@ -274,6 +421,7 @@ encoder_layer(const BertConfig *c, const BertLayer *l, const BertRuntime *rt,
 	/* x = LN(x + u Wdown^T + bdown), accumulated in place */
 	bert_linear_ep(rt, T, h, f, u, l->down_w, l->down_b, 1, x);
 	bert_layernorm(x, T, (size_t) h, l->ln2_w, l->ln2_b, c->ln_eps);
+	return 1;
 }
 
 PgiStatus
@@ -293,8 +441,7 @@ bert_forward_types(const BertConfig *c, const BertWeights *w, const BertRuntime 
 	int32_t		max_len = 0;
 	float	   *qkv,
 			   *ctx,
-			   *u,
-			   *scores;
+			   *u;
 
 	if (n_seqs < 1)
 		return pgi_error(err, PGI_ERR_PARAM, NULL, "a batch needs at least one sequence");
@@ -324,15 +471,14 @@ bert_forward_types(const BertConfig *c, const BertWeights *w, const BertRuntime 
 	qkv = scratch;
 	ctx = qkv + T * 3 * (size_t) c->hidden;
 	u = ctx + T * (size_t) c->hidden;
-	scores = u + T * (size_t) c->ffn;
 
 	embed_tokens(c, w, ids, types, lens, n_seqs, hidden_out);
 	for (int32_t l = 0; l < c->n_layers; l++)
 	{
 		if (rt->check)
 			rt->check(rt->check_arg);
-		encoder_layer(c, &w->layers[l], rt, lens, n_seqs, T, hidden_out,
-					  qkv, ctx, u, scores);
+		if (!encoder_layer(c, &w->layers[l], rt, lens, n_seqs, T, hidden_out, qkv, ctx, u))
+			return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory for attention scores");
 	}
 	/* finite weights can still overflow float32: never return NaN or Inf */
 	for (size_t i = 0; i < T * (size_t) c->hidden; i++)

@@ -171,6 +171,15 @@ extern void bert_linear_ep(const BertRuntime *rt, size_t T, int n, int k, const 
 extern void bert_attend(const BertRuntime *rt, int h, int n_heads, const float *qkv, float *ctx,
 						float *scores, size_t t0, int32_t len, int causal);
 
+/*
+ * Self-attention of n_seqs sequences packed in qkv (T, 3h), scores scaled
+ * by scale: ctx (T, h), (sequence, head) pairs split over the threads; a
+ * sequence may be empty; 0 when a thread's buffer could not be allocated
+ * (out of memory)
+ */
+extern int	bert_attend_all(int h, int n_heads, const float *qkv, float *ctx,
+							const int32_t *lens, int32_t n_seqs, int causal, float scale);
+
 /* GELU of x (T, n), and LayerNorm of its rows, split over the threads (par.h) by rows */
 extern void bert_gelu(float *x, size_t T, size_t n);
 extern void bert_layernorm(float *x, size_t T, size_t n, const float *w, const float *b,

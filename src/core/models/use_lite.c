@@ -25,9 +25,6 @@
 #include "core/kernels/nn_kernels.h"
 #include "core/kernels/par.h"
 
-#define ROW PGI_CBLAS_ROW_MAJOR
-#define NT	PGI_CBLAS_NO_TRANS
-#define TR	PGI_CBLAS_TRANS
 
 #define MAX2(a, b) ((a) > (b) ? (a) : (b))
 
@@ -40,8 +37,8 @@ use_scratch_floats(const UseConfig *c, int64_t total_tokens, int32_t max_len)
 	size_t		wide = MAX2(E, D);
 	size_t		big = MAX2(3 * D, (size_t) c->ffn);
 
-	return t * (E + D + 2 * wide + big) + (size_t) max_len * (size_t) max_len +
-		(size_t) USE_HEAD_ROWS * D;
+	(void) max_len;				/* attention has per-thread buffers (bert.h) */
+	return t * (E + D + 2 * wide + big) + (size_t) USE_HEAD_ROWS * D;
 }
 
 /* x0 (T, E) = Emb[id] + (Emb[id] + timing signal), float32 as the graph */
@@ -77,81 +74,21 @@ layer_norm(const float *src, float *dst, size_t rows, size_t n, const float *g,
 		   const float *b, float eps)
 {
 	memcpy(dst, src, rows * n * sizeof(float));
-	nn_layernorm_rows(dst, rows, n, g, b, eps);
+	bert_layernorm(dst, rows, n, g, b, eps);
 }
 
 /*
- * Self-attention of one sequence (len rows from row t0): qkv (T, 3d) with
- * the queries already scaled, o (T, d) receives the heads side by side
+ * Multi-head attention of layer l over h (T, din): o (T, din), the queries
+ * scaled by the stored constant (bert_attend_all scales the keys instead:
+ * the same scores); 0 when out of memory
  */
-static void
-attend(const BertRuntime *rt, const float *qkv, float *o, float *scores, int d,
-	   int n_heads, size_t t0, int len)
-{
-	int			hd = d / n_heads;
-	int			ld = 3 * d;
-
-	for (int j = 0; j < n_heads; j++)
-	{
-		const float *q = qkv + t0 * (size_t) ld + (size_t) j * hd;
-		const float *k = q + d;
-		const float *v = q + 2 * d;
-		float	   *oj = o + t0 * (size_t) d + (size_t) j * hd;
-
-		if (rt->sgemm)
-			rt->sgemm(ROW, NT, TR, len, len, hd, 1.0f, q, ld, k, ld, 0.0f, scores, len);
-		else
-			for (int r = 0; r < len; r++)
-				for (int s = 0; s < len; s++)
-				{
-					const float *qr = q + (size_t) r * ld;
-					const float *ks = k + (size_t) s * ld;
-					float		acc = 0;
-
-					for (int i = 0; i < hd; i++)
-						acc += qr[i] * ks[i];
-					scores[(size_t) r * len + s] = acc;
-				}
-		nn_softmax_rows(scores, (size_t) len, (size_t) len);
-		if (rt->sgemm)
-			rt->sgemm(ROW, NT, NT, len, hd, len, 1.0f, scores, len, v, ld, 0.0f, oj, d);
-		else
-			for (int r = 0; r < len; r++)
-			{
-				float	   *orow = oj + (size_t) r * d;
-
-				memset(orow, 0, (size_t) hd * sizeof(float));
-				for (int s = 0; s < len; s++)
-				{
-					float		pr = scores[(size_t) r * len + s];
-					const float *vs = v + (size_t) s * ld;
-
-					for (int i = 0; i < hd; i++)
-						orow[i] += pr * vs[i];
-				}
-			}
-	}
-}
-
-/* Multi-head attention of layer l over h (T, din): o (T, din) */
-static void
+static int
 attention(const UseConfig *c, const UseLayer *l, int layer, const BertRuntime *rt,
 		  const int32_t *lens, int32_t n_seqs, size_t T, int din, const float *h,
-		  float *qkv, float *o, float *scores)
+		  float *qkv, float *o)
 {
-	float		qs = c->q_scale[layer];
-	size_t		t0 = 0;
-
 	bert_linear_ep(rt, T, 3 * din, din, h, l->qkv_w, l->qkv_b, 0, qkv);
-	for (size_t t = 0; t < T; t++)
-		for (int i = 0; i < din; i++)
-			qkv[t * 3 * din + i] *= qs;
-	for (int32_t s = 0; s < n_seqs; s++)
-	{
-		if (lens[s] > 0)
-			attend(rt, qkv, o, scores, din, c->n_heads, t0, lens[s]);
-		t0 += (size_t) lens[s];
-	}
+	return bert_attend_all(din, c->n_heads, qkv, o, lens, n_seqs, 0, c->q_scale[layer]);
 }
 
 /* z (T, D) += relu(LN(z) W1 + b1) W2 + b2 */
@@ -184,7 +121,6 @@ use_forward(const UseConfig *c, const UseWeights *w, const BertRuntime *rt,
 			   *h,
 			   *big,
 			   *o,
-			   *scores,
 			   *head;
 	BertRuntime r32 = *rt;
 
@@ -214,8 +150,7 @@ use_forward(const UseConfig *c, const UseWeights *w, const BertRuntime *rt,
 	h = z + T * (size_t) D;
 	o = h + T * wide;
 	big = o + T * wide;
-	scores = big + T * (size_t) MAX2(3 * D, c->ffn);
-	head = scores + (size_t) max_len * (size_t) max_len;
+	head = big + T * (size_t) MAX2(3 * D, c->ffn);
 
 	if (T > 0)
 	{
@@ -229,7 +164,8 @@ use_forward(const UseConfig *c, const UseWeights *w, const BertRuntime *rt,
 		if (rt->check)
 			rt->check(rt->check_arg);
 		layer_norm(x0, h, T, (size_t) E, l0->ln_att_g, l0->ln_att_b, c->ln_eps);
-		attention(c, l0, 0, rt, lens, n_seqs, T, E, h, big, o, scores);
+		if (!attention(c, l0, 0, rt, lens, n_seqs, T, E, h, big, o))
+			return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory for attention scores");
 		bert_linear_ep(rt, T, D, E, o, l0->out_w, l0->out_b, 0, z);
 		bert_linear_ep(&r32, T, D, E, x0, w->res_w, w->res_b, 1, z);
 		ffn(c, l0, rt, T, z, h, big);
@@ -238,7 +174,8 @@ use_forward(const UseConfig *c, const UseWeights *w, const BertRuntime *rt,
 		if (rt->check)
 			rt->check(rt->check_arg);
 		layer_norm(z, h, T, (size_t) D, l1->ln_att_g, l1->ln_att_b, c->ln_eps);
-		attention(c, l1, 1, rt, lens, n_seqs, T, D, h, big, o, scores);
+		if (!attention(c, l1, 1, rt, lens, n_seqs, T, D, h, big, o))
+			return pgi_error(err, PGI_ERR_NOMEM, NULL, "out of memory for attention scores");
 		bert_linear_ep(rt, T, D, D, o, l1->out_w, l1->out_b, 1, z);
 		ffn(c, l1, rt, T, z, h, big);
 

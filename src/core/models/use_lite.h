@@ -43,10 +43,11 @@ extern size_t use_scratch_floats(const UseConfig *c, int64_t total_tokens, int32
  * Embed n_seqs sequences: ids holds lens[0] + ... tokens back to back;
  * lens[s] is 0 (empty text) to max_tokens, every id < vocab_rows.  The
  * caller truncates (the first max_tokens ids of the full tokenization).
- * out (n_seqs, d_model) receives unit-length embeddings.  rt->sgemm is
- * used for the attention products when not NULL (plain loops otherwise);
- * rt->check is called between layers and row blocks.  A non-finite result
- * is PGI_ERR_DATA.
+ * out (n_seqs, d_model) receives unit-length embeddings.  Attention is
+ * bert_attend_all's (gemm kernels, (sequence, head) pairs over the
+ * threads); rt->check is called between layers and row blocks.  A
+ * non-finite result is PGI_ERR_DATA; no memory for attention buffers is
+ * PGI_ERR_NOMEM.
  */
 extern PgiStatus use_forward(const UseConfig *c, const UseWeights *w, const BertRuntime *rt,
 							 const int32_t *ids, const int32_t *lens, int32_t n_seqs,
