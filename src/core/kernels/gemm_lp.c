@@ -503,111 +503,69 @@ i8_panel_portable(const uint8_t *xq, const float *xs, int64_t kpad, int kb,
 #define VNNI __attribute__((target("avx512f,avx512vnni")))
 
 /*
- * One panel, 8 rows at a time: per block, 8 x 32 int32 sums (started at
- * -corr) in registers; the float results accumulate in c's rows (in L1)
- * after each block, or straight in c with one block
+ * One panel with one block per row (one scale per row), 8 rows at a time:
+ * 8 x 32 int32 sums (started at -corr) in registers, then one fused
+ * multiply-add each into float
  */
 VNNI static void
 i8_panel_avx512(const uint8_t *xq, const float *xs, int64_t kpad, int kb,
 				const uint8_t *panel, float *c, int ldc, int m, int ncols,
 				const float *bias, int beta)
 {
-	int64_t		nb = kpad / kb;
 	const float *ps = (const float *) (panel + (size_t) kpad * GEMM_NR);
-	const int32_t *pc = (const int32_t *) (ps + nb * GEMM_NR);
+	const int32_t *pc = (const int32_t *) (ps + GEMM_NR);
 	__mmask16	m0 = (__mmask16) (ncols >= 16 ? 0xFFFF : (1u << ncols) - 1);
 	__mmask16	m1 = (__mmask16) (ncols >= 32 ? 0xFFFF : ncols <= 16 ? 0 : (1u << (ncols - 16)) - 1);
-	float		tmp[MR][GEMM_NR];
+	__m512i		c0 = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(pc));
+	__m512i		c1 = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(pc + 16));
+	__m512		s0 = _mm512_loadu_ps(ps);
+	__m512		s1 = _mm512_loadu_ps(ps + 16);
 
+	(void) kb;					/* = kpad */
 	for (int i0 = 0; i0 < m; i0 += MR)
 	{
 		const uint8_t *xr[MR];
 		int			rows = m - i0 < MR ? m - i0 : MR;
-		int			ri[MR];
+		__m512i		a0[MR],
+					a1[MR];
 
 		for (int i = 0; i < MR; i++)
 		{
-			ri[i] = i0 + (i < rows ? i : rows - 1);
-			xr[i] = xq + (size_t) ri[i] * kpad;
-			if (nb > 1)
-			{
-				_mm512_storeu_ps(tmp[i], _mm512_setzero_ps());
-				_mm512_storeu_ps(tmp[i] + 16, _mm512_setzero_ps());
-			}
+			xr[i] = xq + (size_t) (i0 + (i < rows ? i : rows - 1)) * kpad;
+			a0[i] = c0;
+			a1[i] = c1;
 		}
-		for (int64_t b = 0; b < nb; b++)
+		for (int64_t q = 0; q < kpad / 4; q++)
 		{
-			__m512i		a0[MR],
-						a1[MR];
-			__m512i		c0 = _mm512_sub_epi32(_mm512_setzero_si512(),
-											  _mm512_loadu_si512(pc + b * GEMM_NR));
-			__m512i		c1 = _mm512_sub_epi32(_mm512_setzero_si512(),
-											  _mm512_loadu_si512(pc + b * GEMM_NR + 16));
-			__m512		s0 = _mm512_loadu_ps(ps + b * GEMM_NR);
-			__m512		s1 = _mm512_loadu_ps(ps + b * GEMM_NR + 16);
-			const uint8_t *wq = panel + (size_t) b * kb * GEMM_NR;
-
-			for (int i = 0; i < MR; i++)
-			{
-				a0[i] = c0;
-				a1[i] = c1;
-			}
-			for (int64_t q = 0; q < kb / 4; q++)
-			{
-				__m512i		w0 = _mm512_loadu_si512(wq + q * GEMM_NR * 4);
-				__m512i		w1 = _mm512_loadu_si512(wq + q * GEMM_NR * 4 + 64);
-				int64_t		off = b * kb + q * 4;
+			__m512i		w0 = _mm512_loadu_si512(panel + q * GEMM_NR * 4);
+			__m512i		w1 = _mm512_loadu_si512(panel + q * GEMM_NR * 4 + 64);
 
 #pragma GCC unroll 8
-				for (int i = 0; i < MR; i++)
-				{
-					int32_t		xv;
-					__m512i		bx;
-
-					memcpy(&xv, xr[i] + off, 4);
-					bx = _mm512_set1_epi32(xv);
-					a0[i] = _mm512_dpbusd_epi32(a0[i], bx, w0);
-					a1[i] = _mm512_dpbusd_epi32(a1[i], bx, w1);
-				}
-			}
 			for (int i = 0; i < MR; i++)
 			{
-				__m512		sx = _mm512_set1_ps(xs[(size_t) ri[i] * nb + b]);
-				__m512		f0 = _mm512_cvtepi32_ps(a0[i]);
-				__m512		f1 = _mm512_cvtepi32_ps(a1[i]);
+				int32_t		xv;
+				__m512i		bx;
 
-				if (nb == 1)
-				{
-					/* the same fma as the portable code, from zero */
-					f0 = _mm512_fmadd_ps(f0, _mm512_mul_ps(s0, sx), _mm512_setzero_ps());
-					f1 = _mm512_fmadd_ps(f1, _mm512_mul_ps(s1, sx), _mm512_setzero_ps());
-					if (i < rows)
-					{
-						float	   *cr = c + (size_t) (i0 + i) * ldc;
-
-						gemm_store16(cr, bias, beta, m0, f0);
-						if (m1)
-							gemm_store16(cr + 16, bias ? bias + 16 : NULL, beta, m1, f1);
-					}
-				}
-				else
-				{
-					_mm512_storeu_ps(tmp[i], _mm512_fmadd_ps(f0, _mm512_mul_ps(s0, sx),
-															 _mm512_loadu_ps(tmp[i])));
-					_mm512_storeu_ps(tmp[i] + 16, _mm512_fmadd_ps(f1, _mm512_mul_ps(s1, sx),
-																  _mm512_loadu_ps(tmp[i] + 16)));
-				}
+				memcpy(&xv, xr[i] + q * 4, 4);
+				bx = _mm512_set1_epi32(xv);
+				a0[i] = _mm512_dpbusd_epi32(a0[i], bx, w0);
+				a1[i] = _mm512_dpbusd_epi32(a1[i], bx, w1);
 			}
 		}
-		if (nb > 1)
-			for (int i = 0; i < rows; i++)
-			{
-				float	   *cr = c + (size_t) (i0 + i) * ldc;
+		for (int i = 0; i < rows; i++)
+		{
+			__m512		sx = _mm512_set1_ps(xs[i0 + i]);
+			float	   *cr = c + (size_t) (i0 + i) * ldc;
 
-				gemm_store16(cr, bias, beta, m0, _mm512_loadu_ps(tmp[i]));
-				if (m1)
-					gemm_store16(cr + 16, bias ? bias + 16 : NULL, beta, m1, _mm512_loadu_ps(tmp[i] + 16));
-			}
+			/* the portable code's fma, from zero */
+			gemm_store16(cr, bias, beta, m0,
+						 _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0[i]), _mm512_mul_ps(s0, sx),
+										 _mm512_setzero_ps()));
+			if (m1)
+				gemm_store16(cr + 16, bias ? bias + 16 : NULL, beta, m1,
+							 _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1[i]), _mm512_mul_ps(s1, sx),
+											 _mm512_setzero_ps()));
+		}
 	}
 }
 
